@@ -1,0 +1,13 @@
+#include <CLI/CLI.hpp>
+
+#include "model/commands.hpp"
+#include "model/corpus/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tuneloop: control the tuneloop daemon, build the corpus, train and generate"};
+  app.require_subcommand(1);
+  tuneloop::corpus::add_corpus_commands(app);
+  tuneloop::model::add_model_commands(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
