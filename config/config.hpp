@@ -33,11 +33,11 @@ std::filesystem::path default_socket_path();
 std::filesystem::path default_config_path();
 
 struct PathsConfig {
-  std::filesystem::path data_dir = default_data_dir();  // YAML "" = the XDG default
-  std::filesystem::path socket = default_socket_path(); // YAML "" = the XDG default
-  std::filesystem::path log_file;     // empty: log to stderr only
-  std::filesystem::path weights_dir;  // empty: the shipped base-model weights
-  std::filesystem::path ui_dir;       // empty: the shipped UI files
+  std::filesystem::path data_dir = default_data_dir();   // YAML "" = the XDG default
+  std::filesystem::path socket = default_socket_path();  // YAML "" = the XDG default
+  std::filesystem::path log_file;                        // empty: log to stderr only
+  std::filesystem::path weights_dir;                     // empty: the shipped base-model weights
+  std::filesystem::path ui_dir;                          // empty: the shipped UI files
   bool operator==(const PathsConfig&) const = default;
 };
 
@@ -58,39 +58,39 @@ struct HttpConfig {
 
 struct AudioConfig {
   AudioOutput output = AudioOutput::automatic;
-  int sample_rate = 16000;         // device rate; decoded audio is resampled to it
-  std::string device;              // PortAudio device name; empty = system default
-  int buffer_frames = 256;         // frames per PortAudio callback
-  double ring_seconds = 2.0;       // decoder -> callback ring buffer length
-  double checkpoint_seconds = 5.0; // how often the current play is saved
-  double volume = 1.0;             // 0..1
+  int sample_rate = 16000;          // device rate; decoded audio is resampled to it
+  std::string device;               // PortAudio device name; empty = system default
+  int buffer_frames = 256;          // frames per PortAudio callback
+  double ring_seconds = 2.0;        // decoder -> callback ring buffer length
+  double checkpoint_seconds = 5.0;  // how often the current play is saved
+  double volume = 1.0;              // 0..1
   bool operator==(const AudioConfig&) const = default;
 };
 
 struct FeedbackConfig {
-  double skip_fraction = 0.5;          // a play ended below this fraction heard is a skip
-  double rating_weight = 0.7;          // weight of the normalised rating in the score
-  double listen_weight = 0.3;          // weight of the listen fraction in the score
-  double unrated_weight = 0.5;         // multiplier on the score of unrated tracks
-  double replay_bonus = 0.1;           // added per replay beyond the first play
-  double recency_half_life_days = 0.0; // older feedback decays with this half life; 0 = off
+  double skip_fraction = 0.5;           // a play ended below this fraction heard is a skip
+  double rating_weight = 0.7;           // weight of the normalised rating in the score
+  double listen_weight = 0.3;           // weight of the listen fraction in the score
+  double unrated_weight = 0.5;          // multiplier on the score of unrated tracks
+  double replay_bonus = 0.1;            // added per replay beyond the first play
+  double recency_half_life_days = 0.0;  // older feedback decays with this half life; 0 = off
   bool operator==(const FeedbackConfig&) const = default;
 };
 
 struct DatasetConfig {
-  double percentile = 75.0;          // keep generated tracks scoring at or above this
-  bool include_songs = true;         // the listener's own songs join every dataset
-  bool use_negatives = false;        // also record disliked tracks as negatives
-  double negative_percentile = 25.0; // negatives score at or below this
-  int min_ratings = 5;               // ratings needed before ratings enter the score
+  double percentile = 75.0;           // keep generated tracks scoring at or above this
+  bool include_songs = true;          // the listener's own songs join every dataset
+  bool use_negatives = false;         // also record disliked tracks as negatives
+  double negative_percentile = 25.0;  // negatives score at or below this
+  int min_ratings = 5;                // ratings needed before ratings enter the score
   bool operator==(const DatasetConfig&) const = default;
 };
 
 struct ScheduleConfig {
-  int interval_minutes = 0;   // iterate every N minutes; 0 = off
-  int after_new_ratings = 10; // iterate after N new ratings; 0 = off
-  std::string time_of_day;    // "HH:MM" local time to iterate daily; empty = off
-  int min_feedback = 8;       // no iteration with fewer rated or heard tracks than this
+  int interval_minutes = 0;    // iterate every N minutes; 0 = off
+  int after_new_ratings = 10;  // iterate after N new ratings; 0 = off
+  std::string time_of_day;     // "HH:MM" local time to iterate daily; empty = off
+  int min_feedback = 8;        // no iteration with fewer rated or heard tracks than this
   bool operator==(const ScheduleConfig&) const = default;
 };
 
@@ -183,6 +183,10 @@ Config load_config(const LoadOptions& options = {});
 
 /// The settings as YAML that load_config_string reads back into the same Config.
 std::string to_yaml(const Config& config);
+
+/// The text of config/default.yaml: every key at its default with a one-line comment
+/// (computed defaults written as ""). Generated from the same table that validates.
+std::string default_yaml();
 
 struct KeyDoc {
   std::string key;            // dotted, e.g. "audio.sample_rate"
