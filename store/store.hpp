@@ -62,8 +62,14 @@ class InvalidValueError : public StoreError {
   using StoreError::StoreError;
 };
 
-/// The id (or name) the caller passed does not exist, or a uniqueness rule was broken.
+/// The id (or name) the caller passed does not exist.
 class NotFoundError : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+/// A uniqueness rule would be broken (a listener name that is taken).
+class AlreadyExistsError : public StoreError {
  public:
   using StoreError::StoreError;
 };
@@ -72,7 +78,7 @@ class NotFoundError : public StoreError {
 
 struct Listener {
   Id id = 0;
-  std::string name;
+  std::string name{};
   UnixMs created_at = 0;
 };
 
@@ -80,9 +86,9 @@ struct Listener {
 struct Song {
   Id id = 0;
   Id listener_id = 0;
-  std::string path;           // where the file lives in the data folder
-  std::string original_name;  // the name the listener gave it
-  std::string sha256;         // lower-case hex of the file content
+  std::string path{};           // where the file lives in the data folder
+  std::string original_name{};  // the name the listener gave it
+  std::string sha256{};         // lower-case hex of the file content
   double duration_s = 0;
   int sample_rate = 0;
   UnixMs added_at = 0;
@@ -90,9 +96,9 @@ struct Song {
 
 struct NewSong {
   Id listener_id = 0;
-  std::string path;
-  std::string original_name;
-  std::string sha256;
+  std::string path{};
+  std::string original_name{};
+  std::string sha256{};
   double duration_s = 0;
   int sample_rate = 0;
   UnixMs added_at = 0;  // 0 = now
@@ -107,22 +113,22 @@ struct SongAdded {
 struct Track {
   Id id = 0;
   Id listener_id = 0;
-  std::optional<Id> iteration_id;  // empty for tracks made outside an iteration
+  std::optional<Id> iteration_id{};  // empty for tracks made outside an iteration
   std::int64_t seed = 0;
-  std::string params_json;  // generation parameters, JSON text
-  std::string tags;         // as given to the generator, e.g. "fast,drums"
-  std::string path;
+  std::string params_json{};  // generation parameters, JSON text
+  std::string tags{};         // as given to the generator, e.g. "fast,drums"
+  std::string path{};
   double duration_s = 0;
   UnixMs created_at = 0;
 };
 
 struct NewTrack {
   Id listener_id = 0;
-  std::optional<Id> iteration_id;
+  std::optional<Id> iteration_id{};
   std::int64_t seed = 0;
   std::string params_json = "{}";
-  std::string tags;
-  std::string path;
+  std::string tags{};
+  std::string path{};
   double duration_s = 0;
   UnixMs created_at = 0;  // 0 = now
 };
@@ -149,14 +155,14 @@ struct PlayTarget {
 struct Play {
   Id id = 0;
   Id listener_id = 0;
-  std::optional<Id> track_id;  // exactly one of track_id / song_id is set
-  std::optional<Id> song_id;
+  std::optional<Id> track_id{};  // exactly one of track_id / song_id is set
+  std::optional<Id> song_id{};
   PlaySource source = PlaySource::player;
   UnixMs started_at = 0;
-  std::optional<UnixMs> ended_at;  // empty while playing (or if the process died mid-play)
-  double seconds_heard = 0;        // audio that actually reached the output, pauses excluded
-  std::optional<double> duration_s;
-  std::optional<EndReason> end_reason;
+  std::optional<UnixMs> ended_at{};  // empty while playing (or if the process died mid-play)
+  double seconds_heard = 0;          // audio that actually reached the output, pauses excluded
+  std::optional<double> duration_s{};
+  std::optional<EndReason> end_reason{};
 };
 
 /// A whole play reported at once (by an external client).
@@ -175,7 +181,7 @@ struct Rating {
   Id id = 0;
   Id listener_id = 0;
   Id track_id = 0;
-  std::optional<double> stars;
+  std::optional<double> stars{};
   UnixMs rated_at = 0;
 };
 
@@ -188,14 +194,14 @@ struct Iteration {
   Id id = 0;
   Id listener_id = 0;
   int number = 0;  // per listener; 0 = the base model
-  std::optional<Id> parent_id;
-  std::string adapter_path;      // empty for the base model / until trained
-  std::string dataset_manifest;  // JSON text (or a path to one)
-  std::string metrics_json;      // "{}" until measured
+  std::optional<Id> parent_id{};
+  std::string adapter_path{};      // empty for the base model / until trained
+  std::string dataset_manifest{};  // JSON text (or a path to one)
+  std::string metrics_json{};      // "{}" until measured
   IterationStatus status = IterationStatus::pending;
   bool active = false;  // at most one per listener; the one generation uses
   UnixMs created_at = 0;
-  std::optional<UnixMs> finished_at;  // set when status becomes ready or failed
+  std::optional<UnixMs> finished_at{};  // set when status becomes ready or failed
 };
 
 enum class JobState { queued, running, done, failed, cancelled };
@@ -205,24 +211,24 @@ JobState job_state_from_string(std::string_view s);
 
 struct Job {
   Id id = 0;
-  std::string kind;  // e.g. "finetune", "generate", "import"
-  std::optional<Id> listener_id;
-  std::optional<Id> iteration_id;
-  std::string params_json;  // what the job needs to (re)start
+  std::string kind{};  // e.g. "finetune", "generate", "import"
+  std::optional<Id> listener_id{};
+  std::optional<Id> iteration_id{};
+  std::string params_json{};  // what the job needs to (re)start
   JobState state = JobState::queued;
-  double progress = 0;  // 0..1
-  std::string message;  // latest human-readable status line
-  std::string error;    // set when failed
-  std::string checkpoint_path;
+  double progress = 0;    // 0..1
+  std::string message{};  // latest human-readable status line
+  std::string error{};    // set when failed
+  std::string checkpoint_path{};
   UnixMs created_at = 0;
-  std::optional<UnixMs> started_at;
-  std::optional<UnixMs> finished_at;
+  std::optional<UnixMs> started_at{};
+  std::optional<UnixMs> finished_at{};
 };
 
 struct NewJob {
-  std::string kind;
-  std::optional<Id> listener_id;
-  std::optional<Id> iteration_id;
+  std::string kind{};
+  std::optional<Id> listener_id{};
+  std::optional<Id> iteration_id{};
   std::string params_json = "{}";
   UnixMs created_at = 0;  // 0 = now
 };
@@ -230,9 +236,9 @@ struct NewJob {
 /// Everything the dataset builder needs about one generated track, in one row.
 struct TrackFeedback {
   Track track;
-  std::optional<double> stars;  // latest rating, empty if never rated or cleared
-  int play_count = 0;           // finished plays
-  double seconds_heard = 0;     // summed over all plays
+  std::optional<double> stars{};    // latest rating, empty if never rated or cleared
+  int play_count = 0;               // finished plays
+  double seconds_heard = 0;         // summed over all plays
   double best_listen_fraction = 0;  // max over finished plays of min(1, heard / duration)
 };
 
@@ -246,6 +252,9 @@ struct OpenOptions {
   /// Open without write access (SQLITE_OPEN_READONLY); no migration is run, and a
   /// database below the latest version is refused.
   bool read_only = false;
+  /// Test hook: caps the database at this many pages (PRAGMA max_page_count) to make
+  /// "database or disk is full" happen on demand; 0 = no cap.
+  int max_page_count = 0;
 };
 
 class Store {
@@ -277,7 +286,7 @@ class Store {
   void transaction(const std::function<void()>& body);
 
   // -- listeners
-  /// Throws NotFoundError (a uniqueness rule) if the name is taken, InvalidValueError if empty.
+  /// Throws AlreadyExistsError if the name is taken, InvalidValueError if it is empty.
   Listener create_listener(const std::string& name);
   /// The listener called `name`, created if missing.
   Listener ensure_listener(const std::string& name);
@@ -333,7 +342,7 @@ class Store {
   Id rate(Id track_id, double stars, UnixMs rated_at = 0);
   /// Appends a "cleared" row: the track counts as unrated again.
   Id clear_rating(Id track_id, UnixMs rated_at = 0);
-  /// The latest rating, empty if never rated or last cleared.
+  /// The latest recorded rating (by recording order), empty if never rated or last cleared.
   std::optional<double> current_rating(Id track_id);
   /// The listener's current ratings: the latest row per track, cleared ones left out.
   std::vector<Rating> ratings(Id listener_id);
@@ -352,8 +361,7 @@ class Store {
   /// Creates the listener's next iteration (number = last + 1, or 0 for the first),
   /// status pending. The listener's first iteration becomes active.
   /// Throws NotFoundError for an unknown listener or parent.
-  Iteration create_iteration(Id listener_id, std::optional<Id> parent_id,
-                             UnixMs created_at = 0);
+  Iteration create_iteration(Id listener_id, std::optional<Id> parent_id, UnixMs created_at = 0);
   std::optional<Iteration> get_iteration(Id id);
   /// Oldest first.
   std::vector<Iteration> iterations(Id listener_id);
