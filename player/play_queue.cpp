@@ -8,11 +8,17 @@ void PlayQueue::set_upcoming(std::vector<TrackId> tracks) {
   upcoming_.assign(tracks.begin(), tracks.end());
 }
 
-void PlayQueue::enqueue(TrackId track) { upcoming_.push_back(track); }
+void PlayQueue::enqueue(TrackId track) {
+  upcoming_.push_back(track);
+}
 
-void PlayQueue::enqueue_front(TrackId track) { upcoming_.push_front(track); }
+void PlayQueue::enqueue_front(TrackId track) {
+  upcoming_.push_front(track);
+}
 
-void PlayQueue::clear_upcoming() noexcept { upcoming_.clear(); }
+void PlayQueue::clear_upcoming() noexcept {
+  upcoming_.clear();
+}
 
 void PlayQueue::push_history(TrackId track) {
   history_.push_back(track);

@@ -82,20 +82,23 @@ class Player {
 
   bool available() const noexcept;
   std::string device_description() const;
-  // Why the device is not available (empty when it is).
+  // Why the device is not available or failed (empty when all is well); log it once.
   std::string status_message() const;
   int device_rate() const noexcept;
 
   // Starts playing `path`, ending the current play (reason stopped or skipped).
   // Throws DecodeError (path + libsndfile's message) if unreadable; that is checked
   // before the current play is touched, so the state is unchanged then.
-  // With no device, validates the file, fires on_ended(stopped) at once, heard 0.
+  // With no device (available() false) it only validates the file: no events, state
+  // stays idle, so the daemon can still serve listens reported by external players.
   void play(const std::string& path, int64_t token);
   void pause();
   void resume();
   // Ends the current play. `stopped` (a user stop) passes through the skip rule and may
   // become `skipped`; any other reason is reported as given. No-op when idle.
   void stop(EndReason reason = EndReason::stopped);
+  // Moves within the current play (clamped to the track); what is jumped over is not
+  // heard. Throws DecodeError if the file cannot seek; the play then ends (stopped).
   void seek(double seconds);
   void set_volume(double volume);  // 0..1 (clamped)
   double volume() const noexcept;

@@ -4,7 +4,8 @@ TUNELOOP_JACK_RATE=${TUNELOOP_JACK_RATE:-16000}
 _tuneloop_jack_pid=""
 
 jack_ensure_running() {
-  if jack_wait -c >/dev/null 2>&1; then return 0; fi
+  # jack_wait -c exits 0 either way; only its output says whether a server runs.
+  if jack_wait -c 2>/dev/null | grep -qx running; then return 0; fi
   jackd --no-realtime -d dummy -r "$TUNELOOP_JACK_RATE" -p 256 >/tmp/tuneloop-jackd.log 2>&1 &
   _tuneloop_jack_pid=$!
   if ! jack_wait -w -t 10 >/dev/null 2>&1; then
