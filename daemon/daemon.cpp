@@ -1,0 +1,922 @@
+#include "daemon/daemon.hpp"
+
+#include "daemon/errors.hpp"
+#include "model/audio/audio.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace tuneloop::daemon {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+store::EndReason to_store(player::EndReason r) {
+  switch (r) {
+    case player::EndReason::completed: return store::EndReason::completed;
+    case player::EndReason::skipped: return store::EndReason::skipped;
+    case player::EndReason::stopped: return store::EndReason::stopped;
+    case player::EndReason::interrupted: return store::EndReason::interrupted;
+  }
+  return store::EndReason::interrupted;
+}
+
+spdlog::level::level_enum to_spdlog(config::LogLevel l) {
+  switch (l) {
+    case config::LogLevel::trace: return spdlog::level::trace;
+    case config::LogLevel::debug: return spdlog::level::debug;
+    case config::LogLevel::info: return spdlog::level::info;
+    case config::LogLevel::warn: return spdlog::level::warn;
+    case config::LogLevel::error: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+json opt_json(const std::optional<store::Id>& v) { return v ? json(*v) : json(nullptr); }
+json opt_json(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Lines of the YAML form that differ between two configs, for the SIGHUP log.
+std::vector<std::string> changed_lines(const config::Config& a, const config::Config& b) {
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    std::string section, line;
+    auto trim = [](std::string t) {
+      const auto b = t.find_first_not_of(' '), e = t.find_last_not_of(' ');
+      return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+    };
+    while (std::getline(in, line)) {
+      if (auto hash = line.find(" #"); hash != std::string::npos) line.resize(hash);
+      if (trim(line).empty() || line[0] == '#') continue;
+      if (line[0] != ' ' && line.back() == ':')
+        section = line.substr(0, line.size() - 1) + ".";
+      else
+        out.push_back(section + trim(line));
+    }
+    return out;
+  };
+  auto la = lines(config::to_yaml(a)), lb = lines(config::to_yaml(b));
+  std::set<std::string> sa(la.begin(), la.end());
+  std::vector<std::string> changed;
+  for (const auto& l : lb)
+    if (!sa.count(l)) changed.push_back(l);
+  return changed;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  if (!out)
+    throw RpcError(ErrorCode::storage_error, "cannot write " + path.string());
+}
+
+std::string csv_field(const json& v) {
+  std::string s = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string to_csv(const json& rows) {
+  if (rows.empty()) return "";
+  std::vector<std::string> cols;
+  for (const auto& [k, v] : rows[0].items()) cols.push_back(k);
+  std::string out;
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    if (i) out += ',';
+    out += cols[i];
+  }
+  out += "\n";
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+      if (i) out += ',';
+      out += csv_field(r.contains(cols[i]) ? r[cols[i]] : json());
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+bool inside(const fs::path& file, const fs::path& dir) {
+  const auto f = fs::weakly_canonical(file), d = fs::weakly_canonical(dir);
+  auto [a, b] = std::mismatch(d.begin(), d.end(), f.begin(), f.end());
+  return a == d.end();
+}
+
+}  // namespace
+
+config::Config load_effective_config(const DaemonOverrides& o) {
+  config::LoadOptions lo;
+  lo.config_file = o.config_file;
+  lo.data_dir = o.data_dir;
+  config::Config c = config::load_config(lo);
+  if (o.socket) c.paths.socket = fs::absolute(*o.socket);
+  if (o.log_level) c.daemon.log_level = *o.log_level;
+  return c;
+}
+
+Daemon::Daemon(config::Config config, DaemonOverrides overrides)
+    : config_(std::move(config)),
+      overrides_(std::move(overrides)),
+      signals_(io_, SIGINT, SIGTERM, SIGHUP),
+      checkpoint_timer_(io_) {
+  const fs::path data = config_.paths.data_dir;
+  fs::create_directories(data / "songs");
+  store_.emplace(store::Store::open((data / "tuneloop.db").string()));
+  const int dangling = store_->close_dangling_plays();
+  if (dangling > 0)
+    spdlog::warn("store: closed {} play(s) left open by an earlier crash as interrupted", dangling);
+  listener_id_ = store_->ensure_listener(config_.daemon.listener).id;
+  spdlog::info("store: open db={} listener={} id={}", store_->path(), config_.daemon.listener,
+               listener_id_);
+
+  register_commands();
+  dispatcher_.set_observer([](const std::string& method, const json& reply, long us) {
+    if (reply.is_object() && reply.contains("error"))
+      spdlog::info("ipc: method={} error={} us={}", method.empty() ? "?" : method,
+                   reply["error"].value("message", ""), us);
+    else
+      spdlog::debug("ipc: method={} ok us={}", method, us);
+  });
+  open_player();
+  fill_queue();
+
+  server_ = std::make_unique<IpcServer>(
+      io_, dispatcher_, sessions_,
+      IpcOptions{config_.paths.socket, config_.daemon.tcp_port, config_.daemon.max_line_bytes});
+  server_->start();
+  start_http();
+}
+
+// The web player is optional: a taken port is logged and the daemon serves on without it.
+void Daemon::start_http() {
+  if (!config_.http.enabled) return;
+  HttpOptions o{config_.http.bind, config_.http.port, config_.paths.ui_dir, config_.paths.data_dir};
+  auto track_file = [this](std::int64_t id) -> std::optional<fs::path> {
+    auto t = store_->get_track(id);
+    if (!t || t->listener_id != listener_id_) return std::nullopt;
+    return fs::path(t->path);
+  };
+  http_ = std::make_unique<HttpServer>(io_, dispatcher_, sessions_, track_file, o);
+  try {
+    http_->start();
+  } catch (const std::exception& e) {
+    spdlog::error("http: web player off: {}", e.what());
+    http_.reset();
+  }
+}
+
+Daemon::~Daemon() {
+  // Stop the player before anything it posts to goes away.
+  player_.reset();
+}
+
+int Daemon::run() {
+  wait_for_signals();
+  schedule_checkpoint();
+  spdlog::info("daemon: ready pid={} protocol={}", ::getpid(), kProtocolVersion);
+  io_.run();
+  spdlog::info("daemon: stopped");
+  return 0;
+}
+
+void Daemon::open_player() {
+  player::PlayerOptions po;
+  po.output = std::string(config::to_string(config_.audio.output));
+  po.sample_rate = config_.audio.sample_rate;
+  po.device = config_.audio.device;
+  po.buffer_frames = config_.audio.buffer_frames;
+  po.ring_seconds = config_.audio.ring_seconds;
+  po.skip_fraction = config_.feedback.skip_fraction;
+  player::PlayerEvents ev;
+  // The player calls these from its own thread; the io thread does the work.
+  ev.on_progress = [this](const player::PlayProgress& p) {
+    asio::post(io_, [this, p] { on_progress(p); });
+  };
+  ev.on_ended = [this](const player::PlayEnded& e) {
+    asio::post(io_, [this, e] { on_ended(e); });
+  };
+  ev.on_state = [this](player::State s) { asio::post(io_, [this, s] { on_state(s); }); };
+  try {
+    player_ = std::make_unique<player::Player>(po, ev);
+  } catch (const std::exception& e) {
+    spdlog::error("audio: cannot open output={} ({}); serving without playback", po.output,
+                  e.what());
+    po.output = "none";
+    player_ = std::make_unique<player::Player>(po, ev);
+    player_message_ = e.what();
+  }
+  player_->set_volume(config_.audio.volume);
+  if (player_->available()) {
+    spdlog::info("audio: output={} device={} rate={}", po.output, player_->device_description(),
+                 player_->device_rate());
+  } else {
+    if (player_message_.empty()) player_message_ = player_->status_message();
+    if (player_message_.empty()) player_message_ = "audio.output is none";
+    spdlog::warn("audio: no audio device ({}); playback methods answer -32005, listen.report "
+                 "still works",
+                 player_message_);
+  }
+}
+
+void Daemon::fill_queue() {
+  std::vector<store::Track> all = store_->tracks(listener_id_);  // newest first
+  std::vector<player::PlayQueue::TrackId> ids;
+  auto active = store_->active_iteration(listener_id_);
+  if (active)
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+      if (it->iteration_id == active->id) ids.push_back(it->id);
+  for (auto it = all.rbegin(); it != all.rend(); ++it)
+    if (!active || it->iteration_id != active->id) ids.push_back(it->id);
+  queue_.set_upcoming(std::move(ids));
+}
+
+void Daemon::wait_for_signals() {
+  signals_.async_wait([this](std::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload_config();
+      wait_for_signals();
+      return;
+    }
+    shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
+  });
+}
+
+void Daemon::reload_config() {
+  config::Config fresh;
+  try {
+    fresh = load_effective_config(overrides_);
+  } catch (const std::exception& e) {
+    spdlog::error("config: reload refused, keeping the running config: {}", e.what());
+    return;
+  }
+  const auto changed = changed_lines(config_, fresh);
+  if (changed.empty()) {
+    spdlog::info("config: reloaded, nothing changed");
+    return;
+  }
+  for (const auto& l : changed) spdlog::info("config: changed {}", l);
+  auto needs_restart = [](bool differs, const char* key) {
+    if (differs) spdlog::warn("config: {} takes effect after a restart", key);
+  };
+  needs_restart(fresh.paths != config_.paths, "paths.*");
+  needs_restart(fresh.daemon.tcp_port != config_.daemon.tcp_port, "daemon.tcp_port");
+  needs_restart(fresh.daemon.listener != config_.daemon.listener, "daemon.listener");
+  needs_restart(fresh.http != config_.http, "http.*");
+  auto a = fresh.audio, b = config_.audio;
+  a.volume = b.volume;
+  a.checkpoint_seconds = b.checkpoint_seconds;
+  needs_restart(a != b, "audio.output/sample_rate/device/buffer_frames/ring_seconds");
+  spdlog::set_level(to_spdlog(fresh.daemon.log_level));
+  server_->set_max_line_bytes(fresh.daemon.max_line_bytes);
+  if (fresh.audio.volume != config_.audio.volume) player_->set_volume(fresh.audio.volume);
+  // Keep what only a restart can change, take the rest.
+  fresh.paths = config_.paths;
+  fresh.daemon.tcp_port = config_.daemon.tcp_port;
+  fresh.daemon.listener = config_.daemon.listener;
+  fresh.http = config_.http;
+  config_ = fresh;
+  publish("state.changed", {{"state", player::to_string(state_)}, {"reason", "config reloaded"}});
+}
+
+void Daemon::schedule_checkpoint() {
+  const double s = std::max(0.1, config_.audio.checkpoint_seconds);
+  checkpoint_timer_.expires_after(std::chrono::milliseconds(static_cast<long>(s * 1000)));
+  checkpoint_timer_.async_wait([this](std::error_code ec) {
+    if (ec || stopping_) return;
+    checkpoint();
+    schedule_checkpoint();
+  });
+}
+
+void Daemon::checkpoint() noexcept {
+  for (auto& [token, r] : plays_) {
+    if (r.seconds_heard <= r.last_checkpoint) continue;
+    try {
+      store_->update_play_progress(r.play_id, r.seconds_heard);
+      r.last_checkpoint = r.seconds_heard;
+    } catch (const std::exception& e) {
+      spdlog::error("store: checkpoint of play {} failed: {}", r.play_id, e.what());
+    }
+  }
+}
+
+void Daemon::publish(const std::string& event, const json& params) {
+  sessions_.publish(event, params);
+}
+
+void Daemon::shutdown(const std::string& why) {
+  if (stopping_) return;
+  stopping_ = true;
+  spdlog::info("daemon: shutting down ({})", why);
+  if (current_token_) {
+    if (auto p = player_->progress(); p && p->token == *current_token_) {
+      auto& r = plays_[*current_token_];
+      r.seconds_heard = std::max(r.seconds_heard, p->seconds_heard);
+    }
+  }
+  for (auto& [token, r] : plays_) {
+    try {
+      store_->finish_play(r.play_id, store::now_ms(), r.seconds_heard, r.duration,
+                          store::EndReason::interrupted);
+      spdlog::info("play: ended play={} track={} heard={:.2f} reason=interrupted", r.play_id,
+                   r.track_id, r.seconds_heard);
+    } catch (const std::exception& e) {
+      spdlog::error("store: cannot finish play {}: {}", r.play_id, e.what());
+    }
+  }
+  plays_.clear();
+  current_token_.reset();
+  player_->stop(player::EndReason::interrupted);
+  std::error_code ignored;
+  signals_.cancel(ignored);
+  checkpoint_timer_.cancel();
+  server_->stop();
+  if (http_) http_->stop();
+}
+
+// ---------------------------------------------------------------- player events
+
+void Daemon::on_progress(const player::PlayProgress& p) {
+  auto it = plays_.find(p.token);
+  if (it == plays_.end()) return;
+  it->second.seconds_heard = std::max(it->second.seconds_heard, p.seconds_heard);
+  it->second.position = p.position;
+  if (p.duration > 0) it->second.duration = p.duration;
+}
+
+void Daemon::on_ended(const player::PlayEnded& e) {
+  auto it = plays_.find(e.token);
+  if (it == plays_.end()) return;
+  PlayRecord r = it->second;
+  plays_.erase(it);
+  r.seconds_heard = std::max(r.seconds_heard, e.seconds_heard);
+  if (e.duration > 0) r.duration = e.duration;
+  const store::EndReason reason = to_store(e.reason);
+  try {
+    store_->finish_play(r.play_id, store::now_ms(), r.seconds_heard, r.duration, reason);
+  } catch (const std::exception& ex) {
+    spdlog::error("store: cannot finish play {}: {}", r.play_id, ex.what());
+  }
+  spdlog::info("play: ended play={} track={} heard={:.2f} duration={:.2f} reason={}", r.play_id,
+               r.track_id, r.seconds_heard, r.duration, store::to_string(reason));
+  publish("track.ended", {{"play_id", r.play_id},
+                          {"track_id", r.track_id},
+                          {"seconds_heard", r.seconds_heard},
+                          {"duration", r.duration},
+                          {"reason", store::to_string(reason)}});
+  const bool was_current = current_token_ == e.token;
+  if (was_current) current_token_.reset();
+  // Keep playing through the queue when a track finishes by itself.
+  if (was_current && reason == store::EndReason::completed && !stopping_) {
+    if (auto next = queue_.next()) {
+      try {
+        start_track(*next);
+      } catch (const std::exception& ex) {
+        spdlog::warn("play: cannot continue with track {}: {}", *next, ex.what());
+      }
+    }
+  }
+}
+
+void Daemon::on_state(player::State s) {
+  if (s == state_) return;
+  state_ = s;
+  publish("state.changed", {{"state", player::to_string(s)}, {"track_id", opt_json(current_track())}});
+}
+
+// ---------------------------------------------------------------- helpers
+
+void Daemon::require_player() const {
+  if (!player_->available())
+    throw RpcError(ErrorCode::no_audio_device,
+                   "no audio device (" + player_message_ +
+                       "); play the file yourself and send listen.report");
+}
+
+store::Track Daemon::track_or_throw(store::Id id) {
+  auto t = store_->get_track(id);
+  if (!t || t->listener_id != listener_id_)
+    throw RpcError(ErrorCode::not_found, "no track with id " + std::to_string(id), {{"track_id", id}});
+  return *t;
+}
+
+std::optional<store::Id> Daemon::current_track() const {
+  if (!current_token_) return std::nullopt;
+  auto it = plays_.find(*current_token_);
+  if (it == plays_.end()) return std::nullopt;
+  return it->second.track_id;
+}
+
+json Daemon::start_track(store::Id track_id) {
+  const store::Track t = track_or_throw(track_id);
+  const std::int64_t token = ++next_token_;
+  player_->play(t.path, token);  // throws DecodeError before touching the current play
+  PlayRecord r;
+  r.track_id = t.id;
+  r.duration = t.duration_s;
+  r.play_id = store_->start_play(store::PlayTarget::track(t.id), store::PlaySource::player);
+  plays_[token] = r;
+  current_token_ = token;
+  if (queue_.current() != t.id) queue_.play_now(t.id);
+  spdlog::info("play: started play={} track={} path={}", r.play_id, t.id, t.path);
+  publish("track.started", {{"play_id", r.play_id},
+                            {"track_id", t.id},
+                            {"path", t.path},
+                            {"duration", t.duration_s},
+                            {"iteration_id", opt_json(t.iteration_id)}});
+  return {{"track_id", t.id}, {"play_id", r.play_id}, {"state", "playing"}};
+}
+
+json Daemon::track_json(const store::Track& t) {
+  json params = json::object();
+  try {
+    params = json::parse(t.params_json.empty() ? "{}" : t.params_json);
+  } catch (...) {
+    params = t.params_json;
+  }
+  return {{"id", t.id},
+          {"iteration_id", opt_json(t.iteration_id)},
+          {"seed", t.seed},
+          {"params", params},
+          {"tags", t.tags},
+          {"path", t.path},
+          {"duration", t.duration_s},
+          {"created_at", t.created_at},
+          {"stars", opt_json(store_->current_rating(t.id))}};
+}
+
+json Daemon::song_json(const store::Song& s) const {
+  return {{"id", s.id},
+          {"path", s.path},
+          {"original_name", s.original_name},
+          {"sha256", s.sha256},
+          {"duration", s.duration_s},
+          {"sample_rate", s.sample_rate},
+          {"added_at", s.added_at}};
+}
+
+json Daemon::play_json(const store::Play& p) const {
+  return {{"id", p.id},
+          {"track_id", opt_json(p.track_id)},
+          {"song_id", opt_json(p.song_id)},
+          {"source", store::to_string(p.source)},
+          {"started_at", p.started_at},
+          {"ended_at", p.ended_at ? json(*p.ended_at) : json(nullptr)},
+          {"seconds_heard", p.seconds_heard},
+          {"duration", opt_json(p.duration_s)},
+          {"reason", p.end_reason ? json(store::to_string(*p.end_reason)) : json(nullptr)}};
+}
+
+json Daemon::status_json() {
+  json track = nullptr;
+  json play = nullptr;
+  if (current_token_) {
+    const auto& r = plays_.at(*current_token_);
+    if (auto t = store_->get_track(r.track_id)) track = track_json(*t);
+    double heard = r.seconds_heard, position = r.position;
+    if (auto p = player_->progress(); p && p->token == *current_token_) {
+      heard = std::max(heard, p->seconds_heard);
+      position = p->position;
+    }
+    play = {{"id", r.play_id}, {"seconds_heard", heard}, {"position", position},
+            {"duration", r.duration}};
+  }
+  const auto active = store_->active_iteration(listener_id_);
+  return {{"version", "0.1.0"},
+          {"protocol", kProtocolVersion},
+          {"pid", ::getpid()},
+          {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
+          {"state", player::to_string(current_token_ ? state_ : player::State::idle)},
+          {"track", track},
+          {"play", play},
+          {"volume", std::round(player_->volume() * 1000) / 1000},
+          {"audio", {{"available", player_->available()},
+                     {"output", config::to_string(config_.audio.output)},
+                     {"device", player_->available() ? player_->device_description() : ""},
+                     {"message", player_->available() ? "" : player_message_},
+                     {"underruns", player_->underruns()}}},
+          {"listener", {{"id", listener_id_}, {"name", config_.daemon.listener}}},
+          {"iteration", active ? json{{"id", active->id}, {"number", active->number}} : json(nullptr)},
+          {"queue", {{"current", opt_json(queue_.current())}, {"upcoming", queue_.upcoming().size()}}},
+          {"data_dir", config_.paths.data_dir.string()},
+          {"socket", config_.paths.socket.string()},
+          {"subscribers", sessions_.size()}};
+}
+
+// ---------------------------------------------------------------- export / delete
+
+json Daemon::export_listener(const fs::path& dir_in, const std::string& format) {
+  const fs::path dir = fs::absolute(dir_in);
+  std::error_code ec;
+  fs::create_directories(dir / "audio" / "songs", ec);
+  fs::create_directories(dir / "audio" / "tracks", ec);
+  if (ec) throw RpcError(ErrorCode::storage_error, "cannot create " + dir.string() + ": " + ec.message());
+
+  auto copy_audio = [&](const std::string& from, const fs::path& sub, store::Id id) -> json {
+    const fs::path to = dir / "audio" / sub / (std::to_string(id) + fs::path(from).extension().string());
+    std::error_code cec;
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing, cec);
+    if (cec) {
+      spdlog::warn("export: cannot copy {}: {}", from, cec.message());
+      return nullptr;
+    }
+    return fs::relative(to, dir).string();
+  };
+
+  json songs = json::array(), tracks = json::array(), ratings = json::array(),
+       plays = json::array(), iterations = json::array();
+  for (const auto& s : store_->songs(listener_id_)) {
+    json j = song_json(s);
+    j["file"] = copy_audio(s.path, "songs", s.id);
+    songs.push_back(j);
+  }
+  for (const auto& t : store_->tracks(listener_id_)) {
+    json j = track_json(t);
+    j["params"] = j["params"].dump();
+    j["file"] = copy_audio(t.path, "tracks", t.id);
+    tracks.push_back(j);
+  }
+  for (const auto& r : store_->rating_history_for_listener(listener_id_))
+    ratings.push_back({{"id", r.id}, {"track_id", r.track_id}, {"stars", opt_json(r.stars)},
+                       {"rated_at", r.rated_at}});
+  for (const auto& p : store_->plays_for_listener(listener_id_)) plays.push_back(play_json(p));
+  for (const auto& i : store_->iterations(listener_id_))
+    iterations.push_back({{"id", i.id}, {"number", i.number}, {"parent_id", opt_json(i.parent_id)},
+                          {"status", store::to_string(i.status)}, {"active", i.active},
+                          {"adapter_path", i.adapter_path}, {"metrics", i.metrics_json},
+                          {"dataset_manifest", i.dataset_manifest}, {"created_at", i.created_at},
+                          {"finished_at", i.finished_at ? json(*i.finished_at) : json(nullptr)}});
+
+  json files = json::array();
+  const json tables = {{"songs", songs}, {"tracks", tracks}, {"ratings", ratings},
+                       {"plays", plays}, {"iterations", iterations}};
+  if (format == "json") {
+    json all = tables;
+    all["listener"] = config_.daemon.listener;
+    all["exported_at"] = store::now_ms();
+    all["format_version"] = 1;
+    write_text(dir / "listener.json", all.dump(2));
+    files.push_back("listener.json");
+  } else {
+    for (const auto& [name, rows] : tables.items()) {
+      write_text(dir / (name + ".csv"), to_csv(rows));
+      files.push_back(name + ".csv");
+    }
+  }
+  json counts;
+  for (const auto& [name, rows] : tables.items()) counts[name] = rows.size();
+  spdlog::info("export: listener={} dir={} format={}", listener_id_, dir.string(), format);
+  return {{"dir", dir.string()}, {"format", format}, {"files", files}, {"counts", counts}};
+}
+
+json Daemon::delete_listener() {
+  if (current_token_) {
+    player_->stop(player::EndReason::stopped);
+  }
+  plays_.clear();
+  current_token_.reset();
+  const auto songs = store_->songs(listener_id_);
+  const auto tracks = store_->tracks(listener_id_);
+  const fs::path data = config_.paths.data_dir;
+  json counts = {{"songs", songs.size()}, {"tracks", tracks.size()},
+                 {"ratings", store_->rating_history_for_listener(listener_id_).size()},
+                 {"plays", store_->plays_for_listener(listener_id_).size()},
+                 {"iterations", store_->iterations(listener_id_).size()}};
+  store_->delete_listener(listener_id_);
+  // Only files the daemon put in its data folder are ours to delete.
+  int files = 0;
+  std::error_code ec;
+  for (const auto& s : songs)
+    if (inside(s.path, data) && fs::remove(s.path, ec)) ++files;
+  for (const auto& t : tracks)
+    if (inside(t.path, data) && fs::remove(t.path, ec)) ++files;
+  counts["files"] = files;
+  listener_id_ = store_->ensure_listener(config_.daemon.listener).id;
+  queue_ = player::PlayQueue();
+  spdlog::warn("listener: deleted all data of listener={} ({})", config_.daemon.listener, counts.dump());
+  publish("state.changed", {{"state", "idle"}, {"reason", "listener deleted"}});
+  return {{"deleted", counts}};
+}
+
+// ---------------------------------------------------------------- the command table
+
+void Daemon::register_commands() {
+  using P = Param;
+  using T = JsonType;
+  auto& t = table_;
+
+  t.add({"ping", {}, [](const Params&, Session&) { return json("pong"); }, "0.1",
+         "Answers \"pong\"; for liveness checks and latency measurements."});
+
+  t.add({"status", {}, [this](const Params&, Session&) { return status_json(); }, "0.1",
+         "What is playing, the audio device, the listener and the queue."});
+
+  t.add({"methods", {}, [this](const Params&, Session&) {
+           json out = json::array();
+           for (const auto& [name, c] : table_.all()) {
+             json params = json::array();
+             for (const auto& p : c.params)
+               params.push_back({{"name", p.name}, {"type", to_string(p.type)}, {"required", p.required}});
+             out.push_back({{"name", name}, {"since", c.since}, {"summary", c.summary}, {"params", params}});
+           }
+           return out;
+         }, "0.1", "Every method with its parameters and the version that introduced it."});
+
+  t.add({"player.play", {P::opt("track_id", T::integer).range(1, 9e15)},
+         [this](const Params& p, Session&) -> json {
+           require_player();
+           if (auto id = p.opt<store::Id>("track_id")) return start_track(*id);
+           if (current_token_ && state_ == player::State::paused) {
+             player_->resume();
+             return {{"track_id", opt_json(current_track())}, {"state", "playing"}};
+           }
+           if (current_token_) return {{"track_id", opt_json(current_track())}, {"state", "playing"}};
+           auto next = queue_.current() ? queue_.current() : queue_.next();
+           if (!next)
+             throw RpcError(ErrorCode::not_found, "nothing to play: the queue is empty (add one with tracks.add)");
+           return start_track(*next);
+         }, "0.1", "Plays the given track now, or resumes, or starts the queue."});
+
+  t.add({"player.pause", {}, [this](const Params&, Session&) -> json {
+           require_player();
+           player_->pause();
+           return {{"state", player::to_string(player_->state())}};
+         }, "0.1", "Pauses; paused time does not count as listening."});
+
+  t.add({"player.resume", {}, [this](const Params&, Session&) -> json {
+           require_player();
+           player_->resume();
+           return {{"state", player::to_string(player_->state())}};
+         }, "0.1", "Resumes after a pause."});
+
+  t.add({"player.stop", {}, [this](const Params&, Session&) -> json {
+           require_player();
+           player_->stop(player::EndReason::stopped);
+           return {{"state", "idle"}};
+         }, "0.1", "Stops; the play is recorded as stopped, or skipped if ended early."});
+
+  t.add({"player.next", {}, [this](const Params&, Session&) -> json {
+           require_player();
+           if (auto next = queue_.next()) return start_track(*next);
+           player_->stop(player::EndReason::stopped);
+           return {{"track_id", nullptr}, {"state", "idle"}};
+         }, "0.1", "Skips to the next queued track (the current play ends as skipped or stopped)."});
+
+  t.add({"player.previous", {}, [this](const Params&, Session&) -> json {
+           require_player();
+           auto prev = queue_.previous();
+           if (!prev) throw RpcError(ErrorCode::not_found, "no previous track in the history");
+           return start_track(*prev);
+         }, "0.1", "Goes back to the previously played track."});
+
+  t.add({"player.seek", {P::req("seconds", T::number).range(0, 1e9)},
+         [this](const Params& p, Session&) -> json {
+           require_player();
+           if (!current_token_) throw RpcError(ErrorCode::busy, "nothing is playing");
+           player_->seek(p.get<double>("seconds"));
+           return {{"position", p.get<double>("seconds")}};
+         }, "0.1", "Jumps to a position; skipped-over audio does not count as heard."});
+
+  t.add({"player.volume", {P::req("level", T::number).range(0, 1)},
+         [this](const Params& p, Session&) -> json {
+           player_->set_volume(p.get<double>("level"));
+           return {{"volume", std::round(player_->volume() * 1000) / 1000}};
+         }, "0.1", "Sets the output volume, 0..1."});
+
+  t.add({"queue.list", {}, [this](const Params&, Session&) -> json {
+           return {{"current", opt_json(queue_.current())},
+                   {"upcoming", json(std::vector<std::int64_t>(queue_.upcoming().begin(), queue_.upcoming().end()))},
+                   {"history", json(std::vector<std::int64_t>(queue_.history().begin(), queue_.history().end()))}};
+         }, "0.1", "The play queue: current track, upcoming and history (track ids)."});
+
+  auto target_track = [this](const Params& p) -> store::Id {
+    if (auto id = p.opt<store::Id>("track_id")) return track_or_throw(*id).id;
+    if (auto cur = current_track()) return *cur;
+    throw RpcError(ErrorCode::invalid_params, "parameter 'track_id' is required when nothing is playing",
+                   {{"param", "track_id"}});
+  };
+
+  t.add({"rate", {P::req("stars", T::number).range(1, 5).multiple_of(0.5),
+                  P::opt("track_id", T::integer).range(1, 9e15)},
+         [this, target_track](const Params& p, Session&) -> json {
+           const store::Id id = target_track(p);
+           const double stars = p.get<double>("stars");
+           const store::Id rating = store_->rate(id, stars);  // committed when it returns
+           spdlog::info("rating: track={} stars={} rating={}", id, stars, rating);
+           json r = {{"track_id", id}, {"stars", stars}, {"rating_id", rating}};
+           publish("rating.recorded", r);
+           return r;
+         }, "0.1", "Rates a track (default: the current one) 1–5 stars in half steps."});
+
+  t.add({"rating.clear", {P::opt("track_id", T::integer).range(1, 9e15)},
+         [this, target_track](const Params& p, Session&) -> json {
+           const store::Id id = target_track(p);
+           const store::Id rating = store_->clear_rating(id);
+           json r = {{"track_id", id}, {"stars", nullptr}, {"rating_id", rating}};
+           publish("rating.recorded", r);
+           return r;
+         }, "0.1", "Clears a track's rating (the history is kept)."});
+
+  t.add({"ratings.list", {P::opt("track_id", T::integer).range(1, 9e15)},
+         [this](const Params& p, Session&) -> json {
+           json out = json::array();
+           auto rows = p.has("track_id") ? store_->rating_history(track_or_throw(p.get<store::Id>("track_id")).id)
+                                         : store_->ratings(listener_id_);
+           for (const auto& r : rows)
+             out.push_back({{"id", r.id}, {"track_id", r.track_id}, {"stars", opt_json(r.stars)},
+                            {"rated_at", r.rated_at}});
+           return out;
+         }, "0.1", "Current ratings of the listener, or one track's full history."});
+
+  t.add({"plays.list", {P::opt("track_id", T::integer).range(1, 9e15),
+                        P::opt("limit", T::integer).range(1, 100000)},
+         [this](const Params& p, Session&) -> json {
+           auto rows = p.has("track_id") ? store_->plays_for_track(track_or_throw(p.get<store::Id>("track_id")).id)
+                                         : store_->plays_for_listener(listener_id_);
+           std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id > b.id; });
+           const auto limit = static_cast<std::size_t>(p.value<std::int64_t>("limit", 100));
+           json out = json::array();
+           for (const auto& r : rows) {
+             if (out.size() >= limit) break;
+             out.push_back(play_json(r));
+           }
+           return out;
+         }, "0.1", "Plays (listening records), newest first."});
+
+  t.add({"listen.report", {P::req("track_id", T::integer).range(1, 9e15),
+                           P::req("seconds_heard", T::number).range(0, 1e7),
+                           P::req("ended", T::string).choices({"completed", "skipped", "stopped"}),
+                           P::opt("duration", T::number).range(0.001, 1e7)},
+         [this](const Params& p, Session& s) -> json {
+           const store::Track t = track_or_throw(p.get<store::Id>("track_id"));
+           const double heard = p.get<double>("seconds_heard");
+           const double duration = p.value<double>("duration", t.duration_s);
+           const std::string ended = p.get<std::string>("ended");
+           // The same skip rule as the daemon's own player.
+           const auto reason = to_store(player::classify_end(
+               heard, duration, ended == "completed", config_.feedback.skip_fraction, true));
+           store::ListenEvent ev;
+           ev.target = store::PlayTarget::track(t.id);
+           ev.source = store::PlaySource::external;
+           ev.ended_at = store::now_ms();
+           ev.started_at = ev.ended_at - static_cast<store::UnixMs>(heard * 1000);
+           ev.seconds_heard = heard;
+           ev.duration_s = duration;
+           ev.end_reason = reason;
+           const store::Id play = store_->record_listen(ev);
+           spdlog::info("play: reported play={} track={} heard={:.2f} reason={} peer={}", play, t.id,
+                        heard, store::to_string(reason), s.peer());
+           json r = {{"play_id", play}, {"track_id", t.id}, {"seconds_heard", heard},
+                     {"duration", duration}, {"reason", store::to_string(reason)}};
+           publish("track.ended", r);
+           return r;
+         }, "0.1", "Records a listen of a track played outside the daemon (same skip rule)."});
+
+  t.add({"songs.add", {P::req("path", T::string)},
+         [this](const Params& p, Session&) -> json {
+           const fs::path src = fs::absolute(p.get<std::string>("path"));
+           // Checked readable first, so nothing is copied or stored for a bad file.
+           const audio::Audio a = audio::read_audio(src.string());
+           const std::string sha = audio::sha256_file(src.string());
+           std::string ext = lower(src.extension().string());
+           if (ext.empty()) ext = ".audio";
+           const fs::path dest = config_.paths.data_dir / "songs" / (sha + ext);
+           if (!fs::exists(dest)) {
+             const fs::path tmp = dest.string() + ".part";
+             std::error_code ec;
+             fs::copy_file(src, tmp, fs::copy_options::overwrite_existing, ec);
+             if (!ec) fs::rename(tmp, dest, ec);
+             if (ec) {
+               fs::remove(tmp, ec);
+               throw RpcError(ErrorCode::storage_error, "cannot copy " + src.string() + " to " +
+                                                            dest.string() + ": " + ec.message());
+             }
+           }
+           store::NewSong ns;
+           ns.listener_id = listener_id_;
+           ns.path = dest.string();
+           ns.original_name = src.filename().string();
+           ns.sha256 = sha;
+           ns.duration_s = a.seconds();
+           ns.sample_rate = a.sample_rate;
+           const store::SongAdded added = store_->add_song(ns);
+           json song = song_json(*store_->get_song(added.id));
+           song["inserted"] = added.inserted;
+           if (added.inserted) {
+             spdlog::info("song: added song={} from={}", added.id, src.string());
+             publish("song.added", song);
+           }
+           return song;
+         }, "0.1", "Adds one of the listener's own audio files (copied, de-duplicated by content)."});
+
+  t.add({"songs.list", {}, [this](const Params&, Session&) -> json {
+           json out = json::array();
+           for (const auto& s : store_->songs(listener_id_)) out.push_back(song_json(s));
+           return out;
+         }, "0.1", "The listener's own songs."});
+
+  t.add({"songs.remove", {P::req("id", T::integer).range(1, 9e15)},
+         [this](const Params& p, Session&) -> json {
+           const store::Id id = p.get<store::Id>("id");
+           auto s = store_->get_song(id);
+           if (!s || s->listener_id != listener_id_)
+             throw RpcError(ErrorCode::not_found, "no song with id " + std::to_string(id), {{"id", id}});
+           store_->remove_song(id);
+           bool shared = false;
+           for (const auto& l : store_->listeners())
+             for (const auto& o : store_->songs(l.id)) shared = shared || o.path == s->path;
+           std::error_code ec;
+           if (!shared && inside(s->path, config_.paths.data_dir)) fs::remove(s->path, ec);
+           spdlog::info("song: removed song={}", id);
+           return {{"removed", id}};
+         }, "0.1", "Removes a song and its copied file."});
+
+  t.add({"tracks.list", {P::opt("iteration", T::integer).range(1, 9e15)},
+         [this](const Params& p, Session&) -> json {
+           json out = json::array();
+           for (const auto& tr : store_->tracks(listener_id_, p.opt<store::Id>("iteration")))
+             out.push_back(track_json(tr));
+           return out;
+         }, "0.1", "The listener's tracks, newest first (only one iteration's if given)."});
+
+  t.add({"tracks.add", {P::req("path", T::string), P::opt("tags", T::string),
+                        P::opt("iteration", T::integer).range(1, 9e15)},
+         [this](const Params& p, Session&) -> json {
+           const fs::path path = fs::absolute(p.get<std::string>("path"));
+           const audio::Audio a = audio::read_audio(path.string());
+           store::NewTrack nt;
+           nt.listener_id = listener_id_;
+           nt.iteration_id = p.opt<store::Id>("iteration");
+           nt.tags = p.value<std::string>("tags", "");
+           nt.path = path.string();
+           nt.duration_s = a.seconds();
+           const store::Id id = store_->add_track(nt);
+           queue_.enqueue(id);
+           spdlog::info("track: added track={} path={}", id, nt.path);
+           return track_json(*store_->get_track(id));
+         }, "0.1", "Registers an existing audio file as a track and queues it."});
+
+  t.add({"listener.export", {P::req("dir", T::string), P::opt("format", T::string).choices({"json", "csv"})},
+         [this](const Params& p, Session&) -> json {
+           return export_listener(p.get<std::string>("dir"), p.value<std::string>("format", "json"));
+         }, "0.1", "Writes everything recorded about the listener (and the audio) to a folder."});
+
+  t.add({"listener.delete", {P::req("confirm", T::boolean)},
+         [this](const Params& p, Session&) -> json {
+           if (!p.get<bool>("confirm"))
+             throw RpcError(ErrorCode::invalid_params, "parameter 'confirm' must be true to delete the listener",
+                            {{"param", "confirm"}});
+           return delete_listener();
+         }, "0.1", "Deletes the listener's ratings, plays, songs, tracks and iterations."});
+
+  t.add({"subscribe", {P::opt("events", T::array)},
+         [](const Params& p, Session& s) -> json {
+           std::set<std::string> events;
+           if (p.has("events")) {
+             for (const auto& e : p.json().at("events")) {
+               if (!e.is_string() || !event_names().count(e.get<std::string>()))
+                 throw RpcError(ErrorCode::invalid_params, "parameter 'events' has an unknown event " + e.dump(),
+                                {{"param", "events"}});
+               events.insert(e.get<std::string>());
+             }
+           } else {
+             events = event_names();
+           }
+           s.subscribe(events);
+           return {{"subscribed", s.subscriptions()}};
+         }, "0.1", "Sends the given events (default: all) to this connection as notifications."});
+
+  t.add({"unsubscribe", {}, [](const Params&, Session& s) -> json {
+           s.unsubscribe_all();
+           return {{"subscribed", json::array()}};
+         }, "0.1", "Stops all notifications to this connection."});
+
+  t.add({"shutdown", {}, [this](const Params&, Session& s) -> json {
+           spdlog::info("daemon: shutdown requested by peer={}", s.peer());
+           // After this reply is on its way.
+           asio::post(io_, [this] { shutdown("shutdown method"); });
+           return {{"shutting_down", true}};
+         }, "0.1", "Stops the daemon gracefully."});
+
+  // Other folders' rows go here, e.g. loop::add_loop_commands(table_, *this);
+}
+
+}  // namespace tuneloop::daemon

@@ -1,0 +1,42 @@
+#pragma once
+// JSON-RPC 2.0 over any transport: turns one request line (or an already parsed JSON
+// value) into the reply to send back. Knows nothing about sockets or HTTP, so the IPC
+// server, the TCP port and the web UI share it. Runs on the io thread.
+
+#include "daemon/commands.hpp"
+#include "daemon/session.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace tuneloop::daemon {
+
+class Dispatcher {
+ public:
+  explicit Dispatcher(const CommandTable& table) : table_(table) {}
+
+  /// Parses and answers one request or batch. Returns the reply (an object, or an array
+  /// for a batch) or a null json when nothing is to be sent (notifications only).
+  /// Never throws: every failure becomes a JSON-RPC error object.
+  nlohmann::json handle(std::string_view text, Session& session) const noexcept;
+  nlohmann::json handle(const nlohmann::json& request, Session& session) const noexcept;
+
+  /// Called after every call with (method, reply-or-null, elapsed µs); for logging.
+  void set_observer(std::function<void(const std::string&, const nlohmann::json&, long)> f) {
+    observer_ = std::move(f);
+  }
+
+ private:
+  nlohmann::json handle_one(const nlohmann::json& request, Session& session) const noexcept;
+
+  const CommandTable& table_;
+  std::function<void(const std::string&, const nlohmann::json&, long)> observer_;
+};
+
+/// {"jsonrpc":"2.0","id":id,"error":error}
+nlohmann::json error_reply(const nlohmann::json& id, const nlohmann::json& error);
+
+}  // namespace tuneloop::daemon

@@ -1,0 +1,468 @@
+#include "daemon/http_server.hpp"
+
+#include "daemon/dispatcher.hpp"
+#include "daemon/session.hpp"
+
+#include <asio.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+
+#ifndef TUNELOOP_UI_DIR
+#define TUNELOOP_UI_DIR ""
+#endif
+
+namespace tuneloop::daemon {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kCookie = "tuneloop_token";
+constexpr std::size_t kMaxUploadBytes = 512u * 1024 * 1024;
+constexpr std::size_t kMaxQueuedEvents = 1000;  // a client this far behind is dropped
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+// Constant time, so the token cannot be guessed a character at a time.
+bool same_token(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size() || a.empty()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string cookie_value(const httplib::Request& req, std::string_view name) {
+  const std::string header = req.get_header_value("Cookie");
+  std::size_t pos = 0;
+  while (pos < header.size()) {
+    std::size_t end = header.find(';', pos);
+    if (end == std::string::npos) end = header.size();
+    std::string_view part(header.data() + pos, end - pos);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=')
+      return std::string(part.substr(name.size() + 1));
+    pos = end + 1;
+  }
+  return {};
+}
+
+std::string mime_type(const fs::path& file) {
+  static const std::map<std::string, std::string> types = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+      {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
+      {".json", "application/json"}, {".txt", "text/plain; charset=utf-8"},
+      {".wav", "audio/wav"}, {".flac", "audio/flac"}, {".ogg", "audio/ogg"},
+      {".oga", "audio/ogg"}, {".opus", "audio/ogg"}, {".mp3", "audio/mpeg"},
+      {".aiff", "audio/aiff"}, {".aif", "audio/aiff"}};
+  auto it = types.find(lower(file.extension().string()));
+  return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+void set_text(httplib::Response& res, int status, const std::string& text) {
+  res.status = status;
+  res.set_content(text + "\n", "text/plain; charset=utf-8");
+}
+
+void set_json(httplib::Response& res, const json& j) {
+  res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+// Writes `text` to `path` readable by the owner only, even if the file existed before.
+void write_private(const fs::path& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + path.string());
+  const bool ok = ::fchmod(fd, 0600) == 0 &&
+                   ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + path.string());
+}
+
+// Keeps an uploaded file's own name (songs.add records it) but nothing that could escape.
+std::string safe_file_name(const std::string& name) {
+  std::string base = fs::path(name).filename().string();
+  std::string out;
+  for (unsigned char c : base)
+    out += (std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ' ' || c >= 0x80) ? char(c) : '_';
+  while (!out.empty() && (out.front() == '.' || out.front() == ' ')) out.erase(out.begin());
+  if (out.empty()) out = "upload";
+  return out.substr(0, 200);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- free functions
+
+fs::path default_ui_dir() {
+  const fs::path source = TUNELOOP_UI_DIR;
+  std::error_code ec;
+  if (!source.empty() && fs::is_regular_file(source / "index.html", ec)) return source;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed = exe.parent_path().parent_path() / "share" / "tuneloop" / "ui";
+    if (fs::is_directory(installed, ec)) return installed;
+  }
+  return source;
+}
+
+bool is_loopback_host(std::string_view host, int port) noexcept {
+  try {
+    const std::string h = lower(host);
+    const std::string p = ":" + std::to_string(port);
+    for (const char* name : {"127.0.0.1", "localhost", "[::1]"})
+      if (h == name + p) return true;
+    return false;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::optional<fs::path> static_file(const fs::path& root, std::string_view url_path) {
+  std::string rel(url_path);
+  if (rel.empty() || rel.front() != '/') return std::nullopt;
+  rel.erase(0, 1);
+  if (rel.empty()) rel = "index.html";
+  for (unsigned char c : rel)
+    if (!(std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == '/')) return std::nullopt;
+  // No "..", no hidden files, no empty segments.
+  for (std::size_t pos = 0; pos <= rel.size();) {
+    std::size_t end = rel.find('/', pos);
+    if (end == std::string::npos) end = rel.size();
+    if (end == pos || rel[pos] == '.') return std::nullopt;
+    pos = end + 1;
+  }
+  std::error_code ec;
+  const fs::path base = fs::canonical(root, ec);
+  if (ec) return std::nullopt;
+  const fs::path file = fs::canonical(base / rel, ec);
+  if (ec || !fs::is_regular_file(file, ec)) return std::nullopt;
+  // A symbolic link inside the folder must not lead out of it.
+  auto [a, b] = std::mismatch(base.begin(), base.end(), file.begin(), file.end());
+  if (a != base.end()) return std::nullopt;
+  return file;
+}
+
+std::string random_token() {
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  unsigned char bytes[32];
+  if (!in.read(reinterpret_cast<char*>(bytes), sizeof bytes))
+    throw std::runtime_error("cannot read 32 bytes from /dev/urandom for the UI access token");
+  std::string hex;
+  char buf[3];
+  for (unsigned char b : bytes) {
+    std::snprintf(buf, sizeof buf, "%02x", b);
+    hex += buf;
+  }
+  return hex;
+}
+
+// ---------------------------------------------------------------- HttpServer
+
+// One /events client: the io thread's Session pushes into the queue, the SSE
+// content provider (an httplib worker) drains it.
+struct HttpServer::SseClient {
+  explicit SseClient(std::string peer)
+      : session(std::move(peer), [this](const json& note) noexcept { push(note); }) {}
+
+  void push(const json& note) noexcept {
+    try {
+      std::lock_guard lock(mutex);
+      if (queue.size() >= kMaxQueuedEvents) {
+        overflowed = true;
+        return;
+      }
+      queue.push_back(note.dump(-1, ' ', false, json::error_handler_t::replace));
+    } catch (...) {
+      return;
+    }
+    ready.notify_one();
+  }
+
+  Session session;
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<std::string> queue;
+  bool overflowed = false;
+};
+
+HttpServer::HttpServer(asio::io_context& io, const Dispatcher& dispatcher, SessionRegistry& sessions,
+                       TrackFileLookup track_file, HttpOptions options)
+    : io_(io),
+      dispatcher_(dispatcher),
+      sessions_(sessions),
+      track_file_(std::move(track_file)),
+      options_(std::move(options)),
+      server_(std::make_unique<httplib::Server>()) {
+  if (options_.ui_dir.empty()) options_.ui_dir = default_ui_dir();
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+std::string HttpServer::url() const {
+  return "http://127.0.0.1:" + std::to_string(port_) + "/?token=" + token_;
+}
+
+template <typename F>
+auto HttpServer::on_io(F f) -> std::optional<decltype(f())> {
+  using R = decltype(f());
+  if (stopping_) return std::nullopt;
+  auto promise = std::make_shared<std::promise<R>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, promise, f = std::move(f)]() mutable {
+    if (stopping_) return;  // the waiter has given up; do nothing on its behalf
+    try {
+      promise->set_value(f());
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  });
+  // Polled, not awaited forever: the io thread may be the one stopping us.
+  while (future.wait_for(50ms) != std::future_status::ready)
+    if (stopping_) return std::nullopt;
+  return future.get();
+}
+
+void HttpServer::start() {
+  token_ = random_token();
+  fs::create_directories(options_.data_dir);
+  write_private(options_.data_dir / "ui-token", token_ + "\n");
+
+  server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
+  server_->set_payload_max_length(kMaxUploadBytes);
+  server_->set_keep_alive_timeout(2);  // idle keep-alive connections delay stop() this long
+  routes();
+  if (options_.port == 0) {
+    port_ = server_->bind_to_any_port(options_.bind);
+    if (port_ <= 0) port_ = 0;
+  } else if (server_->bind_to_port(options_.bind, options_.port)) {
+    port_ = options_.port;
+  }
+  if (port_ == 0)
+    throw std::runtime_error("http: cannot listen on " + options_.bind + ":" +
+                             std::to_string(options_.port) + " (in use? set http.port)");
+  write_private(options_.data_dir / "ui-url", url() + "\n");
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  spdlog::info("http: web player on http://127.0.0.1:{}/ (token in {}), ui={}", port_,
+               (options_.data_dir / "ui-token").string(), options_.ui_dir.string());
+}
+
+void HttpServer::stop() noexcept {
+  if (stopping_.exchange(true)) return;
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+  std::error_code ec;
+  if (port_ != 0) fs::remove(options_.data_dir / "ui-url", ec);
+  spdlog::info("http: stopped");
+}
+
+bool HttpServer::allowed(const httplib::Request& req, httplib::Response& res) const {
+  const std::string host = req.get_header_value("Host");
+  const bool loopback_bind = options_.bind == "127.0.0.1" || options_.bind == "::1" ||
+                             options_.bind == "localhost";
+  const bool host_ok = is_loopback_host(host, port_) ||
+                       (!loopback_bind && lower(host) == lower(options_.bind) + ":" + std::to_string(port_));
+  if (!host_ok) {
+    spdlog::warn("http: refused Host '{}' from {} (not a loopback name)", host, req.remote_addr);
+    set_text(res, 403, "403 forbidden: the Host header must be 127.0.0.1:" + std::to_string(port_) +
+                           " or localhost:" + std::to_string(port_));
+    return false;
+  }
+  // Browsers send Origin on cross-origin requests; only our own page may call us.
+  if (req.has_header("Origin") && lower(req.get_header_value("Origin")) != "http://" + lower(host)) {
+    spdlog::warn("http: refused Origin '{}' from {}", req.get_header_value("Origin"), req.remote_addr);
+    set_text(res, 403, "403 forbidden: cross-origin requests are refused");
+    return false;
+  }
+  std::string presented;
+  const std::string auth = req.get_header_value("Authorization");
+  if (auth.rfind("Bearer ", 0) == 0) presented = auth.substr(7);
+  else if (req.has_param("token")) presented = req.get_param_value("token");
+  else presented = cookie_value(req, kCookie);
+  if (!same_token(presented, token_)) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    set_text(res, 401,
+             "401 unauthorized: open the address that `tuneloop ui` prints (it carries the access "
+             "token from DATA/ui-token)");
+    return false;
+  }
+  return true;
+}
+
+void HttpServer::routes() {
+  auto& s = *server_;
+  s.set_default_headers({{"X-Content-Type-Options", "nosniff"},
+                         {"Referrer-Policy", "no-referrer"},
+                         {"X-Frame-Options", "DENY"},
+                         {"Cache-Control", "no-store"}});
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return allowed(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                             : httplib::Server::HandlerResponse::Handled;
+  });
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("http: {} {} failed: {}", req.method, req.path, what);
+    set_text(res, 500, "500 internal error: " + what);
+  });
+  s.Post("/rpc", [this](const httplib::Request& req, httplib::Response& res) { serve_rpc(req, res); });
+  s.Get("/events", [this](const httplib::Request& req, httplib::Response& res) { serve_events(req, res); });
+  s.Get(R"(/tracks/(\d{1,15})/audio)",
+        [this](const httplib::Request& req, httplib::Response& res) { serve_track_audio(req, res); });
+  s.Post("/upload", [this](const httplib::Request& req, httplib::Response& res) { serve_upload(req, res); });
+  s.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) { serve_static(req, res); });
+}
+
+void HttpServer::serve_rpc(const httplib::Request& req, httplib::Response& res) {
+  const std::string peer = "http:" + req.remote_addr + ":" + std::to_string(req.remote_port);
+  auto reply = on_io([this, body = req.body, peer] {
+    Session session(peer);
+    return dispatcher_.handle(std::string_view(body), session);
+  });
+  if (!reply) return set_text(res, 503, "503 the daemon is shutting down");
+  if (reply->is_null()) {
+    res.status = 204;
+    return;
+  }
+  set_json(res, *reply);
+}
+
+void HttpServer::serve_events(const httplib::Request& req, httplib::Response& res) {
+  auto client = std::make_shared<SseClient>("sse:" + req.remote_addr + ":" + std::to_string(req.remote_port));
+  const bool added = on_io([this, client] {
+                       client->session.subscribe(event_names());
+                       sessions_.add(&client->session);
+                       return true;
+                     }).value_or(false);
+  if (!added) return set_text(res, 503, "503 the daemon is shutting down");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, client, first = true](std::size_t, httplib::DataSink& sink) mutable {
+        if (first) {
+          first = false;
+          const std::string hello = "retry: 2000\n: connected\n\n";
+          return sink.write(hello.data(), hello.size());
+        }
+        std::deque<std::string> batch;
+        {
+          std::unique_lock lock(client->mutex);
+          // Short waits so a stopping server is noticed; a comment every 15 s finds
+          // clients that went away.
+          for (int i = 0; i < 60 && client->queue.empty() && !client->overflowed && !stopping_; ++i)
+            client->ready.wait_for(lock, 250ms);
+          if (client->overflowed || stopping_) return false;
+          batch.swap(client->queue);
+        }
+        std::string out;
+        for (const auto& note : batch) out += "data: " + note + "\n\n";
+        if (out.empty()) out = ": keep-alive\n\n";
+        return sink.write(out.data(), out.size());
+      },
+      [this, client](bool) {
+        // The session must leave the registry on the io thread before it goes away.
+        asio::post(io_, [this, client] { sessions_.remove(&client->session); });
+      });
+}
+
+void HttpServer::serve_track_audio(const httplib::Request& req, httplib::Response& res) {
+  const std::int64_t id = std::stoll(req.matches[1].str());
+  std::optional<std::optional<fs::path>> file = on_io([this, id] { return track_file_(id); });
+  if (!file) return set_text(res, 503, "503 the daemon is shutting down");
+  if (!*file) return set_text(res, 404, "404 no track with id " + std::to_string(id));
+  std::ifstream in(**file, std::ios::binary);
+  if (!in) return set_text(res, 404, "404 cannot read the audio of track " + std::to_string(id));
+  // Tracks are seconds long; reading them whole lets httplib answer Range requests.
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  res.set_header("Accept-Ranges", "bytes");
+  res.set_content(std::move(bytes), mime_type(**file));
+}
+
+void HttpServer::serve_upload(const httplib::Request& req, httplib::Response& res) {
+  if (!req.is_multipart_form_data() || req.files.empty())
+    return set_text(res, 400, "400 expected multipart/form-data with one or more files");
+  const fs::path uploads = options_.data_dir / "uploads";
+  fs::create_directories(uploads);
+  std::string pattern = (uploads / "upload-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) return set_text(res, 500, "500 cannot create a folder in " + uploads.string());
+  const fs::path dir = pattern;
+  json results = json::array();
+  for (const auto& [field, file] : req.files) {
+    const fs::path tmp = dir / safe_file_name(file.filename);
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out.write(file.content.data(), static_cast<std::streamsize>(file.content.size()));
+      if (!out) {
+        results.push_back({{"file", file.filename}, {"error", {{"code", -32003}, {"message", "cannot write " + tmp.string()}}}});
+        continue;
+      }
+    }
+    json request = {{"jsonrpc", "2.0"}, {"id", 1}, {"method", "songs.add"}, {"params", {{"path", tmp.string()}}}};
+    const std::string peer = "http:" + req.remote_addr + ":" + std::to_string(req.remote_port);
+    auto reply = on_io([this, request, peer] {
+      Session session(peer);
+      return dispatcher_.handle(request, session);
+    });
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    if (!reply) {
+      fs::remove_all(dir, ec);
+      return set_text(res, 503, "503 the daemon is shutting down");
+    }
+    json r = {{"file", file.filename}};
+    if (reply->contains("error")) r["error"] = (*reply)["error"];
+    else r["song"] = (*reply)["result"];
+    results.push_back(r);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  set_json(res, {{"results", results}});
+}
+
+void HttpServer::serve_static(const httplib::Request& req, httplib::Response& res) {
+  // The page was opened with ?token=: keep it in a cookie and drop it from the address bar.
+  if (req.has_param("token") && (req.path == "/" || req.path == "/index.html")) {
+    res.set_header("Set-Cookie", std::string(kCookie) + "=" + token_ + "; Path=/; HttpOnly; SameSite=Strict");
+    res.set_redirect("/", 303);
+    return;
+  }
+  const auto file = static_file(options_.ui_dir, req.path);
+  if (!file) return set_text(res, 404, "404 not found: " + req.path);
+  std::ifstream in(*file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  res.set_header("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+                 "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                 "form-action 'self'");
+  res.set_content(std::move(bytes), mime_type(*file));
+}
+
+}  // namespace tuneloop::daemon

@@ -1,0 +1,62 @@
+#pragma once
+// The IPC transport: newline-delimited JSON-RPC over a Unix stream socket (mode 0600)
+// and, optionally, a loopback TCP port. Each connection is a Session; complete lines go
+// to the Dispatcher, replies and event notifications go back in order. Runs on the
+// io thread.
+
+#include "daemon/dispatcher.hpp"
+#include "daemon/session.hpp"
+
+#include <asio.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <set>
+
+namespace tuneloop::daemon {
+
+struct IpcOptions {
+  std::filesystem::path socket_path;
+  int tcp_port = 0;  // 0 = no TCP listener
+  std::size_t max_line_bytes = 1024 * 1024;
+};
+
+class IpcServer {
+ public:
+  IpcServer(asio::io_context& io, const Dispatcher& dispatcher, SessionRegistry& sessions,
+            IpcOptions options);
+  ~IpcServer();
+
+  /// Binds and starts accepting. Creates the socket's folder (0700) if missing and
+  /// replaces a stale socket file. Throws std::runtime_error naming the path (or port)
+  /// if another daemon answers on the socket or binding fails.
+  void start();
+  /// Stops accepting, lets every connection flush what it owes and closes it, and
+  /// removes the socket file. Idempotent.
+  void stop() noexcept;
+
+  void set_max_line_bytes(std::size_t n) noexcept { *max_line_ = n; }
+  std::size_t connection_count() const noexcept;
+  /// The TCP port actually bound (useful with tcp_port set), 0 when off.
+  int tcp_port() const noexcept;
+
+  struct ConnectionBase;
+
+ private:
+  void accept_unix();
+  void accept_tcp();
+
+  asio::io_context& io_;
+  const Dispatcher& dispatcher_;
+  SessionRegistry& sessions_;
+  IpcOptions options_;
+  std::shared_ptr<std::size_t> max_line_;
+  asio::local::stream_protocol::acceptor unix_acceptor_;
+  asio::ip::tcp::acceptor tcp_acceptor_;
+  std::shared_ptr<std::set<std::shared_ptr<ConnectionBase>>> connections_;
+  bool stopped_ = false;
+  bool socket_created_ = false;
+};
+
+}  // namespace tuneloop::daemon

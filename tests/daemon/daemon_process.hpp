@@ -1,0 +1,129 @@
+#pragma once
+// Test helper: a real tuneloopd process on a temporary data folder, socket and config.
+
+#include "daemon/client.hpp"
+#include "model/audio/audio.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tuneloop::testing {
+
+namespace fs = std::filesystem;
+
+inline fs::path make_temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "tuneloop-daemon-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+inline fs::path tuneloopd_binary() { return fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloopd"; }
+
+/// A sine tone of `seconds` at `rate` Hz written as a WAV file.
+inline fs::path write_tone(const fs::path& path, double seconds, double hz = 440, int rate = 16000) {
+  audio::Audio a;
+  a.sample_rate = rate;
+  a.samples.resize(static_cast<std::size_t>(seconds * rate));
+  for (std::size_t i = 0; i < a.samples.size(); ++i)
+    a.samples[i] = 0.3f * static_cast<float>(std::sin(2 * M_PI * hz * static_cast<double>(i) / rate));
+  audio::write_audio(path.string(), a);
+  return path;
+}
+
+class DaemonProcess {
+ public:
+  /// `yaml` is appended to a config that sets paths, disables HTTP and sets audio.output.
+  explicit DaemonProcess(std::string audio_output = "none", std::string extra_yaml = "")
+      : dir_(make_temp_dir()) {
+    data_ = dir_ / "data";
+    socket_ = dir_ / "run" / "tuneloop.sock";
+    config_ = dir_ / "config.yaml";
+    std::ofstream(config_) << "paths:\n  data_dir: " << data_.string() << "\n  socket: "
+                           << socket_.string() << "\nhttp:\n  enabled: false\naudio:\n  output: "
+                           << audio_output << "\n  checkpoint_seconds: 0.5\n"
+                           << extra_yaml;
+  }
+  ~DaemonProcess() {
+    if (pid_ > 0) stop(SIGKILL);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  const fs::path& dir() const { return dir_; }
+  const fs::path& data() const { return data_; }
+  const fs::path& socket() const { return socket_; }
+  const fs::path& config() const { return config_; }
+  pid_t pid() const { return pid_; }
+  fs::path log() const { return dir_ / "daemon.log"; }
+
+  /// Starts tuneloopd and waits until it answers on its socket. Throws on failure.
+  void start() {
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      const int fd = ::open(log().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      const std::string bin = tuneloopd_binary().string(), cfg = config_.string();
+      ::execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), "--log-level", "debug",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("tuneloopd exited at start; log:\n" + log_text());
+      }
+      try {
+        auto c = daemon::Client::connect_unix(socket_);
+        c.call("ping");
+        return;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    throw std::runtime_error("tuneloopd did not answer within 30 s; log:\n" + log_text());
+  }
+
+  /// Sends `sig` and waits; returns the wait status.
+  int stop(int sig = SIGTERM) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  daemon::Client client() const { return daemon::Client::connect_unix(socket_); }
+
+  std::string log_text() const {
+    std::ifstream in(log());
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+ private:
+  fs::path dir_, data_, socket_, config_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace tuneloop::testing

@@ -1,0 +1,299 @@
+// tuneloopd as a real process: its socket, its errors, its durability.
+#include "daemon_process.hpp"
+
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdio>
+
+using namespace tuneloop;
+using namespace tuneloop::testing;
+using daemon::CallError;
+using daemon::Client;
+using nlohmann::json;
+
+namespace {
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override { d.start(); }
+  DaemonProcess d{"none", "daemon:\n  max_line_bytes: 4096\n"};
+
+  json add_track(Client& c, double seconds = 3.0, const std::string& name = "tone.wav") {
+    return c.call("tracks.add", {{"path", write_tone(d.dir() / name, seconds).string()}});
+  }
+};
+
+std::string run_capture(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+  *status = p ? ::pclose(p) : -1;
+  return out;
+}
+
+}  // namespace
+
+TEST_F(DaemonTest, MalformedJsonGetsAParseErrorAndTheDaemonKeepsServing) {
+  Client c = d.client();
+  c.send_raw("{\"jsonrpc\": \"2.0\", \"method\": \n");
+  json reply = json::parse(*c.read_line(10000));
+  EXPECT_EQ(reply["error"]["code"], -32700);
+  EXPECT_TRUE(reply["id"].is_null());
+  EXPECT_EQ(c.call("ping"), "pong");
+  EXPECT_EQ(d.client().call("ping"), "pong");
+}
+
+TEST_F(DaemonTest, AnUnknownMethodGetsMethodNotFound) {
+  Client c = d.client();
+  json reply = c.request("player.fly");
+  EXPECT_EQ(reply["error"]["code"], -32601);
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("player.fly"), std::string::npos);
+}
+
+TEST_F(DaemonTest, AWrongParameterTypeGetsInvalidParamsNamingTheParameter) {
+  Client c = d.client();
+  json reply = c.request("rate", {{"stars", "four"}, {"track_id", 1}});
+  EXPECT_EQ(reply["error"]["code"], -32602);
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("'stars'"), std::string::npos);
+  EXPECT_EQ(reply["error"]["data"]["param"], "stars");
+}
+
+TEST_F(DaemonTest, AnOverLongLineGetsAnErrorAndTheSameConnectionStillWorks) {
+  Client c = d.client();
+  c.send_raw("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"x\":\"" + std::string(20000, 'x') + "\"}\n");
+  json reply = json::parse(*c.read_line(10000));
+  EXPECT_EQ(reply["error"]["code"], -32600);
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("4096"), std::string::npos);
+  EXPECT_EQ(c.call("ping"), "pong");
+}
+
+TEST_F(DaemonTest, ANonAudioFileAsASongGetsInvalidAudioNamingThePath) {
+  const auto path = d.dir() / "notes.wav";
+  std::ofstream(path) << "this is not audio\n";
+  Client c = d.client();
+  try {
+    c.call("songs.add", {{"path", path.string()}});
+    FAIL() << "songs.add accepted a text file";
+  } catch (const CallError& e) {
+    EXPECT_EQ(e.code(), -32002);
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(c.call("songs.list").empty());
+  EXPECT_EQ(c.call("ping"), "pong");
+}
+
+TEST_F(DaemonTest, ASongIsCopiedIntoTheDataFolderOnceByContent) {
+  Client c = d.client();
+  const auto a = write_tone(d.dir() / "mine.wav", 1.0);
+  const auto b = d.dir() / "copy-of-mine.wav";
+  fs::copy_file(a, b);
+  json first = c.call("songs.add", {{"path", a.string()}});
+  json second = c.call("songs.add", {{"path", b.string()}});
+  EXPECT_TRUE(first["inserted"].get<bool>());
+  EXPECT_FALSE(second["inserted"].get<bool>());
+  EXPECT_EQ(first["id"], second["id"]);
+  EXPECT_EQ(fs::path(first["path"].get<std::string>()),
+            d.data() / "songs" / (first["sha256"].get<std::string>() + ".wav"));
+  EXPECT_TRUE(fs::exists(first["path"].get<std::string>()));
+  EXPECT_EQ(c.call("songs.list").size(), 1u);
+  c.call("songs.remove", {{"id", first["id"]}});
+  EXPECT_FALSE(fs::exists(first["path"].get<std::string>()));
+  EXPECT_TRUE(c.call("songs.list").empty());
+}
+
+TEST_F(DaemonTest, ABatchGetsOneReplyPerRequestAndNoneForNotifications) {
+  Client c = d.client();
+  c.send_raw(R"([{"jsonrpc":"2.0","id":1,"method":"ping"},)"
+             R"({"jsonrpc":"2.0","method":"ping"},)"
+             R"({"jsonrpc":"2.0","id":2,"method":"nope"},)"
+             R"(42])"
+             "\n");
+  json reply = json::parse(*c.read_line(10000));
+  ASSERT_TRUE(reply.is_array());
+  ASSERT_EQ(reply.size(), 3u);
+  EXPECT_EQ(reply[0]["result"], "pong");
+  EXPECT_EQ(reply[1]["error"]["code"], -32601);
+  EXPECT_EQ(reply[2]["error"]["code"], -32600);
+}
+
+TEST_F(DaemonTest, FiftyConcurrentClientsAllGetAnswers) {
+  std::atomic<int> answered{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 50; ++i)
+    threads.emplace_back([&] {
+      try {
+        Client c = d.client();
+        for (int k = 0; k < 5; ++k) {
+          if (c.call("ping") != "pong") return;
+          if (!c.call("status").contains("state")) return;
+        }
+        ++answered;
+      } catch (const std::exception&) {
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(answered.load(), 50);
+}
+
+TEST_F(DaemonTest, AnAcknowledgedRatingSurvivesKillNine) {
+  Client c = d.client();
+  const json track = add_track(c);
+  c.call("rate", {{"track_id", track["id"]}, {"stars", 4.5}});
+  d.stop(SIGKILL);
+  d.start();
+  json ratings = d.client().call("ratings.list");
+  ASSERT_EQ(ratings.size(), 1u);
+  EXPECT_EQ(ratings[0]["track_id"], track["id"]);
+  EXPECT_DOUBLE_EQ(ratings[0]["stars"].get<double>(), 4.5);
+}
+
+TEST_F(DaemonTest, ASecondInstanceOnTheSameDataFolderIsRefusedNamingTheLock) {
+  int status = 0;
+  const std::string out =
+      run_capture(tuneloopd_binary().string() + " --config " + d.config().string() + " --socket " +
+                      (d.dir() / "other.sock").string() + " 2>&1",
+                  &status);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(out.find("already running"), std::string::npos) << out;
+  EXPECT_NE(out.find("pid " + std::to_string(d.pid())), std::string::npos) << out;
+  EXPECT_NE(out.find("tuneloopd.lock"), std::string::npos) << out;
+  EXPECT_EQ(d.client().call("ping"), "pong");
+}
+
+TEST_F(DaemonTest, TheSocketIsOnlyForItsOwner) {
+  struct stat st {};
+  ASSERT_EQ(::stat(d.socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat(d.socket().parent_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+}
+
+TEST_F(DaemonTest, AShortReportedListenIsRecordedAsSkipped) {
+  Client c = d.client();
+  const json track = add_track(c, 3.0);
+  json r = c.call("listen.report", {{"track_id", track["id"]}, {"seconds_heard", 0.4}, {"ended", "stopped"}});
+  EXPECT_EQ(r["reason"], "skipped");
+  json plays = c.call("plays.list", {{"track_id", track["id"]}});
+  ASSERT_EQ(plays.size(), 1u);
+  EXPECT_EQ(plays[0]["reason"], "skipped");
+  EXPECT_EQ(plays[0]["source"], "external");
+  EXPECT_DOUBLE_EQ(plays[0]["seconds_heard"].get<double>(), 0.4);
+}
+
+TEST_F(DaemonTest, AReportedListenPastTheSkipFractionIsAStopNotASkip) {
+  Client c = d.client();
+  const json track = add_track(c, 3.0);
+  EXPECT_EQ(c.call("listen.report", {{"track_id", track["id"]}, {"seconds_heard", 2.5}, {"ended", "skipped"}})["reason"],
+            "stopped");
+  EXPECT_EQ(c.call("listen.report", {{"track_id", track["id"]}, {"seconds_heard", 3.0}, {"ended", "completed"}})["reason"],
+            "completed");
+}
+
+TEST_F(DaemonTest, ASubscriberIsToldAboutARatingAnotherClientMade) {
+  Client watcher = d.client();
+  watcher.call("subscribe", {{"events", {"rating.recorded"}}});
+  Client c = d.client();
+  const json track = add_track(c);
+  c.call("rate", {{"track_id", track["id"]}, {"stars", 3}});
+  auto n = watcher.next_message(10000);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ((*n)["method"], "rating.recorded");
+  EXPECT_EQ((*n)["params"]["track_id"], track["id"]);
+  EXPECT_FALSE(n->contains("id"));
+}
+
+TEST_F(DaemonTest, RatingTheCurrentTrackWithNothingPlayingAsksForATrackId) {
+  json reply = d.client().request("rate", {{"stars", 4}});
+  EXPECT_EQ(reply["error"]["code"], -32602);
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("track_id"), std::string::npos);
+}
+
+TEST_F(DaemonTest, PlayingWithoutAnAudioDeviceSaysSo) {
+  Client c = d.client();
+  const json track = add_track(c);
+  json reply = c.request("player.play", {{"track_id", track["id"]}});
+  EXPECT_EQ(reply["error"]["code"], -32005);
+  EXPECT_FALSE(c.call("status")["audio"]["available"].get<bool>());
+}
+
+TEST_F(DaemonTest, AnUnknownTrackIsNotFound) {
+  EXPECT_EQ(d.client().request("rate", {{"track_id", 999}, {"stars", 2}})["error"]["code"], -32001);
+}
+
+TEST_F(DaemonTest, ExportWritesRatingsPlaysAndAudioAndDeleteForgetsTheListener) {
+  Client c = d.client();
+  const json track = add_track(c);
+  c.call("songs.add", {{"path", write_tone(d.dir() / "song.wav", 0.5).string()}});
+  c.call("rate", {{"track_id", track["id"]}, {"stars", 2.5}});
+  c.call("listen.report", {{"track_id", track["id"]}, {"seconds_heard", 3.0}, {"ended", "completed"}});
+  const auto out = d.dir() / "export";
+  json r = c.call("listener.export", {{"dir", out.string()}, {"format", "json"}});
+  json all = json::parse(std::ifstream(out / "listener.json"));
+  ASSERT_EQ(all["ratings"].size(), 1u);
+  EXPECT_DOUBLE_EQ(all["ratings"][0]["stars"].get<double>(), 2.5);
+  EXPECT_EQ(all["plays"].size(), 1u);
+  EXPECT_TRUE(fs::exists(out / all["songs"][0]["file"].get<std::string>()));
+  EXPECT_TRUE(fs::exists(out / all["tracks"][0]["file"].get<std::string>()));
+
+  c.call("listener.export", {{"dir", (d.dir() / "csv").string()}, {"format", "csv"}});
+  EXPECT_TRUE(fs::exists(d.dir() / "csv" / "ratings.csv"));
+
+  EXPECT_EQ(c.request("listener.delete", {{"confirm", false}})["error"]["code"], -32602);
+  c.call("listener.delete", {{"confirm", true}});
+  EXPECT_TRUE(c.call("tracks.list").empty());
+  EXPECT_TRUE(c.call("songs.list").empty());
+  EXPECT_TRUE(c.call("ratings.list").empty());
+  EXPECT_TRUE(fs::exists(d.dir() / "tone.wav"));  // not the daemon's file: kept
+}
+
+TEST_F(DaemonTest, SigtermStopsGracefullyAndRemovesTheSocket) {
+  const int status = d.stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(fs::exists(d.socket()));
+}
+
+TEST_F(DaemonTest, ABadConfigOnSighupIsRefusedAndTheOldOneKept) {
+  std::ofstream(d.config(), std::ios::app) << "audio:\n  volume: loud\n";
+  ::kill(d.pid(), SIGHUP);
+  for (int i = 0; i < 100 && d.log_text().find("reload refused") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(d.log_text().find("reload refused"), std::string::npos);
+  EXPECT_EQ(d.client().call("ping"), "pong");
+}
+
+TEST_F(DaemonTest, TheCliSaysHowToStartTheDaemonWhenItIsNotRunning) {
+  const auto cli = fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloop";
+  if (!fs::exists(cli)) GTEST_SKIP() << "tuneloop CLI not built";
+  int status = 0;
+  const std::string out = run_capture(cli.string() + " status --socket " + (d.dir() / "none.sock").string() + " 2>&1", &status);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(out.find("tuneloopd is not running"), std::string::npos) << out;
+  const std::string ok = run_capture(cli.string() + " status --json --socket " + d.socket().string() + " 2>&1", &status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << ok;
+  EXPECT_EQ(json::parse(ok)["state"], "idle");
+}
+
+TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethods) {
+  // A free port: bind to 0, read it, let it go.
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  ::close(probe);
+  DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
+  d.start();
+  Client c = Client::connect_tcp(port);
+  EXPECT_EQ(c.call("ping"), "pong");
+  EXPECT_EQ(c.request("nope")["error"]["code"], -32601);
+}

@@ -1,0 +1,67 @@
+// The dispatcher on its own: no socket, no daemon, the same rules every transport gets.
+#include "daemon/dispatcher.hpp"
+#include "daemon/errors.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace tuneloop::daemon;
+using nlohmann::json;
+
+namespace {
+
+struct DispatcherTest : ::testing::Test {
+  CommandTable table;
+  Session session{"test"};
+  DispatcherTest() {
+    table.add({"echo", {Param::req("text", JsonType::string), Param::opt("times", JsonType::integer).range(1, 3)},
+               [](const Params& p, Session&) {
+                 return json(std::string(static_cast<std::size_t>(p.value<std::int64_t>("times", 1)), '*') +
+                             p.get<std::string>("text"));
+               },
+               "0.1", "Repeats the text."});
+    table.add({"fail", {}, [](const Params&, Session&) -> json { throw std::runtime_error("disk on fire"); },
+               "0.1", "Always fails."});
+  }
+  json call(const std::string& line) { return Dispatcher(table).handle(std::string_view(line), session); }
+};
+
+}  // namespace
+
+TEST_F(DispatcherTest, PositionalParamsAreMatchedInSchemaOrder) {
+  json r = call(R"({"jsonrpc":"2.0","id":1,"method":"echo","params":["hi",2]})");
+  EXPECT_EQ(r["result"], "**hi");
+}
+
+TEST_F(DispatcherTest, AnUnknownParameterIsRejectedNamingIt) {
+  json r = call(R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"a","loud":true}})");
+  EXPECT_EQ(r["error"]["code"], -32602);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("'loud'"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, AnOutOfRangeIntegerIsRejectedWithItsBounds) {
+  json r = call(R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"a","times":7}})");
+  EXPECT_EQ(r["error"]["code"], -32602);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("between"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, AnUnexpectedExceptionBecomesAnInternalErrorNamingTheMethod) {
+  json r = call(R"({"jsonrpc":"2.0","id":"x","method":"fail"})");
+  EXPECT_EQ(r["id"], "x");
+  EXPECT_EQ(r["error"]["code"], -32603);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("fail: internal error: disk on fire"),
+            std::string::npos);
+}
+
+TEST_F(DispatcherTest, ANotificationGetsNoReplyButAnInvalidOneDoes) {
+  EXPECT_TRUE(call(R"({"jsonrpc":"2.0","method":"echo","params":{"text":"a"}})").is_null());
+  EXPECT_TRUE(call(R"({"jsonrpc":"2.0","method":"nope"})").is_null());
+  EXPECT_EQ(call(R"({"jsonrpc":"1.0","method":"echo"})")["error"]["code"], -32600);
+}
+
+TEST_F(DispatcherTest, AnEmptyBatchIsAnInvalidRequest) {
+  EXPECT_EQ(call("[]")["error"]["code"], -32600);
+}
+
+TEST_F(DispatcherTest, ABatchOfNotificationsGetsNoReply) {
+  EXPECT_TRUE(call(R"([{"jsonrpc":"2.0","method":"echo","params":{"text":"a"}}])").is_null());
+}
