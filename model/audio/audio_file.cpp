@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -24,7 +25,8 @@ std::string lower_extension(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return {};
   std::string ext = path.substr(dot + 1);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext;
 }
 
@@ -49,7 +51,8 @@ Audio read_audio(const std::string& path, int target_rate) {
     if (got <= 0) break;
     for (sf_count_t i = 0; i < got; ++i) {
       float sum = 0.0f;
-      for (std::size_t c = 0; c < channels; ++c) sum += block[static_cast<std::size_t>(i) * channels + c];
+      for (std::size_t c = 0; c < channels; ++c)
+        sum += block[static_cast<std::size_t>(i) * channels + c];
       audio.samples.push_back(sum / static_cast<float>(channels));
     }
   }
@@ -69,20 +72,33 @@ Audio read_audio(const std::string& path, int target_rate) {
 void write_audio(const std::string& path, const Audio& audio, Format format) {
   if (format == Format::by_extension) {
     const std::string ext = lower_extension(path);
-    if (ext == "wav") format = Format::wav;
-    else if (ext == "flac") format = Format::flac;
-    else if (ext == "ogg" || ext == "oga") format = Format::ogg;
-    else throw AudioError("cannot write '" + path + "': unknown audio extension (use .wav, .flac or .ogg)");
+    if (ext == "wav")
+      format = Format::wav;
+    else if (ext == "flac")
+      format = Format::flac;
+    else if (ext == "ogg" || ext == "oga")
+      format = Format::ogg;
+    else
+      throw AudioError("cannot write '" + path +
+                       "': unknown audio extension (use .wav, .flac or .ogg)");
   }
-  if (audio.sample_rate < 1) throw AudioError("cannot write '" + path + "': sample rate is not positive");
+  if (audio.sample_rate < 1)
+    throw AudioError("cannot write '" + path + "': sample rate is not positive");
   SF_INFO info{};
   info.samplerate = audio.sample_rate;
   info.channels = 1;
   switch (format) {
-    case Format::wav: info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16; break;
-    case Format::flac: info.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16; break;
-    case Format::ogg: info.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS; break;
-    case Format::by_extension: break;
+    case Format::wav:
+      info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+      break;
+    case Format::flac:
+      info.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
+      break;
+    case Format::ogg:
+      info.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
+      break;
+    case Format::by_extension:
+      break;
   }
   SndfilePtr file(sf_open(path.c_str(), SFM_WRITE, &info));
   if (!file) throw AudioError("cannot write audio file '" + path + "': " + sf_strerror(nullptr));
@@ -97,8 +113,8 @@ void write_audio(const std::string& path, const Audio& audio, Format format) {
 
 Audio resample(const Audio& audio, int rate) {
   if (rate < 1 || audio.sample_rate < 1) {
-    throw AudioError("resample: sample rates must be positive (from " + std::to_string(audio.sample_rate) +
-                     " to " + std::to_string(rate) + ")");
+    throw AudioError("resample: sample rates must be positive (from " +
+                     std::to_string(audio.sample_rate) + " to " + std::to_string(rate) + ")");
   }
   Audio out;
   out.sample_rate = rate;
@@ -114,8 +130,9 @@ Audio resample(const Audio& audio, int rate) {
   // One thread: results must not depend on scheduling (corpus reproducibility).
   const soxr_runtime_spec_t runtime = soxr_runtime_spec(1);
   size_t done = 0;
-  const soxr_error_t err = soxr_oneshot(audio.sample_rate, rate, 1, audio.samples.data(), audio.samples.size(),
-                                        nullptr, out.samples.data(), out_len, &done, &io, &quality, &runtime);
+  const soxr_error_t err =
+      soxr_oneshot(audio.sample_rate, rate, 1, audio.samples.data(), audio.samples.size(), nullptr,
+                   out.samples.data(), out_len, &done, &io, &quality, &runtime);
   if (err) throw AudioError(std::string("libsoxr failed: ") + err);
   out.samples.resize(out_len);  // soxr may deliver a frame or two fewer; pad keeps the duration.
   return out;
@@ -180,14 +197,16 @@ class Sha256 {
   static std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
   void compress(const unsigned char* block) {
     static constexpr std::uint32_t k[64] = {
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2};
     std::uint32_t w[64];
     for (int i = 0; i < 16; ++i) {
       w[i] = (std::uint32_t{block[4 * i]} << 24) | (std::uint32_t{block[4 * i + 1]} << 16) |
@@ -198,7 +217,8 @@ class Sha256 {
       const std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
       w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6],
+                  h = h_[7];
     for (int i = 0; i < 64; ++i) {
       const std::uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
       const std::uint32_t ch = (e & f) ^ (~e & g);
@@ -206,9 +226,23 @@ class Sha256 {
       const std::uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
       const std::uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
       const std::uint32_t t2 = s0 + maj;
-      h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
     }
-    h_[0] += a; h_[1] += b; h_[2] += c; h_[3] += d; h_[4] += e; h_[5] += f; h_[6] += g; h_[7] += h;
+    h_[0] += a;
+    h_[1] += b;
+    h_[2] += c;
+    h_[3] += d;
+    h_[4] += e;
+    h_[5] += f;
+    h_[6] += g;
+    h_[7] += h;
   }
 
   std::array<std::uint32_t, 8> h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -234,7 +268,8 @@ std::string sha256_file(const std::string& path) {
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     const auto got = in.gcount();
-    if (got > 0) sha.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<std::size_t>(got));
+    if (got > 0)
+      sha.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<std::size_t>(got));
   }
   if (in.bad()) throw AudioError("error reading '" + path + "' to hash it");
   return sha.hex_digest();

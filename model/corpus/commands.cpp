@@ -1,5 +1,117 @@
 #include "model/corpus/commands.hpp"
 
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "model/audio/features.hpp"
+#include "model/corpus/corpus.hpp"
+#include "model/corpus/tags.hpp"
+
 namespace tuneloop::corpus {
-void add_corpus_commands(CLI::App&) {}
+namespace {
+
+std::string format_duration(double seconds) {
+  char buf[32];
+  const long s = static_cast<long>(seconds + 0.5);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  return buf;
+}
+
+void run_corpus(const CorpusOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  generate_corpus(options, [&](int done, int total) {
+    const double t = elapsed();
+    const double rate = done / std::max(t, 1e-9);
+    std::fprintf(stderr, "\rcorpus: %d/%d clips  %.1f clips/s  ETA %s   ", done, total, rate,
+                 format_duration((total - done) / std::max(rate, 1e-9)).c_str());
+    std::fflush(stderr);
+  });
+  std::fprintf(stderr, "\ncorpus: wrote %d clips to %s in %s\n", options.count,
+               options.out_dir.c_str(), format_duration(elapsed()).c_str());
+}
+
+void run_features(const std::vector<std::string>& files, bool json, int rate) {
+  const auto& names = audio::feature_names();
+  if (!json) {
+    std::printf("%-40s", "file");
+    for (const auto& n : names) std::printf(" %12s", n.c_str());
+    std::printf("\n");
+  }
+  int failures = 0;
+  for (const auto& file : files) {
+    try {
+      const auto values = audio::as_vector(audio::measure(audio::read_audio(file, rate)));
+      if (json) {
+        nlohmann::json obj{{"file", file}};
+        for (std::size_t i = 0; i < names.size(); ++i) obj[names[i]] = values[i];
+        std::printf("%s\n", obj.dump().c_str());
+      } else {
+        std::printf("%-40s", file.c_str());
+        for (double v : values) std::printf(" %12.3f", v);
+        std::printf("\n");
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "features: %s\n", e.what());
+      ++failures;
+    }
+  }
+  if (failures > 0) throw CLI::RuntimeError(1);
+}
+
+}  // namespace
+
+void add_corpus_commands(CLI::App& app) {
+  auto options = std::make_shared<CorpusOptions>();
+  options->count = 800;
+  auto* corpus = app.add_subcommand(
+      "corpus", "Render a tagged training corpus of procedurally composed clips");
+  corpus->add_option("--count", options->count, "number of clips")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  corpus->add_option("--seed", options->seed, "corpus seed; same seed, same files")
+      ->capture_default_str();
+  corpus->add_option("--out", options->out_dir, "output folder (clips/NNNNN.wav + index.jsonl)")
+      ->required();
+  corpus->add_option("--seconds", options->seconds, "clip length in seconds")
+      ->capture_default_str();
+  std::string vocabulary;
+  for (const auto& w : tag_vocabulary()) vocabulary += (vocabulary.empty() ? "" : " ") + w;
+  corpus->add_option("--style", options->style,
+                     "restrict the style, e.g. \"slow minor piano\"; tags: " + vocabulary);
+  corpus->add_option("--jobs", options->jobs, "render threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  corpus->add_option("--rate", options->sample_rate, "sample rate of the clips")
+      ->capture_default_str();
+  corpus->add_option("--soundfont", options->soundfont, "General MIDI soundfont")
+      ->capture_default_str();
+  corpus->callback([options] {
+    try {
+      run_corpus(*options);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "\ncorpus: %s\n", e.what());
+      throw CLI::RuntimeError(1);
+    }
+  });
+
+  auto files = std::make_shared<std::vector<std::string>>();
+  auto json = std::make_shared<bool>(false);
+  auto rate = std::make_shared<int>(16000);
+  auto* features = app.add_subcommand(
+      "features", "Print audio features (onset rate, tempo, brightness, …) of files");
+  features->add_option("files", *files, "audio files")->required();
+  features->add_flag("--json", *json, "one JSON object per file instead of a table");
+  features->add_option("--rate", *rate, "resample to this rate before measuring")
+      ->capture_default_str();
+  features->callback([files, json, rate] { run_features(*files, *json, *rate); });
+}
+
 }  // namespace tuneloop::corpus
