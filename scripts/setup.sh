@@ -18,9 +18,12 @@ packages=(
   libfluidsynth-dev fluid-soundfont-gm
   gnuplot-nox
   python3
+  chromium nodejs
 )
 
 missing=()
+# Debian's nodejs 18 ships npm separately; NodeSource's nodejs includes it.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")

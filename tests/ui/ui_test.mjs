@@ -1,0 +1,250 @@
+// The web player in a real browser (Debian's Chromium, driven by playwright-core) against
+// a real tuneloopd: token and Host checks, playing in the browser, rating (checked in the
+// database through the daemon), events, songs upload, and screenshots as artefacts.
+//
+// Environment: TUNELOOPD (the daemon binary), CHROMIUM (default /usr/bin/chromium),
+// UI_ARTEFACT_DIR (where screenshots go; default: the temp folder, kept).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const TUNELOOPD = process.env.TUNELOOPD;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARTEFACTS = process.env.UI_ARTEFACT_DIR || os.tmpdir();
+
+let dir, port, token, daemon, daemonLog = '', context, page, wav;
+
+function writeWav(file, seconds, rate = 16000, hz = 440) {
+  const n = Math.round(seconds * rate);
+  const buf = Buffer.alloc(44 + n * 2);
+  buf.write('RIFF', 0); buf.writeUInt32LE(36 + n * 2, 4); buf.write('WAVE', 8);
+  buf.write('fmt ', 12); buf.writeUInt32LE(16, 16); buf.writeUInt16LE(1, 20); buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(rate, 24); buf.writeUInt32LE(rate * 2, 28); buf.writeUInt16LE(2, 32); buf.writeUInt16LE(16, 34);
+  buf.write('data', 36); buf.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(6000 * Math.sin((2 * Math.PI * hz * i) / rate)), 44 + i * 2);
+  fs.writeFileSync(file, buf);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port: p } = s.address();
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+// A raw request, so tests can send any Host header and path.
+function request({ method = 'GET', path: p = '/', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers }, (res) => {
+      let data = '';
+      res.on('data', (c) => { data += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
+    });
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+let rpcId = 0;
+async function rpc(method, params) {
+  const body = JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, ...(params ? { params } : {}) });
+  const res = await request({
+    method: 'POST', path: '/rpc', body,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+  });
+  assert.equal(res.status, 200, `${method}: HTTP ${res.status} ${res.body}`);
+  const reply = JSON.parse(res.body);
+  if (reply.error) throw Object.assign(new Error(`${method}: ${reply.error.message}`), { code: reply.error.code });
+  return reply.result;
+}
+
+async function until(what, fn, timeoutMs = 15000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})\n--- daemon log ---\n${daemonLog}`);
+}
+
+before(async () => {
+  assert.ok(TUNELOOPD && fs.existsSync(TUNELOOPD), 'set TUNELOOPD to the tuneloopd binary');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuneloop-ui-'));
+  port = await freePort();
+  wav = path.join(dir, 'tone.wav');
+  writeWav(wav, 4);
+  fs.writeFileSync(path.join(dir, 'config.yaml'), [
+    'paths:',
+    `  data_dir: ${dir}/data`,
+    `  socket: ${dir}/d.sock`,
+    'http:',
+    `  port: ${port}`,
+    'audio:',
+    '  output: none',
+    '',
+  ].join('\n'));
+  daemon = spawn(TUNELOOPD, ['--config', path.join(dir, 'config.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.stdout.on('data', (d) => { daemonLog += d; });
+  daemon.stderr.on('data', (d) => { daemonLog += d; });
+  const urlFile = path.join(dir, 'data', 'ui-url');
+  await until('the daemon to write ui-url', () => fs.existsSync(urlFile));
+  token = fs.readFileSync(path.join(dir, 'data', 'ui-token'), 'utf8').trim();
+  assert.equal(fs.statSync(path.join(dir, 'data', 'ui-token')).mode & 0o777, 0o600);
+  const track = await rpc('tracks.add', { path: wav, tags: 'test' });
+  assert.equal(track.id, 1);
+
+  // A fresh profile per run (playwright passes it to Chromium as --user-data-dir).
+  context = await chromium.launchPersistentContext(path.join(dir, 'chromium'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required'],
+  });
+  page = context.pages()[0] || await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') daemonLog += `[browser] ${m.text()}\n`; });
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (daemon && daemon.exitCode === null) {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+  }
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('the page and the API are refused without the token', async () => {
+  assert.equal((await request({ path: '/' })).status, 401);
+  assert.equal((await request({ path: '/?token=' + 'f'.repeat(64) })).status, 401);
+  assert.equal((await request({ method: 'POST', path: '/rpc', body: '{"jsonrpc":"2.0","id":1,"method":"status"}' })).status, 401);
+  assert.equal((await request({ path: '/events' })).status, 401);
+  assert.equal((await request({ path: '/tracks/1/audio' })).status, 401);
+});
+
+test('a Host header that is not a loopback name is refused even with the token', async () => {
+  const res = await request({ path: `/?token=${token}`, headers: { Host: `rebind.example:${port}` } });
+  assert.equal(res.status, 403);
+  const ok = await request({ path: `/?token=${token}`, headers: { Host: `localhost:${port}` } });
+  assert.equal(ok.status, 303);
+  assert.match(ok.headers['set-cookie'][0], /HttpOnly; SameSite=Strict/);
+});
+
+test('only files from the UI folder are served', async () => {
+  const auth = { Authorization: `Bearer ${token}` };
+  assert.equal((await request({ path: '/app.js', headers: auth })).status, 200);
+  for (const p of ['/../CMakeLists.txt', '/%2e%2e/CMakeLists.txt', '/..%2fCMakeLists.txt', '/.hidden', '//etc/passwd'])
+    assert.equal((await request({ path: p, headers: auth })).status, 404, p);
+});
+
+test('the page loads with the token, plays in the browser and the listen is reported', async () => {
+  await page.goto(`http://127.0.0.1:${port}/?token=${token}`);
+  assert.equal(new URL(page.url()).search, '', 'the token leaves the address bar');
+  await page.waitForSelector('body[data-ready="true"]');
+  // No sound card on the daemon: the page picks in-browser playback itself.
+  assert.equal(await page.isChecked('#where-browser'), true);
+  await page.click('#btn-play');
+  await page.waitForFunction(() => document.getElementById('audio').currentTime > 1.0, null, { timeout: 15000 });
+  assert.match(await page.textContent('#now-track'), /Track 1/);
+  await page.click('#btn-pause');
+  await page.click('#btn-skip');
+  const plays = await until('a reported listen', async () => {
+    const list = await rpc('plays.list', { track_id: 1 });
+    return list.length ? list : null;
+  });
+  assert.equal(plays[0].source, 'external');
+  assert.ok(plays[0].seconds_heard > 0.5 && plays[0].seconds_heard <= 4.0, `heard ${plays[0].seconds_heard}`);
+  assert.equal(plays[0].reason, 'skipped');
+});
+
+test('clicking 4 stars records 4 stars in the database', async () => {
+  await page.click('#stars button[data-value="4"]');
+  await page.waitForFunction(() => document.getElementById('rating-value').textContent === '4 of 5');
+  const ratings = await rpc('ratings.list', { track_id: 1 });
+  assert.equal(ratings.at(-1).stars, 4);
+  const [track] = (await rpc('tracks.list')).filter((t) => t.id === 1);
+  assert.equal(track.stars, 4);
+});
+
+test('keys 1 to 5 rate, Shift takes half a star off', async () => {
+  await page.locator('body').focus();
+  await page.keyboard.press('2');
+  await until('a rating of 2', async () => (await rpc('tracks.list'))[0].stars === 2);
+  await page.keyboard.press('Shift+4');
+  await until('a rating of 3.5', async () => (await rpc('tracks.list'))[0].stars === 3.5);
+  await page.waitForFunction(() => document.getElementById('rating-value').textContent === '3.5 of 5');
+});
+
+test('a rating made elsewhere reaches the page as an event', async () => {
+  await rpc('rate', { track_id: 1, stars: 4 });
+  await page.waitForFunction(() => document.getElementById('rating-value').textContent === '4 of 5');
+  assert.equal(await page.getAttribute('#stars button[data-value="4"]', 'aria-checked'), 'true');
+  assert.equal(await page.locator('#chart rect.bar').count(), 1);
+});
+
+test('playing on this computer without a sound card says so', async () => {
+  await page.check('#where-daemon');
+  await page.click('#btn-play');
+  await page.waitForFunction(() => /no sound card/.test(document.getElementById('message').textContent));
+  await page.check('#where-browser');
+});
+
+test('methods the loop has not added yet get a clear message', async (t) => {
+  const names = (await rpc('methods')).map((m) => m.name);
+  if (names.includes('iterate')) return t.skip('the loop is installed; see the job progress test');
+  await page.click('#btn-iterate');
+  await page.waitForFunction(() => /not available yet/.test(document.getElementById('message').textContent));
+  assert.equal(await page.isVisible('#iterations-note'), true);
+});
+
+test('a running job moves the progress bar', async (t) => {
+  const names = (await rpc('methods')).map((m) => m.name);
+  if (!names.includes('iterate')) return t.skip('no `iterate` method yet (the loop is not wired into the daemon)');
+  await page.click('#btn-iterate');
+  await page.waitForFunction(() => {
+    const bar = document.getElementById('job-progress');
+    return !document.getElementById('job').hidden && bar.value > 0;
+  }, null, { timeout: 120000 });
+});
+
+test('songs added through the page are stored', async () => {
+  await page.setInputFiles('#song-files', wav);
+  await page.click('#btn-upload');
+  await page.waitForFunction(() => document.querySelectorAll('#songs-list li').length === 1);
+  await page.waitForFunction(() => /Added 1 song/.test(document.getElementById('message').textContent));
+  const songs = await rpc('songs.list');
+  assert.equal(songs.length, 1);
+  assert.equal(songs[0].original_name, 'tone.wav');
+  assert.ok(fs.existsSync(songs[0].path));
+});
+
+test('screenshots at desktop and phone width are saved', async () => {
+  await page.evaluate(() => { document.getElementById('message').hidden = true; });
+  const desktop = path.join(ARTEFACTS, 'ui-screenshot.png');
+  await page.screenshot({ path: desktop, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  const phone = path.join(ARTEFACTS, 'ui-screenshot-phone.png');
+  await page.screenshot({ path: phone, fullPage: true });
+  // Nothing sticks out sideways at phone width.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
+  assert.ok(fs.statSync(desktop).size > 10000 && fs.statSync(phone).size > 10000);
+});
