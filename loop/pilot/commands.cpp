@@ -1,0 +1,320 @@
+#include "loop/pilot/commands.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "daemon/client.hpp"
+#include "loop/pilot/report.hpp"
+#include "loop/pilot/runner.hpp"
+#include "loop/pilot/study.hpp"
+#include "model/audio/audio.hpp"
+#include "model/audio/features.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace tuneloop::pilot {
+
+namespace {
+
+struct Options {
+  std::string study, out, daemon, dir, participant, socket;
+  bool no_plots = false;
+  int per_iteration = 0;
+  std::vector<int> iterations;
+};
+
+void print_study(const PilotStudy& s) {
+  std::cout << "study " << s.name << ": " << s.participants.size() << " participants, "
+            << s.iterations << " iterations after the base, " << s.tracks_per_iteration
+            << " tracks each, design " << to_string(s.design) << ", scale " << s.scale.min << "–"
+            << s.scale.max << " step " << s.scale.step << ", seed " << s.seed << ", output "
+            << s.output.string() << "\n";
+  for (const auto& p : s.participants) {
+    std::cout << "  " << p.name << " ("
+              << (p.kind == Participant::Kind::human ? "human" : "simulated") << ")";
+    if (p.kind == Participant::Kind::simulated) {
+      std::cout << " taste:";
+      for (const auto& [f, v] : p.taste.target) std::cout << " " << f << "=" << v;
+      std::cout << " bias=" << p.bias << " noise=" << p.noise << " skip=" << p.skip_tendency;
+      if (!p.drift.empty()) std::cout << " (drifts)";
+    }
+    std::cout << "\n";
+  }
+}
+
+int run(const Options& o) {
+  try {
+    const PilotStudy s = load_study(o.study);
+    RunOptions ro;
+    ro.output = o.out;
+    ro.daemon = o.daemon;
+    ro.plots = !o.no_plots;
+    ro.progress = [](const std::string& line) { std::cout << line << std::endl; };
+    const StudyResult r = run_study(s, ro);
+    std::cout << "\n" << render_markdown(r.summary).substr(0, 4000) << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "tuneloop pilot run: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+std::vector<Event> read_events_under(const fs::path& dir) {
+  auto read = [](const fs::path& f) {
+    std::ifstream in(f);
+    if (!in) throw ReportError("cannot read " + f.string());
+    return read_events_csv(in, f.string());
+  };
+  // Human sessions record into their own files; those are authoritative for their
+  // participants, so a merged events.csv from an earlier report is not counted twice.
+  std::vector<Event> events;
+  std::set<std::string> in_sessions;
+  if (fs::exists(dir / "participants"))
+    for (const auto& p : fs::directory_iterator(dir / "participants"))
+      if (fs::exists(p.path() / "session-events.csv")) {
+        auto e = read(p.path() / "session-events.csv");
+        for (const auto& x : e) in_sessions.insert(x.participant);
+        events.insert(events.end(), e.begin(), e.end());
+      }
+  if (fs::exists(dir / "events.csv"))
+    for (auto& e : read(dir / "events.csv"))
+      if (!in_sessions.count(e.participant)) events.push_back(std::move(e));
+  if (events.empty())
+    throw ReportError("no events.csv or participants/*/session-events.csv under " + dir.string());
+  return events;
+}
+
+int report(const Options& o) {
+  try {
+    ReportOptions ro;
+    if (!o.study.empty()) {
+      const PilotStudy s = load_study(o.study);
+      ro.study_name = s.name;
+      ro.scale = s.scale;
+      ro.seed = s.seed;
+    }
+    const fs::path dir = o.dir;
+    const auto events = read_events_under(dir);
+    const fs::path out = o.out.empty() ? dir : fs::path(o.out);
+    const json s = write_report(events, ro, out, !o.no_plots);
+    std::cout << render_markdown(s);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "tuneloop pilot report: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+fs::path session_socket(const Options& o) {
+  if (!o.socket.empty()) return o.socket;
+  if (const char* env = std::getenv("TUNELOOP_SOCKET"); env && *env) return env;
+  try {
+    return config::load_config().paths.socket;
+  } catch (const std::exception&) {
+    return config::default_socket_path();
+  }
+}
+
+// A blinded rating session for a person: tracks from the chosen iterations of their own
+// daemon, in a shuffled order, each played (or named, without a sound card) and rated.
+int session(const Options& o) {
+  try {
+    const PilotStudy s = load_study(o.study);
+    const Participant* p = nullptr;
+    for (const auto& q : s.participants)
+      if (q.name == o.participant) p = &q;
+    if (!p) throw StudyError(o.study + ": no participant named '" + o.participant + "'");
+    auto c = daemon::Client::connect_unix(session_socket(o));
+    // iteration id -> number; without iterations.list, tracks are grouped by their
+    // iteration id in creation order.
+    std::map<long long, int> numbers;
+    try {
+      for (const auto& it : c.call("iterations.list"))
+        numbers[it.at("id").get<long long>()] = it.at("number").get<int>();
+    } catch (const daemon::CallError&) {
+    }
+    std::vector<std::pair<int, long long>> pool;
+    std::map<long long, json> tracks;
+    std::map<long long, int> fallback;
+    for (const auto& t : c.call("tracks.list")) {
+      const long long id = t.at("id").get<long long>();
+      const long long iid = t["iteration_id"].is_number() ? t["iteration_id"].get<long long>() : 0;
+      int number = 0;
+      if (auto f = numbers.find(iid); f != numbers.end())
+        number = f->second;
+      else if (iid > 0)
+        number = fallback.emplace(iid, 0).first->second;  // fixed below
+      tracks[id] = t;
+      pool.emplace_back(number, id);
+    }
+    if (numbers.empty() && !fallback.empty()) {
+      int n = 0;
+      for (auto& [iid, num] : fallback) num = n++;
+      for (auto& [number, id] : pool) {
+        const auto& t = tracks[id];
+        number = t["iteration_id"].is_number() ? fallback[t["iteration_id"].get<long long>()] : 0;
+      }
+    }
+    if (!o.iterations.empty())
+      std::erase_if(pool, [&](const auto& x) {
+        return std::find(o.iterations.begin(), o.iterations.end(), x.first) == o.iterations.end();
+      });
+    const auto order =
+        blinded_order(pool, o.per_iteration > 0 ? o.per_iteration : s.eval_tracks_per_iteration,
+                      s.seed * 7919 + std::hash<std::string>{}(p->name));
+    if (order.empty()) throw PilotError("no tracks to rate from the chosen iterations");
+
+    const fs::path dir = (o.out.empty() ? s.output : fs::path(o.out)) / "participants" / p->name;
+    fs::create_directories(dir);
+    std::vector<Event> events;
+    std::cout << "Blinded session for " << p->name << ": " << order.size() << " tracks. Rate each "
+              << s.scale.min << "–" << s.scale.max << " (step " << s.scale.step
+              << "), s = skip, q = quit.\n";
+    int position = 0;
+    for (const auto& [number, id] : order) {
+      const json& t = tracks[id];
+      std::cout << "\nTrack " << position + 1 << " of " << order.size() << " (blinded code "
+                << std::hex << (std::hash<long long>{}(id * 2654435761LL) & 0xffffff) << std::dec
+                << ")\n";
+      try {
+        c.call("player.play", {{"track_id", id}});
+      } catch (const daemon::CallError&) {
+        std::cout << "  no sound card on the daemon; play this file yourself: "
+                  << t.value("path", "") << "\n";
+      }
+      double stars = Event::none;
+      while (true) {
+        std::cout << "  rating> " << std::flush;
+        std::string line;
+        if (!std::getline(std::cin, line) || line == "q") {
+          position = -1;
+          break;
+        }
+        if (line == "s") break;
+        try {
+          const double v = std::stod(line);
+          const double q = (v - s.scale.min) / s.scale.step;
+          if (v >= s.scale.min && v <= s.scale.max && std::fabs(q - std::round(q)) < 1e-9) {
+            stars = v;
+            break;
+          }
+        } catch (const std::exception&) {
+        }
+        std::cout << "  please type a rating on the scale, s or q\n";
+      }
+      if (position < 0) break;
+      if (std::isfinite(stars)) {
+        c.call("rate", {{"track_id", id}, {"stars", stars}});
+        Event e;
+        e.participant = p->name;
+        e.phase = "evaluation";
+        e.kind = "rating";
+        e.iteration = number;
+        e.track_id = id;
+        e.position = position;
+        e.stars = stars;
+        try {
+          // Features let the report measure diversity for human sessions too.
+          e.features = audio::as_vector(audio::measure(audio::read_audio(t.value("path", ""))));
+        } catch (const std::exception&) {
+        }
+        events.push_back(e);
+      }
+      ++position;
+    }
+    try {
+      c.call("player.stop");
+    } catch (const std::exception&) {
+    }
+    std::ofstream f(dir / "session-events.csv", std::ios::trunc);
+    write_events_csv(events, f);
+    std::cout << "\nRecorded " << events.size() << " ratings in "
+              << (dir / "session-events.csv").string() << "; `tuneloop pilot report "
+              << (o.out.empty() ? s.output.string() : o.out) << "` merges them into the report.\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "tuneloop pilot session: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+void add_pilot_commands(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  auto* pilot =
+      app.add_subcommand("pilot", "pilot studies: run a study file, check it, report on it");
+  pilot->require_subcommand(1);
+
+  auto* run_cmd =
+      pilot->add_subcommand("run",
+                            "run a study: one scratch tuneloopd per simulated participant, "
+                            "all iterations, a blinded evaluation, then the report");
+  run_cmd->add_option("study", o->study, "study file (YAML; see docs/study-guide.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  run_cmd->add_option("--out", o->out, "output folder (default: the study's output:)");
+  run_cmd->add_option("--daemon", o->daemon,
+                      "tuneloopd to start (default: next to tuneloop, else on the PATH)");
+  run_cmd->add_flag("--no-plots", o->no_plots, "skip rendering the plots with gnuplot");
+  run_cmd->callback([o] {
+    if (const int rc = run(*o)) std::exit(rc);
+  });
+
+  auto* check_cmd =
+      pilot->add_subcommand("check", "validate a study file and print what it describes");
+  check_cmd->add_option("study", o->study, "study file")->required();
+  check_cmd->callback([o] {
+    try {
+      print_study(load_study(o->study));
+    } catch (const std::exception& e) {
+      std::cerr << "tuneloop pilot check: " << e.what() << "\n";
+      std::exit(1);
+    }
+  });
+
+  auto* report_cmd =
+      pilot->add_subcommand("report",
+                            "rebuild summary.json, report.md and the plots from a study's "
+                            "events.csv (and human sessions' session-events.csv)");
+  report_cmd->add_option("dir", o->dir, "the study's output folder")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  report_cmd->add_option("--study", o->study, "the study file (for its name, scale and seed)");
+  report_cmd->add_option("--out", o->out, "write the report here instead (default: DIR)");
+  report_cmd->add_flag("--no-plots", o->no_plots, "skip rendering the plots with gnuplot");
+  report_cmd->callback([o] {
+    if (const int rc = report(*o)) std::exit(rc);
+  });
+
+  auto* session_cmd = pilot->add_subcommand("session",
+                                            "a blinded rating session for a human participant on "
+                                            "their running daemon");
+  session_cmd->add_option("study", o->study, "study file")->required()->check(CLI::ExistingFile);
+  session_cmd
+      ->add_option("--participant", o->participant, "the participant's name in the study file")
+      ->required();
+  session_cmd
+      ->add_option("--iterations", o->iterations, "iteration numbers to draw from (default: all)")
+      ->delimiter(',');
+  session_cmd->add_option(
+      "--per-iteration", o->per_iteration,
+      "tracks per iteration (default: the study's eval_tracks_per_iteration; 0 = all)");
+  session_cmd->add_option("--socket", o->socket,
+                          "the daemon's socket (default: $TUNELOOP_SOCKET, else the config's)");
+  session_cmd->add_option("--out", o->out, "output folder (default: the study's output:)");
+  session_cmd->callback([o] {
+    if (const int rc = session(*o)) std::exit(rc);
+  });
+}
+
+}  // namespace tuneloop::pilot
