@@ -1,4 +1,5 @@
 #include "daemon/daemon.hpp"
+#include "daemon/loop_commands.hpp"
 
 #include "daemon/errors.hpp"
 #include "model/audio/audio.hpp"
@@ -147,6 +148,7 @@ Daemon::Daemon(config::Config config, DaemonOverrides overrides)
                listener_id_);
 
   register_commands();
+  start_loop();
   dispatcher_.set_observer([](const std::string& method, const json& reply, long us) {
     if (reply.is_object() && reply.contains("error"))
       spdlog::info("ipc: method={} error={} us={}", method.empty() ? "?" : method,
@@ -190,6 +192,7 @@ Daemon::~Daemon() {
 int Daemon::run() {
   wait_for_signals();
   schedule_checkpoint();
+  loop_->start();
   spdlog::info("daemon: ready pid={} protocol={}", ::getpid(), kProtocolVersion);
   io_.run();
   spdlog::info("daemon: stopped");
@@ -320,6 +323,7 @@ void Daemon::checkpoint() noexcept {
 
 void Daemon::publish(const std::string& event, const json& params) {
   sessions_.publish(event, params);
+  if (event == "rating.recorded" && loop_) loop_->on_rating();
 }
 
 void Daemon::shutdown(const std::string& why) {
@@ -345,6 +349,7 @@ void Daemon::shutdown(const std::string& why) {
   plays_.clear();
   current_token_.reset();
   player_->stop(player::EndReason::interrupted);
+  if (loop_) loop_->stop();  // a running fine-tune checkpoints; its job resumes at the next start
   std::error_code ignored;
   signals_.cancel(ignored);
   checkpoint_timer_.cancel();
@@ -518,7 +523,8 @@ json Daemon::status_json() {
           {"queue", {{"current", opt_json(queue_.current())}, {"upcoming", queue_.upcoming().size()}}},
           {"data_dir", config_.paths.data_dir.string()},
           {"socket", config_.paths.socket.string()},
-          {"subscribers", sessions_.size()}};
+          {"subscribers", sessions_.size()},
+          {"loop", loop_ ? loop_->status() : json(nullptr)}};
 }
 
 // ---------------------------------------------------------------- export / delete
@@ -917,6 +923,16 @@ void Daemon::register_commands() {
          }, "0.1", "Stops the daemon gracefully."});
 
   // Other folders' rows go here, e.g. loop::add_loop_commands(table_, *this);
+}
+
+// The loop's service and its rows (daemon/loop_commands.cpp); started in run().
+void Daemon::start_loop() {
+  loop::LoopHooks hooks;
+  hooks.listener_id = [this] { return listener_id_; };
+  hooks.publish = [this](const std::string& event, const json& params) { publish(event, params); };
+  hooks.tracks_ready = [this](const std::vector<store::Id>&) { fill_queue(); };
+  loop_ = std::make_unique<loop::LoopService>(io_, *store_, config_, std::move(hooks));
+  add_loop_commands(table_, {*store_, *loop_, [this] { return listener_id_; }, [this] { fill_queue(); }});
 }
 
 }  // namespace tuneloop::daemon

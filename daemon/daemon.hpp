@@ -9,6 +9,7 @@
 #include "daemon/http_server.hpp"
 #include "daemon/ipc_server.hpp"
 #include "daemon/session.hpp"
+#include "loop/loop_service.hpp"
 #include "player/play_queue.hpp"
 #include "player/player.hpp"
 #include "store/store.hpp"
@@ -56,6 +57,8 @@ class Daemon {
   const config::Config& config() const noexcept { return config_; }
   store::Id listener_id() const noexcept { return listener_id_; }
   CommandTable& commands() noexcept { return table_; }
+  /// The loop (scheduler, fine-tune and generation worker). io thread only.
+  loop::LoopService& loop() noexcept { return *loop_; }
   /// Sends an event (see session.hpp's event_names) to every subscribed session.
   void publish(const std::string& event, const nlohmann::json& params);
   /// Graceful stop: the current play ends as interrupted, audio stops, the socket goes.
@@ -72,6 +75,7 @@ class Daemon {
   };
 
   void register_commands();
+  void start_loop();
   void start_http();
   void open_player();
   void fill_queue();
@@ -118,6 +122,8 @@ class Daemon {
   player::State state_ = player::State::idle;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // Last member: destroyed first, joining the worker before what it posts to goes away.
+  std::unique_ptr<loop::LoopService> loop_;
 };
 
 }  // namespace tuneloop::daemon

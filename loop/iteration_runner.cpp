@@ -1,0 +1,361 @@
+#include "loop/iteration_runner.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <stdexcept>
+
+#include "loop/dataset_builder.hpp"
+#include "loop/feedback_reader.hpp"
+#include "model/audio/audio.hpp"
+
+namespace tuneloop::loop {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// The share of job progress that training takes; generation takes the rest.
+constexpr double kTrainShare = 0.8;
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : ",") + w;
+  return out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A seed per (iteration, track) that stays the same when a job is resumed.
+std::uint64_t track_seed(store::Id iteration_id, int index) {
+  std::uint64_t x = static_cast<std::uint64_t>(iteration_id) * 0x9E3779B97F4A7C15ull + index + 1;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  return x & 0x7FFFFFFFFFFFull;  // fits the store's signed 64-bit seed and JSON doubles
+}
+
+// Song latents are cached by content hash so every iteration does not re-encode them.
+model::LatentHandle song_latent(model::Engine& engine, const std::string& path,
+                                const std::string& cache_dir) {
+  std::string cached;
+  if (!cache_dir.empty()) {
+    cached = (fs::path(cache_dir) / ("song-" + audio::sha256_file(path) + ".safetensors")).string();
+    if (fs::exists(cached)) {
+      try {
+        return engine.load_latent(cached);
+      } catch (const std::exception& e) {
+        spdlog::warn("loop: re-encoding {} (cached latent unreadable: {})", path, e.what());
+      }
+    }
+  }
+  model::LatentHandle latent = engine.encode(audio::read_audio(path));
+  if (!cached.empty()) {
+    std::error_code ec;
+    fs::create_directories(cache_dir, ec);
+    engine.save_latent(latent, cached);
+  }
+  return latent;
+}
+
+}  // namespace
+
+std::string plan_to_json(const IterationPlan& p) {
+  json examples = json::array();
+  for (const auto& e : p.fine_tune.examples) examples.push_back({{"path", e.audio_path}, {"weight", e.weight}});
+  const auto& f = p.fine_tune;
+  return json{{"listener_id", p.listener_id},
+              {"iteration_id", p.iteration_id},
+              {"number", p.number},
+              {"train", p.train},
+              {"fine_tune",
+               {{"examples", examples},
+                {"previous_adapter", f.previous_adapter},
+                {"steps", f.steps},
+                {"rank", f.rank},
+                {"alpha", f.alpha},
+                {"lr", f.lr},
+                {"batch", f.batch},
+                {"output_path", f.output_path},
+                {"checkpoint_every", f.checkpoint_every},
+                {"latent_cache_dir", f.latent_cache_dir},
+                {"name", f.name},
+                {"seed", f.seed}}},
+              {"parent_adapter", p.parent_adapter},
+              {"song_paths", p.song_paths},
+              {"generation",
+               {{"tracks_per_iteration", p.generation.tracks_per_iteration},
+                {"seeded_fraction", p.generation.seeded_fraction},
+                {"strength", p.generation.strength},
+                {"seconds", p.generation.seconds},
+                {"tags", p.generation.tags}}},
+              {"sampler_steps", p.sampler_steps},
+              {"guidance", p.guidance},
+              {"tracks_dir", p.tracks_dir},
+              {"latent_dir", p.latent_dir},
+              {"dataset_size", p.dataset_size}}
+      .dump();
+}
+
+IterationPlan plan_from_json(const std::string& text) {
+  try {
+    const json j = json::parse(text);
+    IterationPlan p;
+    p.listener_id = j.at("listener_id").get<store::Id>();
+    p.iteration_id = j.at("iteration_id").get<store::Id>();
+    p.number = j.at("number").get<int>();
+    p.train = j.at("train").get<bool>();
+    const json& f = j.at("fine_tune");
+    for (const auto& e : f.at("examples"))
+      p.fine_tune.examples.push_back({e.at("path").get<std::string>(), e.at("weight").get<double>()});
+    p.fine_tune.previous_adapter = f.at("previous_adapter").get<std::string>();
+    p.fine_tune.steps = f.at("steps").get<int>();
+    p.fine_tune.rank = f.at("rank").get<int>();
+    p.fine_tune.alpha = f.at("alpha").get<double>();
+    p.fine_tune.lr = f.at("lr").get<double>();
+    p.fine_tune.batch = f.at("batch").get<int>();
+    p.fine_tune.output_path = f.at("output_path").get<std::string>();
+    p.fine_tune.checkpoint_every = f.at("checkpoint_every").get<int>();
+    p.fine_tune.latent_cache_dir = f.at("latent_cache_dir").get<std::string>();
+    p.fine_tune.name = f.at("name").get<std::string>();
+    p.fine_tune.seed = f.at("seed").get<std::uint64_t>();
+    p.parent_adapter = j.at("parent_adapter").get<std::string>();
+    p.song_paths = j.at("song_paths").get<std::vector<std::string>>();
+    const json& g = j.at("generation");
+    p.generation.tracks_per_iteration = g.at("tracks_per_iteration").get<int>();
+    p.generation.seeded_fraction = g.at("seeded_fraction").get<double>();
+    p.generation.strength = g.at("strength").get<double>();
+    p.generation.seconds = g.at("seconds").get<double>();
+    p.generation.tags = g.at("tags").get<std::vector<std::string>>();
+    p.sampler_steps = j.at("sampler_steps").get<int>();
+    p.guidance = j.at("guidance").get<double>();
+    p.tracks_dir = j.at("tracks_dir").get<std::string>();
+    p.latent_dir = j.at("latent_dir").get<std::string>();
+    p.dataset_size = j.at("dataset_size").get<int>();
+    return p;
+  } catch (const json::exception& e) {
+    throw std::runtime_error(std::string("iteration job params: ") + e.what());
+  }
+}
+
+IterationPlan prepare_iteration(store::Store& store, const config::Config& config,
+                                store::Id listener_id, std::int64_t now_ms) {
+  const fs::path data = config.paths.data_dir;
+  IterationPlan p;
+  p.listener_id = listener_id;
+  p.generation = config.generation;
+  p.sampler_steps = config.model.steps;
+  p.guidance = config.model.guidance;
+  p.latent_dir = (data / "latents").string();
+  for (const auto& s : store.songs(listener_id)) p.song_paths.push_back(s.path);
+
+  const std::optional<store::Iteration> parent = store.active_iteration(listener_id);
+  store.transaction([&] {
+    const store::Iteration it = store.create_iteration(
+        listener_id, parent ? std::optional<store::Id>(parent->id) : std::nullopt, now_ms);
+    p.iteration_id = it.id;
+    p.number = it.number;
+    p.train = it.number > 0 && parent.has_value();
+    p.tracks_dir = (data / "tracks" / ("iter-" + std::to_string(it.number))).string();
+    p.parent_adapter = parent ? parent->adapter_path : "";
+    if (p.train) {
+      const DatasetBuilder builder(config.feedback, config.dataset);
+      const Manifest manifest = builder.build(read_dataset_inputs(store, listener_id), it.number, now_ms);
+      store.set_iteration_manifest(it.id, to_json(manifest));
+      for (const auto& item : manifest.items) p.fine_tune.examples.push_back({item.path, item.weight});
+      p.dataset_size = static_cast<int>(manifest.items.size());
+      auto& f = p.fine_tune;
+      const auto& t = config.training;
+      f.previous_adapter = p.parent_adapter;
+      f.steps = t.steps;
+      f.rank = t.rank;
+      f.alpha = t.alpha;
+      f.lr = t.learning_rate;
+      f.batch = t.batch_size;
+      f.checkpoint_every = t.checkpoint_every;
+      f.latent_cache_dir = p.latent_dir;
+      f.name = "iter-" + std::to_string(it.number) + "-" + std::to_string(it.id);
+      f.output_path = (data / "adapters" / (f.name + ".safetensors")).string();
+      f.seed = static_cast<std::uint64_t>(t.seed) + static_cast<std::uint64_t>(it.number);
+    }
+    store::NewJob nj;
+    nj.kind = kIterationJobKind;
+    nj.listener_id = listener_id;
+    nj.iteration_id = it.id;
+    nj.params_json = plan_to_json(p);
+    p.job_id = store.create_job(nj);
+    p.fine_tune.checkpoint_path =
+        p.train ? (data / "jobs" / std::to_string(p.job_id) / "checkpoint.safetensors").string() : "";
+    if (p.train) store.set_job_checkpoint(p.job_id, p.fine_tune.checkpoint_path);
+    store.start_job(p.job_id);
+    store.set_iteration_status(it.id, p.train ? store::IterationStatus::training
+                                              : store::IterationStatus::generating);
+  });
+  return p;
+}
+
+IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
+                               const IterationProgressFn& progress,
+                               const std::atomic<bool>& cancel) {
+  IterationOutcome out;
+  const double gen_start = p.train ? kTrainShare : 0.0;
+  std::string adapter;
+  if (!p.train && !p.parent_adapter.empty()) adapter = engine.load_adapter(p.parent_adapter);
+
+  if (p.train) {
+    if (p.fine_tune.examples.empty())
+      throw std::runtime_error("iteration " + std::to_string(p.number) +
+                               ": the dataset is empty (no songs and no liked tracks)");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::error_code ec;
+    fs::create_directories(fs::path(p.fine_tune.output_path).parent_path(), ec);
+    if (!p.fine_tune.checkpoint_path.empty())
+      fs::create_directories(fs::path(p.fine_tune.checkpoint_path).parent_path(), ec);
+    fs::create_directories(p.fine_tune.latent_cache_dir, ec);
+    auto on_progress = [&](const model::Progress& m) {
+      if (m.phase == "train") out.final_loss = m.loss;
+      if (!progress) return;
+      IterationProgress ip;
+      ip.phase = m.phase == "train" ? "train" : m.phase;
+      ip.step = m.step;
+      ip.total = m.total;
+      ip.loss = m.loss;
+      ip.eta_seconds = m.eta_seconds;
+      ip.fraction = m.phase == "train" && m.total > 0 ? kTrainShare * m.step / m.total : 0.0;
+      if (m.phase == "save") ip.fraction = kTrainShare;
+      progress(ip);
+    };
+    out.adapter_path = engine.fine_tune(p.fine_tune, on_progress, cancel);
+    adapter = p.fine_tune.name.empty() ? fs::path(out.adapter_path).stem().string() : p.fine_tune.name;
+    const auto loaded = engine.adapters();
+    if (std::find(loaded.begin(), loaded.end(), adapter) == loaded.end())
+      adapter = engine.load_adapter(out.adapter_path);
+    out.train_seconds = seconds_since(t0);
+  }
+
+  const auto t1 = std::chrono::steady_clock::now();
+  const int n = std::max(0, p.generation.tracks_per_iteration);
+  int seeded = 0;
+  model::LatentHandle merged;
+  if (!p.song_paths.empty() && p.generation.seeded_fraction > 0) {
+    seeded = std::clamp(static_cast<int>(std::lround(n * p.generation.seeded_fraction)), 0, n);
+    if (seeded > 0) {
+      std::vector<model::LatentHandle> latents;
+      for (const auto& s : p.song_paths) {
+        if (cancel) throw model::Cancelled("iteration cancelled while encoding songs");
+        latents.push_back(song_latent(engine, s, p.latent_dir));
+      }
+      merged = engine.slerp(latents);
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(p.tracks_dir, ec);
+  if (ec) throw std::runtime_error("cannot create " + p.tracks_dir + ": " + ec.message());
+  for (int i = 0; i < n; ++i) {
+    if (cancel) throw model::Cancelled("iteration cancelled while generating");
+    if (progress) {
+      IterationProgress ip;
+      ip.phase = "generate";
+      ip.step = i;
+      ip.total = n;
+      ip.fraction = gen_start + (1.0 - gen_start) * i / std::max(1, n);
+      if (i > 0) ip.eta_seconds = seconds_since(t1) / i * (n - i);
+      progress(ip);
+    }
+    model::GenerateParams g;
+    const bool is_seeded = i < seeded;
+    g.seconds = p.generation.seconds;
+    g.seed = track_seed(p.iteration_id, i);
+    g.steps = p.sampler_steps;
+    g.guidance = p.guidance;
+    g.adapter = adapter;
+    if (is_seeded) {
+      g.seed_latent = merged;
+      g.strength = p.generation.strength;
+    } else {
+      g.tags = p.generation.tags;
+    }
+    const audio::Audio a = engine.generate(g);
+    GeneratedTrack t;
+    t.path = (fs::path(p.tracks_dir) / ("track-" + std::to_string(i + 1) + ".wav")).string();
+    audio::write_audio(t.path, a);
+    t.seed = static_cast<std::int64_t>(g.seed);
+    t.tags = is_seeded ? "" : join(g.tags);
+    t.seeded = is_seeded;
+    t.duration_s = a.seconds();
+    json params{{"seconds", g.seconds}, {"steps", g.steps}, {"solver", g.solver},
+                {"adapter", adapter}, {"iteration", p.number}, {"seeded", is_seeded}};
+    if (is_seeded) params["strength"] = g.strength;
+    if (!g.tags.empty()) params["guidance"] = g.guidance;
+    t.params_json = params.dump();
+    out.tracks.push_back(std::move(t));
+  }
+  out.generate_seconds = seconds_since(t1);
+  return out;
+}
+
+std::vector<store::Id> finish_iteration(store::Store& store, const IterationPlan& p,
+                                        const IterationOutcome& o, double seconds_total) {
+  std::vector<store::Id> ids;
+  store.transaction([&] {
+    for (const auto& t : o.tracks) {
+      store::NewTrack nt;
+      nt.listener_id = p.listener_id;
+      nt.iteration_id = p.iteration_id;
+      nt.seed = t.seed;
+      nt.params_json = t.params_json;
+      nt.tags = t.tags;
+      nt.path = t.path;
+      nt.duration_s = t.duration_s;
+      ids.push_back(store.add_track(nt));
+    }
+    if (!o.adapter_path.empty()) store.set_iteration_adapter(p.iteration_id, o.adapter_path);
+    json metrics{{"dataset_size", p.dataset_size},
+                 {"tracks", o.tracks.size()},
+                 {"train_seconds", o.train_seconds},
+                 {"generate_seconds", o.generate_seconds},
+                 {"seconds", seconds_total},
+                 {"final_train_loss", o.final_loss ? json(*o.final_loss) : json(nullptr)}};
+    store.set_iteration_metrics(p.iteration_id, metrics.dump());
+    store.set_iteration_status(p.iteration_id, store::IterationStatus::ready);
+    store.activate_iteration(p.iteration_id);
+    store.update_job_progress(p.job_id, 1.0, "done");
+    store.finish_job(p.job_id, store::JobState::done);
+  });
+  return ids;
+}
+
+void fail_iteration(store::Store& store, const IterationPlan& p, const std::string& error,
+                    bool cancelled) noexcept {
+  try {
+    store.transaction([&] {
+      store.set_iteration_status(p.iteration_id, store::IterationStatus::failed);
+      store.finish_job(p.job_id, cancelled ? store::JobState::cancelled : store::JobState::failed,
+                       error);
+      // Iteration 0 is active from creation; fall back to the newest ready one if any.
+      const auto active = store.active_iteration(p.listener_id);
+      if (!active || active->id == p.iteration_id) {
+        const auto all = store.iterations(p.listener_id);
+        for (auto it = all.rbegin(); it != all.rend(); ++it)
+          if (it->status == store::IterationStatus::ready) {
+            store.activate_iteration(it->id);
+            break;
+          }
+      }
+    });
+  } catch (const std::exception& e) {
+    spdlog::error("loop: cannot record the failure of iteration {}: {}", p.number, e.what());
+  }
+  std::error_code ec;
+  if (!p.fine_tune.checkpoint_path.empty())
+    fs::remove_all(fs::path(p.fine_tune.checkpoint_path).parent_path(), ec);
+}
+
+}  // namespace tuneloop::loop

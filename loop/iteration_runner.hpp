@@ -1,0 +1,99 @@
+#pragma once
+// One iteration, split by thread:
+//  - prepare_iteration (io thread): feedback -> DatasetBuilder manifest -> iteration row,
+//    manifest in the store, a job whose params hold the IterationPlan (so a restart can
+//    resume it) and its checkpoint path DATA/jobs/<job id>/;
+//  - run_iteration (worker thread, no store): fine-tune from the parent's adapter, then
+//    generate the batch into DATA/tracks/iter-<k>/;
+//  - finish_iteration / fail_iteration (io thread): track rows, metrics, ready + active;
+//    or failed, with the previous iteration left active.
+
+#include <atomic>
+#include <functional>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "model/engine.hpp"
+#include "store/store.hpp"
+
+namespace tuneloop::loop {
+
+/// Everything the worker needs; stored as the job's params_json.
+struct IterationPlan {
+  store::Id listener_id = 0;
+  store::Id iteration_id = 0;
+  store::Id job_id = 0;
+  int number = 0;
+  bool train = true;                 // false for iteration 0 (the base model)
+  model::FineTuneRequest fine_tune;  // used when train
+  std::string parent_adapter;        // adapter to generate with when !train ("" = none)
+  std::vector<std::string> song_paths;  // the listener's songs, for seeded tracks
+  config::GenerationConfig generation;
+  int sampler_steps = 25;
+  double guidance = 3.0;
+  std::string tracks_dir;
+  std::string latent_dir;
+  int dataset_size = 0;
+};
+
+std::string plan_to_json(const IterationPlan& plan);
+/// Throws std::runtime_error naming the bad key.
+IterationPlan plan_from_json(const std::string& json);
+
+struct GeneratedTrack {
+  std::string path;
+  std::int64_t seed = 0;
+  std::string tags;         // comma-joined
+  std::string params_json;  // what generate() got
+  double duration_s = 0;
+  bool seeded = false;
+};
+
+struct IterationOutcome {
+  std::string adapter_path;  // "" for iteration 0
+  std::optional<double> final_loss;
+  std::vector<GeneratedTrack> tracks;
+  double train_seconds = 0;
+  double generate_seconds = 0;
+};
+
+/// Progress of the whole iteration: phase "train" (step of total) or "generate" (track i of n).
+struct IterationProgress {
+  std::string phase;
+  int step = 0;
+  int total = 0;
+  double loss = 0;
+  double eta_seconds = 0;
+  double fraction = 0;  // 0..1 of the whole job
+};
+using IterationProgressFn = std::function<void(const IterationProgress&)>;
+
+/// The job kind of an iteration in the store's jobs table.
+inline constexpr const char* kIterationJobKind = "iteration";
+
+/// Creates the next iteration of the listener (parent: the active one) with its manifest
+/// and job, status training. The listener's first iteration is iteration 0: the base
+/// model, no training, status generating. Throws store::StoreError.
+IterationPlan prepare_iteration(store::Store& store, const config::Config& config,
+                                store::Id listener_id, std::int64_t now_ms);
+
+/// Worker side. Throws model::Cancelled if `cancel` is set (a fine-tune checkpoints
+/// first), model::ModelError / audio::AudioError / std::runtime_error on failure.
+IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& plan,
+                               const IterationProgressFn& progress,
+                               const std::atomic<bool>& cancel);
+
+/// Stores the tracks, metrics and adapter, marks the iteration ready and active and the
+/// job done. Returns the new track ids (oldest first). Throws store::StoreError.
+std::vector<store::Id> finish_iteration(store::Store& store, const IterationPlan& plan,
+                                        const IterationOutcome& outcome, double seconds_total);
+
+/// Marks the iteration failed and the job failed (or cancelled) with `error`; if the
+/// failed iteration was active, the newest ready one becomes active again. Never throws.
+void fail_iteration(store::Store& store, const IterationPlan& plan, const std::string& error,
+                    bool cancelled = false) noexcept;
+
+}  // namespace tuneloop::loop

@@ -1,0 +1,189 @@
+// rate -> iterate -> a new iteration (adapter, manifest, tracks) -> rollback; too little
+// feedback; SIGKILL mid-fine-tune -> resume; a corrupt parent adapter -> failed iteration.
+#include "tests/daemon/daemon_process.hpp"
+#include "tests/model/fixtures.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <set>
+#include <string>
+#include <thread>
+
+namespace tuneloop::testing {
+namespace {
+
+using nlohmann::json;
+
+class LoopIntegration : public ::testing::Test {
+ protected:
+  void make_daemon(int training_steps, int min_feedback, int checkpoint_every = 2) {
+    const std::string yaml =
+        "model:\n  steps: 2\n  device: cpu\n"
+        "training:\n  steps: " + std::to_string(training_steps) +
+        "\n  batch_size: 2\n  rank: 2\n  alpha: 2\n  threads: 1\n  checkpoint_every: " +
+        std::to_string(checkpoint_every) +
+        "\ngeneration:\n  tracks_per_iteration: 3\n  seconds: 1.0\n"
+        "schedule:\n  min_feedback: " + std::to_string(min_feedback) +
+        "\n  after_new_ratings: 0\n"
+        "dataset:\n  min_ratings: 2\n";
+    daemon_ = std::make_unique<DaemonProcess>("none", yaml);
+    // DaemonProcess's config has its own paths: section; add weights_dir to it.
+    std::string text;
+    {
+      std::ifstream in(daemon_->config());
+      std::stringstream s;
+      s << in.rdbuf();
+      text = s.str();
+    }
+    const std::string key = "paths:\n";
+    text.insert(text.find(key) + key.size(), "  weights_dir: " + weights_.path() + "/w\n");
+    std::ofstream(daemon_->config()) << text;
+    model::testing::write_fixture_weights(weights_.path() + "/w");
+  }
+
+  json call(const std::string& method, const json& params = nullptr) {
+    auto c = daemon_->client();
+    return c.call(method, params);
+  }
+
+  // Polls until pred() holds; fails with the daemon log after `seconds`.
+  void wait_for(const std::function<bool()>& pred, const std::string& what, int seconds = 120) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "timed out waiting for " << what << "; log:\n" << daemon_->log_text();
+  }
+
+  json iteration(int number) {
+    for (const auto& i : call("iterations.list"))
+      if (i["number"] == number) return i;
+    return nullptr;
+  }
+
+  bool iteration_done(int number) {
+    const json i = iteration(number);
+    return i.is_object() && (i["status"] == "ready" || i["status"] == "failed");
+  }
+
+  // Starts the daemon and waits for iteration 0's first batch.
+  std::vector<std::int64_t> start_with_first_batch() {
+    daemon_->start();
+    wait_for([&] { return iteration_done(0); }, "iteration 0");
+    EXPECT_EQ(iteration(0)["status"], "ready") << daemon_->log_text();
+    std::vector<std::int64_t> ids;
+    for (const auto& t : call("tracks.list")) ids.push_back(t["id"].get<std::int64_t>());
+    return ids;
+  }
+
+  model::testing::TempDir weights_;
+  std::unique_ptr<DaemonProcess> daemon_;
+};
+
+TEST_F(LoopIntegration, RatingsAndIterateMakeANewIterationWithAdapterManifestAndTracksThatCanBeRolledBack) {
+  make_daemon(4, 3);
+  const auto first = start_with_first_batch();
+  ASSERT_EQ(first.size(), 3u);
+  call("rate", {{"track_id", first[0]}, {"stars", 5}});
+  call("rate", {{"track_id", first[1]}, {"stars", 1}});
+  call("rate", {{"track_id", first[2]}, {"stars", 1}});
+
+  const json r = call("iterate");
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  wait_for([&] { return iteration_done(1); }, "iteration 1");
+  const json one = call("iterations.show", {{"id", r["iteration_id"]}});
+  ASSERT_EQ(one["status"], "ready") << one.dump() << daemon_->log_text();
+  EXPECT_TRUE(one["active"].get<bool>());
+  EXPECT_TRUE(fs::exists(one["adapter_path"].get<std::string>()));
+  EXPECT_EQ(one["metrics"]["dataset_size"], 1);
+  EXPECT_TRUE(one["metrics"]["final_train_loss"].is_number());
+
+  std::set<std::int64_t> in_manifest;
+  for (const auto& item : one["manifest"]["items"])
+    if (item["kind"] == "track") in_manifest.insert(item["id"].get<std::int64_t>());
+  EXPECT_EQ(in_manifest, (std::set<std::int64_t>{first[0]}));
+
+  ASSERT_EQ(one["track_ids"].size(), 3u);
+  const json tracks = call("tracks.list", {{"iteration", r["iteration_id"]}});
+  ASSERT_EQ(tracks.size(), 3u);
+  for (const auto& t : tracks) {
+    EXPECT_TRUE(fs::exists(t["path"].get<std::string>()));
+    EXPECT_NE(t["path"].get<std::string>().find("iter-1"), std::string::npos);
+  }
+  EXPECT_EQ(call("status")["iteration"]["number"], 1);
+
+  const json zero = iteration(0);
+  call("iterations.activate", {{"id", zero["id"]}});
+  EXPECT_EQ(call("status")["iteration"]["number"], 0);
+  EXPECT_TRUE(iteration(0)["active"].get<bool>());
+  EXPECT_FALSE(iteration(1)["active"].get<bool>());
+}
+
+TEST_F(LoopIntegration, TooLittleFeedbackStartsNoIterationAndSaysHowMuchIsMissing) {
+  make_daemon(4, 5);
+  const auto first = start_with_first_batch();
+  call("rate", {{"track_id", first[0]}, {"stars", 4}});
+  const json r = call("iterate");
+  EXPECT_FALSE(r["started"].get<bool>());
+  EXPECT_NE(r["reason"].get<std::string>().find("1 of 5"), std::string::npos) << r.dump();
+  EXPECT_EQ(call("iterations.list").size(), 1u);
+  const json loop = call("status")["loop"];
+  EXPECT_EQ(loop["state"], "waiting") << loop.dump();
+  EXPECT_NE(loop["text"].get<std::string>().find("1 of 5"), std::string::npos) << loop.dump();
+}
+
+TEST_F(LoopIntegration, ADaemonKilledMidFineTuneResumesTheJobFromItsCheckpointAfterARestart) {
+  make_daemon(400, 1, 5);
+  const auto first = start_with_first_batch();
+  call("rate", {{"track_id", first[0]}, {"stars", 5}});
+  call("rate", {{"track_id", first[1]}, {"stars", 2}});
+  const json r = call("iterate");
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  const auto job = r["job_id"].get<std::int64_t>();
+  const fs::path checkpoint = daemon_->data() / "jobs" / std::to_string(job) / "checkpoint.safetensors";
+  wait_for([&] { return fs::exists(checkpoint); }, "the first checkpoint", 120);
+  ASSERT_FALSE(iteration_done(1)) << "the fine-tune finished before it could be killed";
+  daemon_->stop(SIGKILL);
+  EXPECT_TRUE(fs::exists(checkpoint));
+
+  daemon_->start();
+  wait_for([&] { return iteration_done(1); }, "iteration 1 after the restart", 240);
+  EXPECT_EQ(iteration(1)["status"], "ready") << daemon_->log_text();
+  EXPECT_NE(daemon_->log_text().find("resuming job " + std::to_string(job)), std::string::npos);
+  const json js = call("job.status");
+  EXPECT_EQ(js["job"]["id"], job);
+  EXPECT_EQ(js["job"]["state"], "done");
+  EXPECT_FALSE(fs::exists(checkpoint));
+}
+
+TEST_F(LoopIntegration, AFailingJobMarksItsIterationFailedAndLeavesThePreviousOneActive) {
+  make_daemon(4, 1);
+  const auto first = start_with_first_batch();
+  call("rate", {{"track_id", first[0]}, {"stars", 5}});
+  call("rate", {{"track_id", first[1]}, {"stars", 1}});
+  ASSERT_TRUE(call("iterate")["started"].get<bool>());
+  wait_for([&] { return iteration_done(1); }, "iteration 1");
+  const json one = iteration(1);
+  ASSERT_EQ(one["status"], "ready");
+  std::ofstream(one["adapter_path"].get<std::string>(), std::ios::trunc) << "not an adapter";
+
+  const json r = call("iterate", {{"force", true}});
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  wait_for([&] { return iteration_done(2); }, "iteration 2");
+  EXPECT_EQ(iteration(2)["status"], "failed");
+  EXPECT_TRUE(iteration(1)["active"].get<bool>());
+  EXPECT_EQ(call("status")["iteration"]["number"], 1);
+  const json js = call("job.status");
+  EXPECT_EQ(js["job"]["state"], "failed");
+  EXPECT_FALSE(js["job"]["error"].get<std::string>().empty());
+}
+
+}  // namespace
+}  // namespace tuneloop::testing
