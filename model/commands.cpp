@@ -1,5 +1,218 @@
 #include "model/commands.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "model/corpus/tags.hpp"
+#include "model/engine.hpp"
+#include "model/training.hpp"
+
 namespace tuneloop::model {
-void add_model_commands(CLI::App&) {}
+namespace {
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) { g_stop.store(true); }
+
+// SIGINT/SIGTERM set the stop flag while a trainer runs, so it checkpoints before leaving.
+struct StopOnSignal {
+  StopOnSignal() {
+    g_stop.store(false);
+    std::signal(SIGINT, on_sigint);
+    std::signal(SIGTERM, on_sigint);
+  }
+  ~StopOnSignal() {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+  }
+};
+
+// Runs a command body; failures become a message and exit status 1 instead of a crash.
+template <typename F>
+void guarded(const char* name, F&& body) {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tuneloop %s: %s\n", name, e.what());
+    throw CLI::RuntimeError(1);
+  }
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> out;
+  std::string word;
+  for (char c : text + " ") {
+    if (c == ' ' || c == ',' || c == '\t') {
+      if (!word.empty()) out.push_back(word);
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  return out;
+}
+
+void add_trainer_options(CLI::App* cmd, TrainerOptions& o) {
+  cmd->add_option("--corpus", o.corpus, "corpus folder (clips/ + index.jsonl)")->required();
+  cmd->add_option("--out", o.out, "output folder")->required();
+  cmd->add_option("--steps", o.steps, "total training steps")->capture_default_str();
+  cmd->add_option("--batch", o.batch, "batch size")->capture_default_str();
+  cmd->add_option("--lr", o.lr, "AdamW learning rate")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "LibTorch threads")->capture_default_str();
+  cmd->add_flag("--resume", o.resume, "continue from the checkpoint in --out");
+  cmd->add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps")
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "random seed")->capture_default_str();
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App& app) {
+  // ------------------------------------------------------------ train-autoencoder
+  auto ae = std::make_shared<AutoencoderTrainOptions>();
+  auto* ae_cmd = app.add_subcommand("train-autoencoder", "train the mel autoencoder on a corpus");
+  add_trainer_options(ae_cmd, *ae);
+  ae_cmd->add_option("--crop-frames", ae->crop_frames, "mel frames per example")->capture_default_str();
+  ae_cmd->add_option("--mels", ae->config.frontend.mels, "mel bins")->capture_default_str();
+  ae_cmd->add_option("--channels", ae->config.channels, "channels per level (3 levels = 4x)")
+      ->capture_default_str()->delimiter(',');
+  ae_cmd->callback([ae] {
+    guarded("train-autoencoder", [&] {
+      StopOnSignal s;
+      ae->stop = &g_stop;
+      auto r = train_autoencoder(*ae);
+      std::printf("%s  step %d  eval loss %.5f -> %.5f  %.3f s/step%s\n", r.weights.c_str(), r.step,
+                  r.initial_eval_loss, r.final_eval_loss, r.seconds_per_step,
+                  r.interrupted ? "  (interrupted; --resume continues)" : "");
+    });
+  });
+
+  // ------------------------------------------------------------ train-denoiser
+  auto dn = std::make_shared<DenoiserTrainOptions>();
+  auto* dn_cmd = app.add_subcommand("train-denoiser", "train the latent denoiser on a corpus");
+  add_trainer_options(dn_cmd, *dn);
+  dn_cmd->add_option("--autoencoder", dn->autoencoder, "autoencoder.safetensors")->required();
+  dn_cmd->add_option("--crop", dn->crop_latent, "latent frames per example")->capture_default_str();
+  dn_cmd->add_option("--ema", dn->ema, "EMA decay of the saved weights")->capture_default_str();
+  dn_cmd->add_option("--channels", dn->config.channels, "UNet channels per level")
+      ->capture_default_str()->delimiter(',');
+  dn_cmd->add_option("--blocks", dn->config.blocks, "residual blocks per level")->capture_default_str();
+  dn_cmd->callback([dn] {
+    guarded("train-denoiser", [&] {
+      StopOnSignal s;
+      dn->stop = &g_stop;
+      dn->vocabulary = corpus::tag_vocabulary();
+      auto r = train_denoiser(*dn);
+      std::printf("%s  step %d  eval loss %.5f -> %.5f  %.3f s/step%s\n", r.weights.c_str(), r.step,
+                  r.initial_eval_loss, r.final_eval_loss, r.seconds_per_step,
+                  r.interrupted ? "  (interrupted; --resume continues)" : "");
+    });
+  });
+
+  // ------------------------------------------------------------ fine-tune
+  struct FineTuneArgs {
+    FineTuneRequest request;
+    std::vector<std::string> audio;
+    std::string weights_dir;
+    int threads = 2;
+  };
+  auto ft = std::make_shared<FineTuneArgs>();
+  auto* ft_cmd = app.add_subcommand("fine-tune", "fine-tune a LoRA adapter on a folder of audio");
+  ft_cmd->add_option("--audio", ft->audio, "audio files or folders")->required();
+  ft_cmd->add_option("--out", ft->request.output_path, "adapter .safetensors to write")->required();
+  ft_cmd->add_option("--steps", ft->request.steps, "training steps")->capture_default_str();
+  ft_cmd->add_option("--rank", ft->request.rank, "LoRA rank")->capture_default_str();
+  ft_cmd->add_option("--alpha", ft->request.alpha, "LoRA alpha")->capture_default_str();
+  ft_cmd->add_option("--lr", ft->request.lr, "AdamW learning rate")->capture_default_str();
+  ft_cmd->add_option("--batch", ft->request.batch, "batch size")->capture_default_str();
+  ft_cmd->add_option("--from-adapter", ft->request.previous_adapter, "adapter to continue from");
+  ft_cmd->add_option("--checkpoint", ft->request.checkpoint_path,
+                     "checkpoint file (resumed from when it exists)");
+  ft_cmd->add_option("--weights", ft->weights_dir, "weights folder (default: shipped)");
+  ft_cmd->add_option("--threads", ft->threads, "LibTorch threads")->capture_default_str();
+  ft_cmd->add_option("--seed", ft->request.seed, "random seed")->capture_default_str();
+  ft_cmd->callback([ft] {
+    guarded("fine-tune", [&] {
+      StopOnSignal s;
+      for (const auto& a : ft->audio) {
+        if (fs::is_directory(a)) {
+          std::vector<std::string> files;
+          for (const auto& e : fs::directory_iterator(a)) {
+            const auto ext = e.path().extension().string();
+            if (e.is_regular_file() && (ext == ".wav" || ext == ".flac" || ext == ".ogg")) {
+              files.push_back(e.path().string());
+            }
+          }
+          std::sort(files.begin(), files.end());
+          for (auto& f : files) ft->request.examples.push_back({f, 1.0});
+        } else {
+          ft->request.examples.push_back({a, 1.0});
+        }
+      }
+      auto engine = Engine::load({ft->weights_dir, "cpu", ft->threads});
+      std::fprintf(stderr, "fine-tune  %zu examples\n", ft->request.examples.size());
+      auto last = std::chrono::steady_clock::now();
+      const auto path = engine->fine_tune(
+          ft->request,
+          [&](const Progress& p) {
+            const auto now = std::chrono::steady_clock::now();
+            if (p.phase != "train" || p.step == p.total ||
+                std::chrono::duration<double>(now - last).count() >= 2.0) {
+              last = now;
+              std::fprintf(stderr, "fine-tune  %s %d/%d  loss %.5f  ETA %.0fs\n", p.phase.c_str(),
+                           p.step, p.total, p.loss, p.eta_seconds);
+            }
+          },
+          g_stop);
+      std::printf("%s\n", path.c_str());
+    });
+  });
+
+  // ------------------------------------------------------------ generate
+  struct GenerateArgs {
+    GenerateParams params;
+    std::string tags, adapter, from, out, weights_dir;
+    int threads = 2;
+  };
+  auto gen = std::make_shared<GenerateArgs>();
+  auto* gen_cmd = app.add_subcommand("generate", "generate a clip");
+  gen_cmd->add_option("--tags", gen->tags, "style tags, e.g. \"slow minor piano\"");
+  gen_cmd->add_option("--seconds", gen->params.seconds, "duration")->capture_default_str();
+  gen_cmd->add_option("--seed", gen->params.seed, "random seed")->capture_default_str();
+  gen_cmd->add_option("--steps", gen->params.steps, "solver steps")->capture_default_str();
+  gen_cmd->add_option("--guidance", gen->params.guidance, "guidance scale (with tags)")
+      ->capture_default_str();
+  gen_cmd->add_option("--solver", gen->params.solver, "dpm++2m or ddim")->capture_default_str();
+  gen_cmd->add_option("--griffin-lim", gen->params.griffin_lim_iterations, "Griffin-Lim iterations")
+      ->capture_default_str();
+  gen_cmd->add_option("--adapter", gen->adapter, "LoRA adapter file");
+  gen_cmd->add_option("--from", gen->from, "song to start from (img2img)");
+  gen_cmd->add_option("--strength", gen->params.strength, "how far to stray from --from (0..1)")
+      ->capture_default_str();
+  gen_cmd->add_option("--weights", gen->weights_dir, "weights folder (default: shipped)");
+  gen_cmd->add_option("--threads", gen->threads, "LibTorch threads")->capture_default_str();
+  gen_cmd->add_option("-o,--output", gen->out, "output audio file (.wav/.flac/.ogg)")->required();
+  gen_cmd->callback([gen] {
+    guarded("generate", [&] {
+      auto engine = Engine::load({gen->weights_dir, "cpu", gen->threads});
+      gen->params.tags = split_words(gen->tags);
+      if (!gen->adapter.empty()) gen->params.adapter = engine->load_adapter(gen->adapter);
+      if (!gen->from.empty()) {
+        gen->params.seed_latent = engine->encode(audio::read_audio(gen->from));
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      auto audio = engine->generate(gen->params);
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      audio::write_audio(gen->out, audio);
+      const auto& t = engine->last_timings();
+      std::fprintf(stderr, "%s  %.1f s of audio in %.2f s (denoise %.2f, decode %.2f, vocoder %.2f)\n",
+                   gen->out.c_str(), audio.seconds(), wall, t.denoise, t.decode, t.vocoder);
+    });
+  });
+}
+
 }  // namespace tuneloop::model

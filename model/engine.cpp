@@ -1,1 +1,452 @@
-namespace tuneloop::model {}
+#include "model/engine.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "adapters/lora.hpp"
+#include "adapters/tensor_file.hpp"
+#include "model/diffusion.hpp"
+#include "model/frontend.hpp"
+#include "model/model_files.hpp"
+#include "model/training_util.hpp"
+
+#ifndef TUNELOOP_WEIGHTS_DIR
+#define TUNELOOP_WEIGHTS_DIR "model/weights"
+#endif
+
+namespace tuneloop::model {
+namespace fs = std::filesystem;
+
+// A latent already divided by the denoiser's latent_scale: [1, C, H, L] on the CPU.
+struct LatentData {
+  torch::Tensor latent;
+  double seconds = 0.0;
+};
+
+double LatentHandle::seconds() const noexcept { return data_ ? data_->seconds : 0.0; }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Repeats or crops a latent along time to `length` frames.
+torch::Tensor fit_length(const torch::Tensor& latent, int64_t length) {
+  auto x = latent;
+  while (x.size(-1) < length) x = torch::cat({x, latent}, -1);
+  return x.narrow(-1, 0, length).contiguous();
+}
+
+template <typename F>
+auto as_model_error(const std::string& where, F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const ModelError&) {
+    throw;
+  } catch (const adapters::ModelFileError& e) {
+    throw ModelError(e.what());
+  } catch (const std::logic_error& e) {
+    throw ModelError(where + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  torch::Device device{torch::kCPU};
+  Autoencoder ae{nullptr};
+  Denoiser denoiser{nullptr};
+  std::unique_ptr<MelFrontEnd> frontend;
+  std::string base_hash;
+  GenerateTimings timings;
+  std::map<std::string, torch::Tensor> latent_cache;  // by content hash of the audio file
+  int threads = 2;
+
+  int64_t latent_multiple() const { return denoiser->config.length_multiple(); }
+  int factor() const { return ae->config.factor(); }
+  int sample_rate() const { return ae->config.frontend.sample_rate; }
+
+  torch::Tensor tags_vector(const std::vector<std::string>& tags) const {
+    const auto& vocab = denoiser->config.tags;
+    std::vector<std::string> unknown;
+    auto v = multi_hot(tags, vocab, &unknown);
+    if (!unknown.empty()) {
+      std::string known;
+      for (const auto& t : vocab) known += " " + t;
+      throw ModelError("unknown tag '" + unknown.front() + "'; the model knows:" + known);
+    }
+    return v.unsqueeze(0).to(device);
+  }
+
+  // Scaled latent [1, C, H, L] of mono audio at the model's rate.
+  torch::Tensor encode_audio(audio::Audio a) {
+    torch::NoGradGuard ng;
+    if (a.sample_rate != sample_rate()) a = audio::resample(a, sample_rate());
+    audio::normalise_loudness(a);
+    const auto& fc = frontend->config();
+    if (a.samples.size() < static_cast<size_t>(fc.hop * factor() * 2 + fc.n_fft)) {
+      throw ModelError("audio too short to encode (" + std::to_string(a.seconds()) + " s)");
+    }
+    auto wave = torch::from_blob(a.samples.data(), {static_cast<int64_t>(a.samples.size())},
+                                 torch::kFloat32)
+                    .clone()
+                    .to(device);
+    auto z = encode_log_mel(ae, *frontend, frontend->log_mel(wave), factor());
+    return (z / denoiser->config.latent_scale).unsqueeze(0).to(torch::kCPU);
+  }
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
+  std::unique_ptr<Engine> engine(new Engine());
+  auto& m = *engine->impl_;
+  if (options.threads < 1) throw ModelError("threads must be at least 1");
+  m.threads = options.threads;
+  torch::set_num_threads(options.threads);
+  if (options.device == "cuda" || (options.device == "auto" && torch::cuda::is_available())) {
+    if (!torch::cuda::is_available()) {
+      throw ModelError("device 'cuda' requested but this LibTorch has no CUDA device available");
+    }
+    m.device = torch::Device(torch::kCUDA);
+  } else if (options.device != "cpu" && options.device != "auto") {
+    throw ModelError("unknown device '" + options.device + "' (use cpu, cuda or auto)");
+  }
+  const fs::path dir = options.weights_dir.empty() ? fs::path(TUNELOOP_WEIGHTS_DIR)
+                                                   : fs::path(options.weights_dir);
+  const auto ae_path = (dir / kAutoencoderFile).string();
+  const auto dn_path = (dir / kDenoiserFile).string();
+  m.ae = load_autoencoder(ae_path);
+  std::string trained_with;
+  m.denoiser = load_denoiser(dn_path, &trained_with);
+  const auto ae_hash = adapters::model_hash(*m.ae);
+  if (!trained_with.empty() && trained_with != ae_hash) {
+    throw ModelError(dn_path + ": the denoiser was trained with another autoencoder than " + ae_path);
+  }
+  if (m.denoiser->config.latent_channels != m.ae->config.latent_channels ||
+      m.denoiser->config.latent_height != m.ae->config.latent_height()) {
+    throw ModelError(dn_path + ": latent shape does not match the autoencoder in " + ae_path);
+  }
+  m.frontend = std::make_unique<MelFrontEnd>(m.ae->config.frontend);
+  m.base_hash = adapters::model_hash(*m.denoiser);
+  m.ae->to(m.device);
+  m.denoiser->to(m.device);
+  m.ae->eval();
+  m.denoiser->eval();
+  for (auto& p : m.ae->parameters()) p.set_requires_grad(false);
+  return engine;
+}
+
+const GenerateTimings& Engine::last_timings() const noexcept { return impl_->timings; }
+
+audio::Audio Engine::generate(const GenerateParams& p) {
+  auto& m = *impl_;
+  if (!(p.seconds > 0.0) || p.seconds > 600.0) throw ModelError("seconds must be in (0, 600]");
+  if (p.griffin_lim_iterations < 0 || p.griffin_lim_iterations > 1000) {
+    throw ModelError("griffin_lim_iterations must be in 0..1000");
+  }
+  torch::set_num_threads(m.threads);
+  torch::NoGradGuard ng;
+  const auto& fc = m.frontend->config();
+  const int64_t samples = static_cast<int64_t>(std::llround(p.seconds * fc.sample_rate));
+  const int64_t frames = m.frontend->frames(samples);
+  const int64_t jm = m.latent_multiple();
+  const int64_t length = ((frames + m.factor() - 1) / m.factor() + jm - 1) / jm * jm;
+
+  SampleOptions o;
+  o.steps = p.steps;
+  o.guidance = p.guidance;
+  o.solver = solver_from_name(p.solver);
+  o.seed = p.seed;
+  o.strength = p.strength;
+  if (p.seed_latent) {
+    if (!p.seed_latent->valid()) throw ModelError("seed latent is empty");
+    o.init = fit_length(p.seed_latent->data()->latent, length).to(m.device);
+  }
+  auto tags = p.tags.empty() ? torch::Tensor() : m.tags_vector(p.tags);
+
+  const auto previous = adapters::active_adapter(*m.denoiser);
+  if (p.adapter) set_adapter(*p.adapter);
+  struct Restore {
+    Engine* e;
+    std::string name;
+    bool active;
+    ~Restore() {
+      if (active) {
+        try {
+          e->set_adapter(name);
+        } catch (...) {
+        }
+      }
+    }
+  } restore{this, previous, p.adapter.has_value()};
+
+  auto t0 = Clock::now();
+  auto z = sample(m.denoiser, length, tags, o) * m.denoiser->config.latent_scale;
+  m.timings.denoise = since(t0);
+  t0 = Clock::now();
+  auto mel = m.frontend->denormalise(m.ae->decode(z)).squeeze(0).squeeze(0);  // [mels, T]
+  m.timings.decode = since(t0);
+  t0 = Clock::now();
+  auto wave = m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))), samples,
+                                      p.griffin_lim_iterations)
+                  .to(torch::kCPU)
+                  .contiguous();
+  m.timings.vocoder = since(t0);
+
+  audio::Audio out;
+  out.sample_rate = fc.sample_rate;
+  out.samples.assign(wave.data_ptr<float>(), wave.data_ptr<float>() + wave.numel());
+  float peak = 0.0f;
+  for (float s : out.samples) peak = std::max(peak, std::abs(s));
+  if (peak > 0.99f) {
+    for (float& s : out.samples) s *= 0.99f / peak;
+  }
+  return out;
+}
+
+LatentHandle Engine::encode(const audio::Audio& a) {
+  auto data = std::make_shared<LatentData>();
+  data->latent = impl_->encode_audio(a);
+  data->seconds = a.seconds();
+  return LatentHandle(std::move(data));
+}
+
+LatentHandle Engine::slerp(const std::vector<LatentHandle>& latents) {
+  std::vector<torch::Tensor> ts;
+  double seconds = 0.0;
+  for (const auto& l : latents) {
+    if (!l.valid()) throw ModelError("slerp: an empty latent handle");
+    ts.push_back(l.data()->latent);
+    seconds = ts.size() == 1 ? l.seconds() : std::min(seconds, l.seconds());
+  }
+  auto data = std::make_shared<LatentData>();
+  data->latent = slerp_all(ts);
+  data->seconds = seconds;
+  return LatentHandle(std::move(data));
+}
+
+void Engine::save_latent(const LatentHandle& latent, const std::string& path) {
+  if (!latent.valid()) throw ModelError(path + ": cannot save an empty latent handle");
+  as_model_error(path, [&] {
+    adapters::save_tensors(path, {{"latent", latent.data()->latent}},
+                           {{"format", "tuneloop-latent"},
+                            {"seconds", std::to_string(latent.seconds())},
+                            {"base_model_hash", impl_->base_hash}});
+  });
+}
+
+LatentHandle Engine::load_latent(const std::string& path) {
+  std::map<std::string, std::string> meta;
+  auto tensors = as_model_error(path, [&] { return adapters::load_tensors(path, &meta); });
+  if (meta["format"] != "tuneloop-latent" || !tensors.count("latent")) {
+    throw ModelError(path + ": not a tuneloop latent file");
+  }
+  auto t = tensors.at("latent").to(torch::kFloat32);
+  const auto& c = impl_->denoiser->config;
+  if (t.dim() != 4 || t.size(0) != 1 || t.size(1) != c.latent_channels || t.size(2) != c.latent_height) {
+    throw ModelError(path + ": latent shape does not fit this model");
+  }
+  auto data = std::make_shared<LatentData>();
+  data->latent = t;
+  try {
+    data->seconds = std::stod(meta["seconds"]);
+  } catch (const std::exception&) {
+    data->seconds = 0.0;
+  }
+  return LatentHandle(std::move(data));
+}
+
+std::string Engine::load_adapter(const std::string& path) {
+  auto& m = *impl_;
+  return as_model_error(path, [&] {
+    return adapters::load_adapter(*m.denoiser, path, m.base_hash);
+  });
+}
+
+void Engine::set_adapter(const std::string& name) {
+  as_model_error("adapter '" + name + "'", [&] { adapters::set_active_adapter(*impl_->denoiser, name); });
+}
+
+std::string Engine::adapter() const { return adapters::active_adapter(*impl_->denoiser); }
+std::vector<std::string> Engine::adapters() const { return adapters::adapter_names(*impl_->denoiser); }
+std::string Engine::base_hash() const { return impl_->base_hash; }
+int Engine::sample_rate() const { return impl_->sample_rate(); }
+std::vector<std::string> Engine::tag_vocabulary() const { return impl_->denoiser->config.tags; }
+std::string Engine::device() const { return impl_->device.str(); }
+
+// ------------------------------------------------------------------ fine-tune
+
+std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progress,
+                              const std::atomic<bool>& cancel) {
+  auto& m = *impl_;
+  auto report = [&](const Progress& p) {
+    if (progress) progress(p);
+  };
+  if (r.examples.empty()) throw ModelError("fine-tune: no examples");
+  if (r.output_path.empty()) throw ModelError("fine-tune: no output path");
+  if (r.steps < 1 || r.batch < 1 || r.rank < 1 || !(r.lr > 0.0) || !(r.alpha > 0.0)) {
+    throw ModelError("fine-tune: steps, batch, rank, lr and alpha must be positive");
+  }
+  torch::set_num_threads(m.threads);
+  torch::manual_seed(r.seed);
+
+  // Latents of the examples, by content hash so repeated iterations skip the encoder.
+  std::vector<torch::Tensor> latents;
+  std::vector<double> weights;
+  int done = 0;
+  for (const auto& ex : r.examples) {
+    if (!(ex.weight > 0.0)) throw ModelError(ex.audio_path + ": example weight must be > 0");
+    const auto hash = audio::sha256_file(ex.audio_path);
+    torch::Tensor z;
+    if (auto it = m.latent_cache.find(hash); it != m.latent_cache.end()) {
+      z = it->second;
+    } else {
+      const auto cache_file =
+          r.latent_cache_dir.empty() ? fs::path() : fs::path(r.latent_cache_dir) / (hash + ".safetensors");
+      if (!cache_file.empty() && fs::exists(cache_file)) {
+        try {
+          std::map<std::string, std::string> meta;
+          auto t = adapters::load_tensors(cache_file.string(), &meta);
+          if (meta["base_model_hash"] == m.base_hash && t.count("latent")) z = t.at("latent");
+        } catch (const adapters::ModelFileError&) {
+        }
+      }
+      if (!z.defined()) {
+        z = m.encode_audio(audio::read_audio(ex.audio_path, m.sample_rate()));
+        if (!cache_file.empty()) {
+          fs::create_directories(r.latent_cache_dir);
+          adapters::save_tensors(cache_file.string(), {{"latent", z}},
+                                 {{"format", "tuneloop-latent"}, {"base_model_hash", m.base_hash}});
+        }
+      }
+      m.latent_cache[hash] = z;
+    }
+    latents.push_back(z.squeeze(0));
+    weights.push_back(ex.weight);
+    report({"encode", ++done, static_cast<int>(r.examples.size()), 0.0, 0.0});
+  }
+  const int64_t jm = m.latent_multiple();
+  int64_t crop = 64;
+  for (const auto& z : latents) crop = std::min(crop, z.size(-1));
+  crop = crop / jm * jm;
+  if (crop < jm) throw ModelError("fine-tune: the examples are too short");
+
+  // The adapter to train: a fresh one, or a copy of the previous iteration's.
+  const std::string name = r.name.empty() ? fs::path(r.output_path).stem().string() : r.name;
+  auto& net = *m.denoiser;
+  const auto previously_active = adapters::active_adapter(net);
+  as_model_error("fine-tune", [&] {
+    if (previously_active == name) adapters::set_active_adapter(net, "");
+    for (const auto& n : adapters::adapter_names(net)) {
+      if (n == name) adapters::remove_adapter(net, name);
+    }
+    if (!r.previous_adapter.empty()) {
+      adapters::load_adapter(net, r.previous_adapter, m.base_hash, name);
+    } else {
+      adapters::add_adapter(net, name, adapters::LoraConfig{r.rank, r.alpha, 0.0, {".*"}});
+    }
+    adapters::set_active_adapter(net, name);
+  });
+  adapters::freeze_base(net);
+  auto params = adapters::adapter_parameters(net, name);
+  for (auto& p : params) p.set_requires_grad(true);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(r.lr).weight_decay(0.0));
+
+  int step = 0;
+  auto checkpoint = [&] {
+    if (r.checkpoint_path.empty()) return;
+    Checkpoint c;
+    for (size_t i = 0; i < params.size(); ++i) c.tensors["lora." + std::to_string(i)] = params[i].detach();
+    put_optimizer(c, opt);
+    c.metadata["kind"] = "fine-tune";
+    c.metadata["step"] = std::to_string(step);
+    c.metadata["base_model_hash"] = m.base_hash;
+    c.metadata["rank"] = std::to_string(r.rank);
+    save_checkpoint(c, r.checkpoint_path);
+  };
+  if (!r.checkpoint_path.empty() && fs::exists(r.checkpoint_path)) {
+    auto c = load_checkpoint(r.checkpoint_path);
+    const auto& where = r.checkpoint_path;
+    if (metadata_value(c.metadata, "kind", where) != "fine-tune" ||
+        metadata_value(c.metadata, "base_model_hash", where) != m.base_hash) {
+      throw ModelError(where + ": not a fine-tune checkpoint of this base model");
+    }
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < params.size(); ++i) {
+      auto it = c.tensors.find("lora." + std::to_string(i));
+      if (it == c.tensors.end() || it->second.sizes() != params[i].sizes()) {
+        throw ModelError(where + ": LoRA factor " + std::to_string(i) + " is missing or has another shape");
+      }
+      params[i].copy_(it->second);
+    }
+    get_optimizer(c, opt, where);
+    step = std::stoi(metadata_value(c.metadata, "step", where));
+  }
+
+  auto w = torch::tensor(weights, torch::kFloat64);
+  auto make_batch = [&](int batch) {
+    auto idx = torch::multinomial(w, batch, /*replacement=*/true);
+    std::vector<torch::Tensor> xs;
+    for (int b = 0; b < batch; ++b) {
+      const auto& z = latents[idx[b].item<int64_t>()];
+      const int64_t room = z.size(-1) - crop;
+      const int64_t start = room > 0 ? torch::randint(room + 1, {1}).item<int64_t>() : 0;
+      xs.push_back(z.narrow(-1, start, crop));
+    }
+    return torch::stack(xs).to(m.device);
+  };
+  torch::manual_seed(r.seed + 7);
+  const auto eval_batch = make_batch(std::min(r.batch, 16));
+  auto eval_loss = [&] {
+    torch::NoGradGuard ng;
+    net.eval();
+    torch::manual_seed(r.seed + 11);
+    return diffusion_loss(m.denoiser, eval_batch, torch::Tensor()).item<double>();
+  };
+  report({"evaluate", step, r.steps, eval_loss(), 0.0});
+  torch::manual_seed(r.seed + 1000 + step);
+
+  const int first = step;
+  const auto t0 = Clock::now();
+  try {
+    while (step < r.steps) {
+      if (cancel.load()) {
+        checkpoint();
+        throw Cancelled("fine-tune cancelled at step " + std::to_string(step) +
+                        (r.checkpoint_path.empty() ? "" : "; checkpoint " + r.checkpoint_path));
+      }
+      net.train();
+      auto loss = diffusion_loss(m.denoiser, make_batch(r.batch), torch::Tensor());
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      ++step;
+      const double rate = (step - first) / std::max(since(t0), 1e-9);
+      report({"train", step, r.steps, loss.item<double>(), (r.steps - step) / rate});
+      if (r.checkpoint_every > 0 && step % r.checkpoint_every == 0 && step < r.steps) checkpoint();
+    }
+    report({"evaluate", step, r.steps, eval_loss(), 0.0});
+    net.eval();
+    as_model_error(r.output_path, [&] { adapters::save_adapter(net, name, r.output_path, m.base_hash); });
+    report({"save", step, r.steps, 0.0, 0.0});
+  } catch (...) {
+    net.eval();
+    try {
+      adapters::set_active_adapter(net, previously_active == name ? "" : previously_active);
+    } catch (...) {
+    }
+    throw;
+  }
+  if (!r.checkpoint_path.empty()) fs::remove(r.checkpoint_path);
+  adapters::set_active_adapter(net, previously_active == name ? "" : previously_active);
+  return r.output_path;
+}
+
+}  // namespace tuneloop::model

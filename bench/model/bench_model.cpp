@@ -1,0 +1,191 @@
+// Prints the model's speed figures: SGEMM peak, generation real-time factor (10 s, with and
+// without tags, per part), LoRA fine-tune step time and its achieved GFLOP/s.
+// Usage: bench_model [weights_dir] [threads]   (default: shipped weights, 2 threads;
+// without weights a randomly initialised model of the default configuration is timed).
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
+
+#include "adapters/lora.hpp"
+#include "model/engine.hpp"
+#include "model/model_files.hpp"
+#include "model/networks.hpp"
+
+using namespace tuneloop;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+static double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Multiply-accumulates of one denoiser forward pass, mirroring DenoiserImpl's structure.
+static double denoiser_forward_flops(const model::DenoiserConfig& c, int64_t batch, int64_t length) {
+  const auto& ch = c.channels;
+  const int levels = static_cast<int>(ch.size());
+  auto pos = [&](int level) {
+    return static_cast<double>(c.latent_height >> level) * static_cast<double>(length >> level);
+  };
+  double macs = 0;
+  auto conv = [&](int level, int in, int out, int k) { macs += pos(level) * in * out * k * k; };
+  auto res = [&](int level, int in, int out) {
+    conv(level, in, out, 3);
+    conv(level, out, out, 3);
+    if (in != out) conv(level, in, out, 1);
+  };
+  conv(0, c.latent_channels, ch[0], 3);
+  std::vector<int> skips{ch[0]};
+  int w = ch[0];
+  for (int l = 0; l < levels; ++l) {
+    for (int b = 0; b < c.blocks; ++b) {
+      res(l, w, ch[l]);
+      w = ch[l];
+      skips.push_back(w);
+    }
+    if (l + 1 < levels) {
+      conv(l + 1, w, w, 3);
+      skips.push_back(w);
+    }
+  }
+  res(levels - 1, w, w);
+  res(levels - 1, w, w);
+  for (int l = levels - 1; l >= 0; --l) {
+    for (int b = 0; b < c.blocks + 1; ++b) {
+      res(l, w + skips.back(), ch[l]);
+      skips.pop_back();
+      w = ch[l];
+    }
+    if (l > 0) {
+      conv(l - 1, w, ch[l - 1], 3);
+      w = ch[l - 1];
+    }
+  }
+  conv(0, w, c.latent_channels, 3);
+  return 2.0 * macs * static_cast<double>(batch);
+}
+
+int main(int argc, char** argv) {
+  std::string weights = argc > 1 ? argv[1] : "";
+  const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
+  torch::set_num_threads(threads);
+  std::printf("threads: %d\n", threads);
+
+  // SGEMM peak: a large square matrix product.
+  {
+    const int64_t n = 2048;
+    auto a = torch::randn({n, n}), b = torch::randn({n, n});
+    torch::mm(a, b);
+    const int reps = 5;
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) torch::mm(a, b);
+    const double s = seconds_since(t0) / reps;
+    std::printf("SGEMM %lldx%lld: %.1f ms, %.1f GFLOP/s (peak reference)\n",
+                static_cast<long long>(n), static_cast<long long>(n), s * 1e3, 2.0 * n * n * n / s / 1e9);
+  }
+
+  fs::path tmp = fs::temp_directory_path() / ("tuneloop-bench-" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  if (weights.empty() && !fs::exists(fs::path(TUNELOOP_SOURCE_DIR) / "model/weights/denoiser.safetensors")) {
+    std::printf("no shipped weights: timing a randomly initialised default-size model\n");
+    torch::manual_seed(1);
+    model::Autoencoder ae(model::AutoencoderConfig{});
+    model::DenoiserConfig dc;
+    dc.tags = {"slow", "minor", "piano", "fast", "major", "drums"};
+    model::Denoiser dn(dc);
+    model::save_autoencoder(ae, (tmp / model::kAutoencoderFile).string());
+    model::save_denoiser(dn, (tmp / model::kDenoiserFile).string(), adapters::model_hash(*ae));
+    weights = tmp.string();
+  }
+  auto engine = model::Engine::load({weights, "cpu", threads});
+  {
+    auto dc = model::load_denoiser(fs::path(weights.empty() ? fs::path(TUNELOOP_SOURCE_DIR) / "model/weights"
+                                                            : fs::path(weights)) / model::kDenoiserFile);
+    auto ac = model::load_autoencoder(fs::path(weights.empty() ? fs::path(TUNELOOP_SOURCE_DIR) / "model/weights"
+                                                               : fs::path(weights)) / model::kAutoencoderFile);
+    std::printf("denoiser: %lld parameters, channels", static_cast<long long>(model::parameter_count(*dc)));
+    for (int c : dc->config.channels) std::printf(" %d", c);
+    std::printf(", blocks %d; autoencoder: %lld parameters\n", dc->config.blocks,
+                static_cast<long long>(model::parameter_count(*ac)));
+  }
+
+  // Generation real-time factor.
+  for (int with_tags = 0; with_tags < 2; ++with_tags) {
+    model::GenerateParams p;
+    p.seconds = 10.0;
+    p.steps = 10;
+    if (with_tags) {
+      const auto vocab = engine->tag_vocabulary();
+      for (size_t i = 0; i < std::min<size_t>(3, vocab.size()); ++i) p.tags.push_back(vocab[i]);
+    }
+    engine->generate(p);  // warm-up
+    const int reps = 3;
+    model::GenerateTimings sum;
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) {
+      p.seed = i;
+      engine->generate(p);
+      const auto& t = engine->last_timings();
+      sum.denoise += t.denoise / reps;
+      sum.decode += t.decode / reps;
+      sum.vocoder += t.vocoder / reps;
+    }
+    const double wall = seconds_since(t0) / reps;
+    std::printf("generate 10 s, %d steps dpm++2m, %s: %.3f s wall (denoise %.3f, AE decode %.3f, "
+                "Griffin-Lim x%d %.3f) -> %.1fx real time\n",
+                p.steps, with_tags ? "3 tags, guidance (batch 2)" : "untagged, no guidance", wall,
+                sum.denoise, sum.decode, p.griffin_lim_iterations, sum.vocoder, 10.0 / wall);
+  }
+
+  // LoRA fine-tune step (rank 8 on every layer, batch 8, 64 latent frames ≈ 4.1 s).
+  {
+    std::vector<model::WeightedExample> examples;
+    for (int i = 0; i < 4; ++i) {
+      audio::Audio a;
+      a.sample_rate = 16000;
+      a.samples.resize(16000 * 5);
+      for (size_t k = 0; k < a.samples.size(); ++k) {
+        a.samples[k] = 0.3f * std::sin(2 * M_PI * (200.0 + 100 * i) * k / 16000.0) *
+                       static_cast<float>(std::exp(-4.0 * std::fmod(k / 16000.0, 0.5)));
+      }
+      const auto path = (tmp / ("ex" + std::to_string(i) + ".wav")).string();
+      audio::write_audio(path, a);
+      examples.push_back({path, 1.0});
+    }
+    model::FineTuneRequest r;
+    r.examples = examples;
+    r.steps = 20;
+    r.batch = 8;
+    r.output_path = (tmp / "bench-adapter.safetensors").string();
+    Clock::time_point start;
+    int first = -1;
+    double total = 0;
+    std::atomic<bool> cancel{false};
+    engine->fine_tune(
+        r,
+        [&](const model::Progress& pr) {
+          if (pr.phase != "train") return;
+          if (pr.step == 5) {
+            start = Clock::now();
+            first = pr.step;
+          } else if (pr.step == r.steps && first > 0) {
+            total = seconds_since(start) / (pr.step - first);
+          }
+        },
+        cancel);
+    auto dn = model::load_denoiser((fs::path(weights.empty() ? fs::path(TUNELOOP_SOURCE_DIR) / "model/weights"
+                                                             : fs::path(weights)) / model::kDenoiserFile).string());
+    const double fwd = denoiser_forward_flops(dn->config, r.batch, 64);
+    // Frozen base: forward + gradient w.r.t. activations ≈ 2x forward (no weight gradients).
+    const double step_flops = 2.0 * fwd;
+    std::printf("LoRA step (rank 8, all layers, batch 8 x 64 latent frames): %.1f ms, "
+                "%.2f GFLOP/step (2x forward), %.1f GFLOP/s\n",
+                total * 1e3, step_flops / 1e9, step_flops / total / 1e9);
+  }
+  fs::remove_all(tmp);
+  return 0;
+}

@@ -1,0 +1,144 @@
+#pragma once
+// The model's narrow interface: generate audio from tags (and a seed latent), encode songs
+// into latents, merge latents, fine-tune and switch LoRA adapters. No LibTorch types here.
+//
+// An Engine is not thread-safe: one worker thread owns it (training and generation run
+// there, at a bounded number of LibTorch threads).
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/audio/audio.hpp"
+#include "model/model_error.hpp"
+
+namespace tuneloop::model {
+
+// fine_tune stopped because its cancel flag was set; a checkpoint was written first.
+class Cancelled : public ModelError {
+ public:
+  using ModelError::ModelError;
+};
+
+struct EngineOptions {
+  std::string weights_dir;      // "" = the shipped model/weights
+  std::string device = "cpu";   // cpu | cuda | auto
+  int threads = 2;              // LibTorch intra-op threads
+};
+
+struct LatentData;  // defined inside model/
+// An encoded song (or a merge of several): opaque, cheap to copy, immutable.
+class LatentHandle {
+ public:
+  LatentHandle() = default;
+  explicit LatentHandle(std::shared_ptr<const LatentData> data) : data_(std::move(data)) {}
+  bool valid() const noexcept { return data_ != nullptr; }
+  double seconds() const noexcept;  // the audio duration it stands for
+  const std::shared_ptr<const LatentData>& data() const noexcept { return data_; }
+
+ private:
+  std::shared_ptr<const LatentData> data_;
+};
+
+struct GenerateParams {
+  std::vector<std::string> tags;  // words of the model's vocabulary; empty = untagged
+  double seconds = 10.0;
+  uint64_t seed = 0;
+  int steps = 10;
+  double guidance = 3.0;          // classifier-free guidance, used only when tags are given
+  std::string solver = "dpm++2m"; // or "ddim"
+  std::optional<LatentHandle> seed_latent;  // img2img start (tiled or cropped to seconds)
+  double strength = 0.6;          // with seed_latent: 0 = the seed itself, 1 = ignore it
+  std::optional<std::string> adapter;  // unset = the engine's current adapter; "" = none
+  int griffin_lim_iterations = 32;
+};
+
+// Seconds spent in each part of the last generate().
+struct GenerateTimings {
+  double denoise = 0, decode = 0, vocoder = 0;
+};
+
+struct WeightedExample {
+  std::string audio_path;
+  double weight = 1.0;  // sampling weight (> 0)
+};
+
+struct FineTuneRequest {
+  std::vector<WeightedExample> examples;
+  std::string previous_adapter;   // adapter file to continue from, or ""
+  int steps = 300;
+  int rank = 8;
+  double alpha = 8.0;
+  double lr = 1e-3;
+  int batch = 8;
+  std::string output_path;        // adapter .safetensors to write
+  std::string checkpoint_path;    // "" = none; resumed from when it exists
+  int checkpoint_every = 50;
+  std::string latent_cache_dir;   // "" = in memory only; else latents by content hash
+  std::string name;               // adapter name; "" = output file's stem
+  uint64_t seed = 1;
+};
+
+struct Progress {
+  std::string phase;   // "encode", "evaluate", "train", "save"
+  int step = 0;
+  int total = 0;
+  double loss = 0.0;
+  double eta_seconds = 0.0;
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+class Engine {
+ public:
+  // Loads autoencoder.safetensors and denoiser.safetensors from options.weights_dir.
+  // Throws ModelError naming the file if either is missing, malformed or they do not
+  // belong together, or if the device is unavailable.
+  static std::unique_ptr<Engine> load(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Throws ModelError on an unknown tag (listing the vocabulary), an unknown adapter, or
+  // parameters out of range (seconds in (0, 600], steps 1..1000, strength in [0, 1]).
+  audio::Audio generate(const GenerateParams& params);
+  const GenerateTimings& last_timings() const noexcept;
+
+  // Any sample rate (resampled with libsoxr), loudness-normalised first.
+  // Throws ModelError if the audio is too short (under about 0.3 s).
+  LatentHandle encode(const audio::Audio& audio);
+  // Equal-weight spherical merge, cropped to the shortest. Throws ModelError if empty.
+  LatentHandle slerp(const std::vector<LatentHandle>& latents);
+  // Latents as files (safetensors). Throws ModelError naming the file.
+  void save_latent(const LatentHandle& latent, const std::string& path);
+  LatentHandle load_latent(const std::string& path);
+
+  // Trains a LoRA adapter on the denoiser (untagged), writes it to output_path, leaves it
+  // loaded under its name (not active) and returns the path.
+  // Throws Cancelled when cancel is set (after checkpointing), ModelError or
+  // audio::AudioError on bad input.
+  std::string fine_tune(const FineTuneRequest& request, const ProgressFn& progress,
+                        const std::atomic<bool>& cancel);
+
+  // Loads an adapter file (made for this base model) and returns its name; not activated.
+  // Throws ModelError naming the file.
+  std::string load_adapter(const std::string& path);
+  // "" = no adapter. Throws ModelError if the name is not loaded.
+  void set_adapter(const std::string& name);
+  std::string adapter() const;
+  std::vector<std::string> adapters() const;
+
+  std::string base_hash() const;
+  int sample_rate() const;
+  std::vector<std::string> tag_vocabulary() const;
+  std::string device() const;
+
+ private:
+  Engine();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tuneloop::model

@@ -1,0 +1,131 @@
+#include "model/hparams.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace tuneloop::model {
+namespace {
+
+using nlohmann::json;
+
+json frontend_json(const FrontEndConfig& c) {
+  return {{"sample_rate", c.sample_rate}, {"n_fft", c.n_fft},         {"hop", c.hop},
+          {"mels", c.mels},               {"fmin", c.fmin},           {"fmax", c.fmax},
+          {"mel_offset", c.mel_offset},   {"mel_scale", c.mel_scale}};
+}
+
+template <typename T>
+T get(const json& j, const char* key, const std::string& where) {
+  if (!j.is_object() || !j.contains(key)) {
+    throw ModelError(where + ": model metadata lacks the key '" + key + "'");
+  }
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception& e) {
+    throw ModelError(where + ": model metadata key '" + key + "' has the wrong type: " +
+                     e.what());
+  }
+}
+
+json parse(const std::string& text, const std::string& where) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw ModelError(where + ": model metadata is not valid JSON: " + e.what());
+  }
+}
+
+FrontEndConfig frontend_from(const json& j, const std::string& where) {
+  FrontEndConfig c;
+  c.sample_rate = get<int>(j, "sample_rate", where);
+  c.n_fft = get<int>(j, "n_fft", where);
+  c.hop = get<int>(j, "hop", where);
+  c.mels = get<int>(j, "mels", where);
+  c.fmin = get<double>(j, "fmin", where);
+  c.fmax = get<double>(j, "fmax", where);
+  c.mel_offset = get<double>(j, "mel_offset", where);
+  c.mel_scale = get<double>(j, "mel_scale", where);
+  if (c.sample_rate <= 0 || c.n_fft < 16 || c.hop <= 0 || c.hop > c.n_fft || c.mels < 4 ||
+      c.mel_scale <= 0.0 || c.fmax <= c.fmin) {
+    throw ModelError(where + ": front-end hyper-parameters out of range");
+  }
+  return c;
+}
+
+void check_channels(const std::vector<int>& ch, const std::string& where) {
+  if (ch.empty() || ch.size() > 6) throw ModelError(where + ": 'channels' must have 1 to 6 entries");
+  for (int c : ch) {
+    if (c < 1 || c > 4096) throw ModelError(where + ": a 'channels' entry is out of range");
+  }
+}
+
+}  // namespace
+
+std::string to_json(const FrontEndConfig& c) { return frontend_json(c).dump(); }
+
+std::string to_json(const AutoencoderConfig& c) {
+  return json{{"frontend", frontend_json(c.frontend)},
+              {"channels", c.channels},
+              {"latent_channels", c.latent_channels}}
+      .dump();
+}
+
+std::string to_json(const DenoiserConfig& c) {
+  return json{{"latent_channels", c.latent_channels},
+              {"latent_height", c.latent_height},
+              {"channels", c.channels},
+              {"blocks", c.blocks},
+              {"tags", c.tags},
+              {"latent_scale", c.latent_scale}}
+      .dump();
+}
+
+AutoencoderConfig autoencoder_config_from_json(const std::string& text, const std::string& where) {
+  const json j = parse(text, where);
+  AutoencoderConfig c;
+  c.frontend = frontend_from(get<json>(j, "frontend", where), where);
+  c.channels = get<std::vector<int>>(j, "channels", where);
+  c.latent_channels = get<int>(j, "latent_channels", where);
+  check_channels(c.channels, where);
+  if (c.latent_channels < 1 || c.latent_channels > 64) {
+    throw ModelError(where + ": 'latent_channels' out of range");
+  }
+  if (c.frontend.mels % c.factor() != 0) {
+    throw ModelError(where + ": mels is not divisible by the autoencoder's downsampling factor");
+  }
+  return c;
+}
+
+DenoiserConfig denoiser_config_from_json(const std::string& text, const std::string& where) {
+  const json j = parse(text, where);
+  DenoiserConfig c;
+  c.latent_channels = get<int>(j, "latent_channels", where);
+  c.latent_height = get<int>(j, "latent_height", where);
+  c.channels = get<std::vector<int>>(j, "channels", where);
+  c.blocks = get<int>(j, "blocks", where);
+  c.tags = get<std::vector<std::string>>(j, "tags", where);
+  c.latent_scale = get<double>(j, "latent_scale", where);
+  check_channels(c.channels, where);
+  if (c.latent_channels < 1 || c.latent_channels > 64 || c.blocks < 1 || c.blocks > 8 ||
+      !(c.latent_scale > 0.0) || c.latent_height % c.length_multiple() != 0) {
+    throw ModelError(where + ": denoiser hyper-parameters out of range");
+  }
+  return c;
+}
+
+AutoencoderConfig fixture_autoencoder_config() {
+  AutoencoderConfig c;
+  c.frontend.mels = 16;
+  c.channels = {8, 16};
+  return c;
+}
+
+DenoiserConfig fixture_denoiser_config(std::vector<std::string> tags) {
+  DenoiserConfig c;
+  c.latent_height = 4;
+  c.channels = {8, 16};
+  c.blocks = 1;
+  c.tags = std::move(tags);
+  return c;
+}
+
+}  // namespace tuneloop::model

@@ -1,0 +1,62 @@
+#pragma once
+// Architecture hyper-parameters of the model's parts. They travel in every weight and
+// checkpoint file's metadata (as JSON) and are checked when a file is loaded.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/model_error.hpp"
+
+namespace tuneloop::model {
+
+// Audio ↔ log-mel. The autoencoder sees (log(mel) - mel_offset) / mel_scale.
+struct FrontEndConfig {
+  int sample_rate = 16000;
+  int n_fft = 1024;
+  int hop = 256;
+  int mels = 64;
+  double fmin = 0.0;
+  double fmax = 8000.0;
+  double mel_offset = -5.0;
+  double mel_scale = 4.0;
+  bool operator==(const FrontEndConfig&) const = default;
+};
+
+// Mel image [1, mels, T] ↔ latent [latent_channels, mels/4, T/4].
+struct AutoencoderConfig {
+  FrontEndConfig frontend;
+  // Channels per level. The mel image is first folded 2×2 into 4 channels (pixel
+  // unshuffle), then every level after the first halves both axes again: factor = 2^levels.
+  std::vector<int> channels{16, 32};
+  int latent_channels = 4;
+  int factor() const { return 1 << static_cast<int>(channels.size()); }
+  int latent_height() const { return frontend.mels / factor(); }
+  bool operator==(const AutoencoderConfig&) const = default;
+};
+
+// UNet over the latent seen as an image [latent_channels, latent_height, L].
+struct DenoiserConfig {
+  int latent_channels = 4;
+  int latent_height = 16;
+  std::vector<int> channels{32, 64, 128};
+  int blocks = 1;             // residual blocks per level on the way down
+  std::vector<std::string> tags;  // the tag vocabulary, in embedding order
+  double latent_scale = 1.0;  // latents are divided by this so the diffusion sees unit variance
+  int length_multiple() const { return 1 << (static_cast<int>(channels.size()) - 1); }
+  bool operator==(const DenoiserConfig&) const = default;
+};
+
+std::string to_json(const FrontEndConfig& c);
+std::string to_json(const AutoencoderConfig& c);
+std::string to_json(const DenoiserConfig& c);
+
+// Parse the JSON written by to_json. `where` names the file for messages.
+// Throws ModelError naming `where` and the missing or invalid key.
+AutoencoderConfig autoencoder_config_from_json(const std::string& json, const std::string& where);
+DenoiserConfig denoiser_config_from_json(const std::string& json, const std::string& where);
+
+// Tiny configurations for tests (channels 8/16, 16 mels, latent [4, 4, T/4]): train in seconds.
+AutoencoderConfig fixture_autoencoder_config();
+DenoiserConfig fixture_denoiser_config(std::vector<std::string> tags);
+
+}  // namespace tuneloop::model

@@ -1,0 +1,468 @@
+#include "model/training.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "adapters/lora.hpp"
+#include "adapters/tensor_file.hpp"
+#include "model/audio/audio.hpp"
+#include "model/diffusion.hpp"
+#include "model/frontend.hpp"
+#include "model/model_files.hpp"
+#include "model/training_util.hpp"
+
+namespace tuneloop::model {
+namespace fs = std::filesystem;
+
+std::vector<CorpusClip> read_corpus_index(const std::string& dir) {
+  const auto index = (fs::path(dir) / "index.jsonl").string();
+  std::ifstream in(index);
+  if (!in) throw ModelError(index + ": cannot open the corpus index");
+  std::vector<CorpusClip> clips;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto where = index + ":" + std::to_string(number);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw ModelError(where + ": not a JSON object: " + e.what());
+    }
+    CorpusClip clip;
+    for (const char* key : {"path", "file", "clip", "wav"}) {
+      if (j.contains(key) && j[key].is_string()) {
+        clip.path = j[key].get<std::string>();
+        break;
+      }
+    }
+    if (clip.path.empty()) throw ModelError(where + ": no 'path' (or 'file') of the clip");
+    if (fs::path(clip.path).is_relative()) clip.path = (fs::path(dir) / clip.path).string();
+    if (j.contains("tags")) {
+      if (!j["tags"].is_array()) throw ModelError(where + ": 'tags' is not a list");
+      for (const auto& t : j["tags"]) {
+        if (t.is_string()) clip.tags.push_back(t.get<std::string>());
+      }
+    }
+    clips.push_back(std::move(clip));
+  }
+  if (clips.empty()) throw ModelError(index + ": the corpus index lists no clips");
+  return clips;
+}
+
+std::vector<torch::Tensor> corpus_log_mels(const std::vector<CorpusClip>& clips,
+                                           const MelFrontEnd& frontend, bool quiet) {
+  std::vector<torch::Tensor> mels;
+  mels.reserve(clips.size());
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < clips.size(); ++i) {
+    auto audio = audio::read_audio(clips[i].path, frontend.config().sample_rate);
+    if (audio.samples.size() < static_cast<size_t>(frontend.config().n_fft)) {
+      throw ModelError(clips[i].path + ": clip too short for the front end");
+    }
+    auto wave = torch::from_blob(audio.samples.data(), {static_cast<int64_t>(audio.samples.size())},
+                                 torch::kFloat32);
+    mels.push_back(frontend.log_mel(wave).clone());
+    if (!quiet && (i + 1) % 200 == 0) {
+      std::fprintf(stderr, "read %zu/%zu clips\n", i + 1, clips.size());
+    }
+  }
+  return mels;
+}
+
+// ---------------------------------------------------------------- progress and logging
+
+TrainLog::TrainLog(std::string name, const std::string& csv_path, bool append, int total,
+                   bool quiet)
+    : name_(std::move(name)), total_(total), quiet_(quiet),
+      start_(std::chrono::steady_clock::now()), last_print_(start_) {
+  const bool fresh = !append || !fs::exists(csv_path);
+  csv_.open(csv_path, fresh ? std::ios::trunc : std::ios::app);
+  if (!csv_) throw ModelError(csv_path + ": cannot write the loss log");
+  if (fresh) csv_ << "step,loss,seconds\n";
+}
+
+void TrainLog::step(int step, int first_step, double loss) {
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  csv_ << step << ',' << loss << ',' << elapsed << '\n';
+  smoothed_ = std::isnan(smoothed_) ? loss : 0.95 * smoothed_ + 0.05 * loss;
+  const int done = step - first_step;
+  rate_ = done > 0 ? done / std::max(elapsed, 1e-9) : 0.0;
+  if (quiet_) return;
+  if (std::chrono::duration<double>(now - last_print_).count() >= 2.0 || step == total_) {
+    last_print_ = now;
+    const double eta = rate_ > 0 ? (total_ - step) / rate_ : 0.0;
+    std::fprintf(stderr, "%s  step %d/%d  loss %.5f  %.2f steps/s  ETA %dm%02ds\n",
+                 name_.c_str(), step, total_, smoothed_, rate_, static_cast<int>(eta) / 60,
+                 static_cast<int>(eta) % 60);
+    csv_.flush();
+  }
+}
+
+void TrainLog::note(const std::string& text) const {
+  if (!quiet_) std::fprintf(stderr, "%s  %s\n", name_.c_str(), text.c_str());
+}
+
+// ---------------------------------------------------------------- autoencoder
+
+namespace {
+
+torch::Tensor random_crops(const std::vector<torch::Tensor>& items, int batch, int64_t length) {
+  std::vector<torch::Tensor> out;
+  out.reserve(batch);
+  for (int b = 0; b < batch; ++b) {
+    const auto& x = items[torch::randint(static_cast<int64_t>(items.size()), {1}).item<int64_t>()];
+    const int64_t room = x.size(-1) - length;
+    const int64_t start = room > 0 ? torch::randint(room + 1, {1}).item<int64_t>() : 0;
+    out.push_back(x.narrow(-1, start, length));
+  }
+  return torch::stack(out);
+}
+
+int64_t shortest(const std::vector<torch::Tensor>& items) {
+  int64_t n = items.at(0).size(-1);
+  for (const auto& x : items) n = std::min(n, x.size(-1));
+  return n;
+}
+
+double ae_loss_value(Autoencoder& ae, const torch::Tensor& x, double penalty, torch::Tensor* out) {
+  auto z = ae->encode(x);
+  auto loss = torch::l1_loss(ae->decode(z), x) + penalty * z.pow(2).mean();
+  if (out) *out = loss;
+  return loss.item<double>();
+}
+
+}  // namespace
+
+TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
+  torch::set_num_threads(o.threads);
+  torch::manual_seed(o.seed);
+  fs::create_directories(o.out);
+  const auto ckpt_path = (fs::path(o.out) / "autoencoder.ckpt.safetensors").string();
+  const auto weights_path = (fs::path(o.out) / kAutoencoderFile).string();
+
+  std::optional<Checkpoint> ckpt;
+  if (o.resume && fs::exists(ckpt_path)) ckpt = load_checkpoint(ckpt_path);
+  AutoencoderConfig config = ckpt ? autoencoder_config_from_json(
+                                        metadata_value(ckpt->metadata, "config", ckpt_path), ckpt_path)
+                                  : o.config;
+
+  const auto clips = read_corpus_index(o.corpus);
+  MelFrontEnd raw_frontend(config.frontend);
+  auto mels = corpus_log_mels(clips, raw_frontend, o.quiet);
+  if (!ckpt) {
+    auto all = torch::cat(mels, 1);
+    config.frontend.mel_offset = all.mean().item<double>();
+    config.frontend.mel_scale = std::max(1e-3, all.std().item<double>());
+  }
+  MelFrontEnd frontend(config.frontend);
+  for (auto& m : mels) m = frontend.normalise(m).unsqueeze(0);  // [1, mels, T]
+
+  const int64_t multiple = config.factor() * 4;
+  const int64_t crop = std::min<int64_t>(o.crop_frames, shortest(mels)) / multiple * multiple;
+  if (crop < multiple) throw ModelError(o.corpus + ": clips are too short to train on");
+
+  Autoencoder ae(config);
+  torch::optim::AdamW opt(ae->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(0.0));
+  int step = 0;
+  if (ckpt) {
+    load_state(*ae, get_tensors(*ckpt, "model."), ckpt_path);
+    get_optimizer(*ckpt, opt, ckpt_path);
+    step = std::stoi(metadata_value(ckpt->metadata, "step", ckpt_path));
+  }
+  TrainLog log("train-autoencoder", (fs::path(o.out) / "losses.csv").string(), ckpt.has_value(),
+               o.steps, o.quiet);
+  log.note(std::to_string(clips.size()) + " clips, crop " + std::to_string(crop) + " frames, " +
+           std::to_string(parameter_count(*ae)) + " parameters" +
+           (ckpt ? ", resuming at step " + std::to_string(step) : ""));
+
+  torch::manual_seed(o.seed + 7);
+  const auto eval_batch = random_crops(mels, std::min(o.batch, 16), crop);
+  TrainResult result;
+  {
+    torch::NoGradGuard ng;
+    ae->eval();
+    result.initial_eval_loss = ae_loss_value(ae, eval_batch, o.latent_penalty, nullptr);
+  }
+  torch::manual_seed(o.seed + 1000 + step);
+
+  auto checkpoint = [&] {
+    Checkpoint c;
+    put_tensors(c, "model.", adapters::base_state_dict(*ae));
+    put_optimizer(c, opt);
+    c.metadata["config"] = to_json(ae->config);
+    c.metadata["kind"] = "autoencoder";
+    c.metadata["step"] = std::to_string(step);
+    save_checkpoint(c, ckpt_path);
+    save_autoencoder(ae, weights_path);
+  };
+
+  const int first_step = step;
+  const auto t0 = std::chrono::steady_clock::now();
+  ae->train();
+  while (step < o.steps) {
+    if (o.stop && o.stop->load()) {
+      result.interrupted = true;
+      log.note("interrupted: checkpoint at step " + std::to_string(step));
+      break;
+    }
+    auto x = random_crops(mels, o.batch, crop);
+    torch::Tensor loss;
+    const double value = ae_loss_value(ae, x, o.latent_penalty, &loss);
+    opt.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(ae->parameters(), 1.0);
+    opt.step();
+    ++step;
+    log.step(step, first_step, value);
+    if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) checkpoint();
+  }
+  checkpoint();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.seconds_per_step = step > first_step ? seconds / (step - first_step) : 0.0;
+  {
+    torch::NoGradGuard ng;
+    ae->eval();
+    result.final_eval_loss = ae_loss_value(ae, eval_batch, o.latent_penalty, nullptr);
+  }
+  result.step = step;
+  result.weights = weights_path;
+  log.note("done: step " + std::to_string(step) + ", eval loss " +
+           std::to_string(result.initial_eval_loss) + " -> " + std::to_string(result.final_eval_loss));
+  return result;
+}
+
+// ---------------------------------------------------------------- denoiser
+
+namespace {
+
+std::vector<std::string> corpus_vocabulary(const std::vector<CorpusClip>& clips) {
+  std::set<std::string> all;
+  for (const auto& c : clips) all.insert(c.tags.begin(), c.tags.end());
+  return {all.begin(), all.end()};
+}
+
+struct LatentSet {
+  std::vector<torch::Tensor> latents;  // raw (unscaled) [C, H, L]
+  torch::Tensor tags;                  // [N, V]
+};
+
+}  // namespace
+
+torch::Tensor multi_hot(const std::vector<std::string>& tags,
+                        const std::vector<std::string>& vocabulary, std::vector<std::string>* unknown) {
+  auto v = torch::zeros({static_cast<int64_t>(vocabulary.size())}, torch::kFloat32);
+  for (const auto& t : tags) {
+    auto it = std::find(vocabulary.begin(), vocabulary.end(), t);
+    if (it == vocabulary.end()) {
+      if (unknown) unknown->push_back(t);
+      continue;
+    }
+    v[it - vocabulary.begin()] = 1.0f;
+  }
+  return v;
+}
+
+torch::Tensor encode_log_mel(Autoencoder& ae, const MelFrontEnd& frontend, const torch::Tensor& log_mel,
+                             int64_t multiple) {
+  torch::NoGradGuard ng;
+  const int64_t frames = log_mel.size(-1) / multiple * multiple;
+  if (frames < multiple) throw ModelError("audio too short to encode");
+  auto x = frontend.normalise(log_mel.narrow(-1, 0, frames)).unsqueeze(0).unsqueeze(0);
+  return ae->encode(x).squeeze(0);
+}
+
+TrainResult train_denoiser(const DenoiserTrainOptions& o) {
+  torch::set_num_threads(o.threads);
+  torch::manual_seed(o.seed);
+  fs::create_directories(o.out);
+  const auto ckpt_path = (fs::path(o.out) / "denoiser.ckpt.safetensors").string();
+  const auto weights_path = (fs::path(o.out) / kDenoiserFile).string();
+  const auto cache_path = (fs::path(o.out) / "latents.safetensors").string();
+
+  auto ae = load_autoencoder(o.autoencoder);
+  const auto ae_hash = adapters::model_hash(*ae);
+  {
+    const auto copy = fs::path(o.out) / kAutoencoderFile;
+    std::error_code ec;
+    if (!fs::exists(copy) || !fs::equivalent(copy, o.autoencoder, ec)) {
+      fs::copy_file(o.autoencoder, copy, fs::copy_options::overwrite_existing);
+    }
+  }
+  MelFrontEnd frontend(ae->config.frontend);
+
+  std::optional<Checkpoint> ckpt;
+  if (o.resume && fs::exists(ckpt_path)) ckpt = load_checkpoint(ckpt_path);
+  DenoiserConfig config = o.config;
+  if (ckpt) {
+    config = denoiser_config_from_json(metadata_value(ckpt->metadata, "config", ckpt_path), ckpt_path);
+    if (metadata_value(ckpt->metadata, "autoencoder_hash", ckpt_path) != ae_hash) {
+      throw ModelError(ckpt_path + ": the checkpoint was trained with another autoencoder than " +
+                       o.autoencoder);
+    }
+  }
+  config.latent_channels = ae->config.latent_channels;
+  config.latent_height = ae->config.latent_height();
+
+  // Latents of the whole corpus, computed once and cached next to the weights.
+  const auto clips = read_corpus_index(o.corpus);
+  const auto index_hash = audio::sha256_file((fs::path(o.corpus) / "index.jsonl").string());
+  if (!ckpt) config.tags = o.vocabulary.empty() ? corpus_vocabulary(clips) : o.vocabulary;
+  const auto vocab_json = nlohmann::json(config.tags).dump();
+  const int64_t multiple = ae->config.factor() * config.length_multiple();
+  LatentSet data;
+  {
+    std::map<std::string, std::string> meta;
+    std::map<std::string, torch::Tensor> cached;
+    if (fs::exists(cache_path)) {
+      try {
+        cached = adapters::load_tensors(cache_path, &meta);
+      } catch (const adapters::ModelFileError&) {
+        cached.clear();
+      }
+    }
+    if (!cached.empty() && meta["autoencoder_hash"] == ae_hash && meta["corpus_hash"] == index_hash &&
+        meta["vocabulary"] == vocab_json && cached.count("tags")) {
+      for (size_t i = 0; i < clips.size(); ++i) data.latents.push_back(cached.at("latent." + std::to_string(i)));
+      data.tags = cached.at("tags");
+      if (!o.quiet) std::fprintf(stderr, "train-denoiser  latents from %s\n", cache_path.c_str());
+    } else {
+      auto mels = corpus_log_mels(clips, frontend, o.quiet);
+      std::map<std::string, torch::Tensor> out;
+      std::vector<torch::Tensor> tag_rows;
+      std::set<std::string> unknown_all;
+      for (size_t i = 0; i < clips.size(); ++i) {
+        std::vector<std::string> unknown;
+        data.latents.push_back(encode_log_mel(ae, frontend, mels[i], multiple).contiguous());
+        tag_rows.push_back(multi_hot(clips[i].tags, config.tags, &unknown));
+        unknown_all.insert(unknown.begin(), unknown.end());
+        out["latent." + std::to_string(i)] = data.latents.back();
+      }
+      if (!unknown_all.empty() && !o.quiet) {
+        std::string names;
+        for (const auto& u : unknown_all) names += " " + u;
+        std::fprintf(stderr, "train-denoiser  tags not in the vocabulary, ignored:%s\n", names.c_str());
+      }
+      data.tags = torch::stack(tag_rows);
+      out["tags"] = data.tags;
+      adapters::save_tensors(cache_path, out,
+                             {{"autoencoder_hash", ae_hash}, {"corpus_hash", index_hash},
+                              {"vocabulary", vocab_json}});
+    }
+  }
+  if (!ckpt) {
+    auto all = torch::cat(data.latents, -1);
+    config.latent_scale = std::max(1e-3, all.std().item<double>());
+  }
+  const double scale = config.latent_scale;
+  const int64_t jm = config.length_multiple();
+  const int64_t crop = std::min<int64_t>(o.crop_latent, shortest(data.latents)) / jm * jm;
+  if (crop < jm) throw ModelError(o.corpus + ": clips are too short to train on");
+
+  Denoiser denoiser(config);
+  Denoiser ema(config);
+  torch::optim::AdamW opt(denoiser->parameters(),
+                          torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
+  int step = 0;
+  if (ckpt) {
+    load_state(*denoiser, get_tensors(*ckpt, "model."), ckpt_path);
+    load_state(*ema, get_tensors(*ckpt, "ema."), ckpt_path);
+    get_optimizer(*ckpt, opt, ckpt_path);
+    step = std::stoi(metadata_value(ckpt->metadata, "step", ckpt_path));
+  } else {
+    load_state(*ema, adapters::base_state_dict(*denoiser), "initial weights");
+  }
+  for (auto& p : ema->parameters()) p.set_requires_grad(false);
+
+  TrainLog log("train-denoiser", (fs::path(o.out) / "losses.csv").string(), ckpt.has_value(),
+               o.steps, o.quiet);
+  log.note(std::to_string(clips.size()) + " clips, " + std::to_string(config.tags.size()) +
+           " tags, crop " + std::to_string(crop) + " latent frames, latent scale " +
+           std::to_string(scale) + ", " + std::to_string(parameter_count(*denoiser)) +
+           " parameters" + (ckpt ? ", resuming at step " + std::to_string(step) : ""));
+
+  // A batch: random crops of random clips, each with its tag row.
+  auto make_batch = [&](int batch) {
+    std::vector<torch::Tensor> xs, ts;
+    for (int b = 0; b < batch; ++b) {
+      const auto i = torch::randint(static_cast<int64_t>(data.latents.size()), {1}).item<int64_t>();
+      const auto& x = data.latents[i];
+      const int64_t room = x.size(-1) - crop;
+      const int64_t start = room > 0 ? torch::randint(room + 1, {1}).item<int64_t>() : 0;
+      xs.push_back(x.narrow(-1, start, crop) / scale);
+      ts.push_back(data.tags[i]);
+    }
+    return std::make_pair(torch::stack(xs), torch::stack(ts));
+  };
+
+  torch::manual_seed(o.seed + 7);
+  const auto eval_batch = make_batch(std::min(o.batch, 16));
+  auto eval_loss = [&](Denoiser& d) {
+    torch::NoGradGuard ng;
+    d->eval();
+    torch::manual_seed(o.seed + 11);
+    return diffusion_loss(d, eval_batch.first, eval_batch.second).item<double>();
+  };
+  TrainResult result;
+  result.initial_eval_loss = eval_loss(denoiser);
+  torch::manual_seed(o.seed + 1000 + step);
+
+  auto checkpoint = [&] {
+    Checkpoint c;
+    put_tensors(c, "model.", adapters::base_state_dict(*denoiser));
+    put_tensors(c, "ema.", adapters::base_state_dict(*ema));
+    put_optimizer(c, opt);
+    c.metadata["config"] = to_json(config);
+    c.metadata["kind"] = "denoiser";
+    c.metadata["step"] = std::to_string(step);
+    c.metadata["autoencoder_hash"] = ae_hash;
+    save_checkpoint(c, ckpt_path);
+    save_denoiser(ema, weights_path, ae_hash);
+  };
+
+  auto params = denoiser->parameters();
+  auto ema_params = ema->parameters();
+  const int first_step = step;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (step < o.steps) {
+    if (o.stop && o.stop->load()) {
+      result.interrupted = true;
+      log.note("interrupted: checkpoint at step " + std::to_string(step));
+      break;
+    }
+    denoiser->train();
+    auto [x, tags] = make_batch(o.batch);
+    auto loss = diffusion_loss(denoiser, x, drop_tags(tags));
+    opt.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    opt.step();
+    ++step;
+    {
+      torch::NoGradGuard ng;
+      const double d = std::min(o.ema, (1.0 + step) / (10.0 + step));
+      for (size_t i = 0; i < params.size(); ++i) ema_params[i].mul_(d).add_(params[i].detach(), 1.0 - d);
+    }
+    log.step(step, first_step, loss.item<double>());
+    if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) checkpoint();
+  }
+  checkpoint();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.seconds_per_step = step > first_step ? seconds / (step - first_step) : 0.0;
+  result.final_eval_loss = eval_loss(denoiser);
+  result.step = step;
+  result.weights = weights_path;
+  log.note("done: step " + std::to_string(step) + ", eval loss " +
+           std::to_string(result.initial_eval_loss) + " -> " + std::to_string(result.final_eval_loss));
+  return result;
+}
+
+}  // namespace tuneloop::model

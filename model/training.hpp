@@ -1,0 +1,72 @@
+#pragma once
+// Base-model training: the autoencoder on a corpus's log-mels, then the denoiser on the
+// corpus's latents. No LibTorch types here, so the command-line code stays light.
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/hparams.hpp"
+
+namespace tuneloop::model {
+
+// One clip of a training corpus (DIR/clips/*.wav listed in DIR/index.jsonl).
+struct CorpusClip {
+  std::string path;               // absolute or relative to the working folder
+  std::vector<std::string> tags;
+};
+
+// Reads DIR/index.jsonl: one JSON object a line with the clip's file ("path", "file",
+// "clip" or "wav"; relative to DIR) and its "tags" list.
+// Throws ModelError naming the file and line when it is missing or malformed.
+std::vector<CorpusClip> read_corpus_index(const std::string& dir);
+
+struct TrainerOptions {
+  std::string corpus;           // corpus folder
+  std::string out;              // output folder (created)
+  int steps = 1000;             // total steps (a resumed run continues up to this)
+  int batch = 16;
+  double lr = 1e-3;
+  int threads = 2;
+  bool resume = false;          // continue from out/<part>.ckpt.safetensors if present
+  int checkpoint_every = 200;
+  uint64_t seed = 1;
+  bool quiet = false;           // no progress lines on stderr
+  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to checkpoint and stop
+};
+
+struct AutoencoderTrainOptions : TrainerOptions {
+  AutoencoderConfig config;      // mel_offset/mel_scale are measured on the corpus
+  int crop_frames = 128;         // mel frames per example
+  double latent_penalty = 1e-4;  // weight of mean(z²) next to the L1 reconstruction loss
+};
+
+struct DenoiserTrainOptions : TrainerOptions {
+  DenoiserTrainOptions() { lr = 5e-4; }
+  std::string autoencoder;         // autoencoder.safetensors
+  DenoiserConfig config;           // tags and latent_scale are filled in by the trainer
+  std::vector<std::string> vocabulary;  // "" = the sorted union of the corpus's tags
+  int crop_latent = 64;            // latent frames per example (64 ≈ 4.1 s)
+  double ema = 0.999;
+};
+
+struct TrainResult {
+  int step = 0;                 // steps done in total
+  bool interrupted = false;     // stopped by the stop flag (a checkpoint was written)
+  double initial_eval_loss = 0; // loss on a fixed batch before this run's first step
+  double final_eval_loss = 0;   // the same batch after the last step
+  double seconds_per_step = 0;
+  std::string weights;          // the weight file written
+};
+
+// Writes out/autoencoder.safetensors, out/autoencoder.ckpt.safetensors, out/losses.csv.
+// Throws ModelError (bad corpus, unreadable checkpoint) or audio::AudioError.
+TrainResult train_autoencoder(const AutoencoderTrainOptions& options);
+
+// Encodes the corpus once (cached in out/latents.safetensors), then trains with EMA.
+// Writes out/denoiser.safetensors (EMA weights), a copy of the autoencoder next to it
+// (so out/ is a complete weights folder), out/denoiser.ckpt.safetensors, out/losses.csv.
+// Throws ModelError or audio::AudioError.
+TrainResult train_denoiser(const DenoiserTrainOptions& options);
+
+}  // namespace tuneloop::model

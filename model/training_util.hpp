@@ -1,0 +1,52 @@
+#pragma once
+// Pieces shared by the trainers and the engine's fine-tune (LibTorch inside model/ only).
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "model/frontend.hpp"
+#include "model/networks.hpp"
+#include "model/training.hpp"
+
+namespace tuneloop::model {
+
+// Log-mels [mels, T] of the corpus clips, read at the front end's rate and left at their level
+// (the corpus encodes "soft" as 6 dB quieter).
+// Throws audio::AudioError or ModelError naming the clip.
+std::vector<torch::Tensor> corpus_log_mels(const std::vector<CorpusClip>& clips,
+                                           const MelFrontEnd& frontend, bool quiet);
+
+// Multi-hot [V] of tags over a vocabulary; tags not in it go to `unknown` if given.
+torch::Tensor multi_hot(const std::vector<std::string>& tags,
+                        const std::vector<std::string>& vocabulary,
+                        std::vector<std::string>* unknown = nullptr);
+
+// Latent [C, H, L] of a log-mel [mels, T], cropped to a multiple of `multiple` frames.
+// Throws ModelError when it is shorter than `multiple` frames.
+torch::Tensor encode_log_mel(Autoencoder& ae, const MelFrontEnd& frontend,
+                             const torch::Tensor& log_mel, int64_t multiple);
+
+// A progress line on stderr every 2 s (step/total, smoothed loss, steps/s, ETA) and a
+// CSV row per step. Throws ModelError if the CSV can't be written.
+class TrainLog {
+ public:
+  TrainLog(std::string name, const std::string& csv_path, bool append, int total, bool quiet);
+  void step(int step, int first_step, double loss);
+  void note(const std::string& text) const;
+  double rate() const noexcept { return rate_; }
+
+ private:
+  std::string name_;
+  int total_;
+  bool quiet_;
+  std::chrono::steady_clock::time_point start_, last_print_;
+  std::ofstream csv_;
+  double smoothed_ = std::nan("");
+  double rate_ = 0.0;
+};
+
+}  // namespace tuneloop::model

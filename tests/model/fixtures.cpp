@@ -1,0 +1,70 @@
+#include "fixtures.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <torch/torch.h>
+
+#include "adapters/lora.hpp"
+#include "model/audio/audio.hpp"
+#include "model/model_files.hpp"
+
+namespace tuneloop::model::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "tuneloop-model-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::vector<float> tone(double hz, double seconds, double notes_per_second, int sample_rate) {
+  const auto n = static_cast<size_t>(seconds * sample_rate);
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const double t = static_cast<double>(i) / sample_rate;
+    const double since_note = std::fmod(t, 1.0 / notes_per_second);
+    const double env = std::exp(-6.0 * since_note * notes_per_second);
+    double s = 0.0;
+    for (int h = 1; h <= 3; ++h) s += std::sin(2 * M_PI * hz * h * t) / h;
+    out[i] = static_cast<float>(0.3 * env * s);
+  }
+  return out;
+}
+
+void write_tiny_corpus(const std::string& dir, int count, double seconds) {
+  std::filesystem::create_directories(dir + "/clips");
+  std::ofstream index(dir + "/index.jsonl");
+  for (int i = 0; i < count; ++i) {
+    const bool high = i % 2 == 1, fast = (i / 2) % 2 == 1;
+    audio::Audio a;
+    a.sample_rate = 16000;
+    a.samples = tone((high ? 880.0 : 220.0) * (1.0 + 0.05 * i), seconds, fast ? 8.0 : 2.0);
+    const std::string name = "clips/" + std::to_string(i) + ".wav";
+    audio::write_audio(dir + "/" + name, a);
+    index << R"({"file": ")" << name << R"(", "tags": [")" << (high ? "high" : "low") << R"(", ")"
+          << (fast ? "fast" : "slow") << "\"]}\n";
+  }
+}
+
+void write_fixture_weights(const std::string& dir, unsigned seed) {
+  torch::manual_seed(seed);
+  Autoencoder ae(fixture_autoencoder_config());
+  Denoiser dn(fixture_denoiser_config({"low", "high", "slow", "fast"}));
+  {
+    torch::NoGradGuard ng;
+    dn->conv_out->base_weight().normal_(0.0, 0.05);
+  }
+  std::filesystem::create_directories(dir);
+  save_autoencoder(ae, dir + "/" + kAutoencoderFile);
+  save_denoiser(dn, dir + "/" + kDenoiserFile, adapters::model_hash(*ae));
+}
+
+}  // namespace tuneloop::model::testing

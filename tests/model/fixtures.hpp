@@ -1,0 +1,34 @@
+#pragma once
+// Helpers shared by the model tests: temp folders, a tiny synthetic corpus, fixture weights.
+#include <string>
+#include <vector>
+
+namespace tuneloop::model::testing {
+
+// A fresh folder from mkdtemp, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const noexcept { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A tone (with harmonics, decaying notes at `notes_per_second`) at 16 kHz.
+std::vector<float> tone(double hz, double seconds, double notes_per_second, int sample_rate = 16000);
+
+// Writes DIR/clips/*.wav + DIR/index.jsonl: `count` clips of `seconds`, tagged "low"/"high"
+// by pitch and "slow"/"fast" by note rate.
+void write_tiny_corpus(const std::string& dir, int count = 8, double seconds = 1.5);
+
+// Writes randomly initialised fixture autoencoder.safetensors and denoiser.safetensors
+// (tags: low high slow fast) into dir; the denoiser's output layer is randomised too so
+// that its predictions are not all zero.
+void write_fixture_weights(const std::string& dir, unsigned seed = 1);
+
+}  // namespace tuneloop::model::testing

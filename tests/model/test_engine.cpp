@@ -1,0 +1,180 @@
+// The narrow interface (model/engine.hpp) over fixture weights written to a temp folder.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <vector>
+
+#include "fixtures.hpp"
+#include "model/engine.hpp"
+
+namespace tuneloop::model {
+namespace {
+
+using testing::TempDir;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_fixture_weights(dir.file("weights"));
+    engine = Engine::load({dir.file("weights"), "cpu", 1});
+  }
+  audio::Audio song(double hz, double seconds = 1.5) {
+    audio::Audio a;
+    a.sample_rate = 16000;
+    a.samples = testing::tone(hz, seconds, 4.0);
+    return a;
+  }
+  TempDir dir;
+  std::unique_ptr<Engine> engine;
+};
+
+TEST_F(EngineTest, GenerationIsDeterministicForASeedAndDiffersAcrossSeeds) {
+  GenerateParams p;
+  p.seconds = 1.0;
+  p.steps = 4;
+  p.seed = 1;
+  p.tags = {"low", "fast"};
+  auto a = engine->generate(p);
+  auto b = engine->generate(p);
+  p.seed = 2;
+  auto c = engine->generate(p);
+  EXPECT_EQ(a.sample_rate, 16000);
+  EXPECT_EQ(a.samples.size(), 16000u);
+  EXPECT_EQ(a.samples, b.samples);
+  EXPECT_NE(a.samples, c.samples);
+}
+
+TEST_F(EngineTest, UnknownTagsAndBadParametersAreRefusedWithAMessage) {
+  GenerateParams p;
+  p.seconds = 1.0;
+  p.tags = {"polka"};
+  try {
+    engine->generate(p);
+    ADD_FAILURE() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("polka"), std::string::npos);
+  }
+  p.tags = {};
+  p.seconds = -1;
+  EXPECT_THROW(engine->generate(p), ModelError);
+  p.seconds = 1;
+  p.solver = "euler";
+  EXPECT_THROW(engine->generate(p), ModelError);
+}
+
+TEST_F(EngineTest, MissingOrMismatchedWeightsAreRefusedNamingTheFile) {
+  try {
+    Engine::load({dir.file("nowhere"), "cpu", 1});
+    ADD_FAILURE() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos);
+  }
+  // A denoiser trained with another autoencoder.
+  testing::write_fixture_weights(dir.file("other"), 2);
+  std::filesystem::copy_file(dir.file("other/autoencoder.safetensors"),
+                             dir.file("weights/autoencoder.safetensors"),
+                             std::filesystem::copy_options::overwrite_existing);
+  EXPECT_THROW(Engine::load({dir.file("weights"), "cpu", 1}), ModelError);
+}
+
+TEST_F(EngineTest, EncodedSongsMergeAndSeedGenerationAndStrengthZeroKeepsTheSeed) {
+  auto a = engine->encode(song(220));
+  auto b = engine->encode(song(440, 2.0));
+  auto merged = engine->slerp({a, b});
+  EXPECT_NEAR(merged.seconds(), 1.5, 1e-9);
+  GenerateParams p;
+  p.seconds = 1.0;
+  p.steps = 4;
+  p.seed_latent = merged;
+  p.strength = 0.0;
+  auto kept = engine->generate(p);
+  p.seed = 5;
+  auto kept_again = engine->generate(p);
+  EXPECT_EQ(kept.samples, kept_again.samples);  // no noise enters at strength 0
+  p.strength = 1.0;
+  EXPECT_NE(engine->generate(p).samples, kept.samples);
+
+  engine->save_latent(merged, dir.file("merged.safetensors"));
+  auto loaded = engine->load_latent(dir.file("merged.safetensors"));
+  p.seed_latent = loaded;
+  p.strength = 0.0;
+  EXPECT_EQ(engine->generate(p).samples, kept.samples);
+}
+
+TEST_F(EngineTest, FineTuneLowersTheLossAndWritesAnAdapterThatLoads) {
+  std::vector<WeightedExample> examples;
+  for (int i = 0; i < 3; ++i) {
+    audio::Audio a = song(300.0 + 50 * i);
+    const auto path = dir.file("ex" + std::to_string(i) + ".wav");
+    audio::write_audio(path, a);
+    examples.push_back({path, 1.0 + i});
+  }
+  FineTuneRequest r;
+  r.examples = examples;
+  r.steps = 40;
+  r.rank = 4;
+  r.alpha = 4;
+  r.lr = 5e-3;
+  r.batch = 4;
+  r.output_path = dir.file("liked.safetensors");
+  std::vector<double> evaluations;
+  int train_reports = 0;
+  std::atomic<bool> cancel{false};
+  const auto out = engine->fine_tune(
+      r,
+      [&](const Progress& p) {
+        if (p.phase == "evaluate") evaluations.push_back(p.loss);
+        if (p.phase == "train") ++train_reports;
+      },
+      cancel);
+  EXPECT_EQ(out, r.output_path);
+  EXPECT_EQ(train_reports, 40);
+  ASSERT_EQ(evaluations.size(), 2u);
+  EXPECT_LT(evaluations[1], evaluations[0]);
+
+  auto fresh = Engine::load({dir.file("weights"), "cpu", 1});
+  const auto name = fresh->load_adapter(out);
+  EXPECT_EQ(name, "liked");
+  GenerateParams p;
+  p.seconds = 1.0;
+  p.steps = 4;
+  auto base = fresh->generate(p);
+  p.adapter = name;
+  auto adapted = fresh->generate(p);
+  EXPECT_NE(base.samples, adapted.samples);
+  EXPECT_EQ(fresh->adapter(), "");  // a per-call adapter does not stick
+}
+
+TEST_F(EngineTest, ACancelledFineTuneResumesFromItsCheckpoint) {
+  const auto path = dir.file("ex.wav");
+  audio::write_audio(path, song(330));
+  FineTuneRequest r;
+  r.examples = {{path, 1.0}};
+  r.steps = 6;
+  r.batch = 2;
+  r.output_path = dir.file("a.safetensors");
+  r.checkpoint_path = dir.file("a.ckpt.safetensors");
+  std::atomic<bool> cancel{false};
+  int last_step = 0;
+  auto stop_at_3 = [&](const Progress& p) {
+    if (p.phase == "train") {
+      last_step = p.step;
+      if (p.step == 3) cancel = true;
+    }
+  };
+  EXPECT_THROW(engine->fine_tune(r, stop_at_3, cancel), Cancelled);
+  EXPECT_TRUE(std::filesystem::exists(r.checkpoint_path));
+  EXPECT_FALSE(std::filesystem::exists(r.output_path));
+  cancel = false;
+  int first_step = -1;
+  engine->fine_tune(
+      r, [&](const Progress& p) { if (p.phase == "train" && first_step < 0) first_step = p.step; },
+      cancel);
+  EXPECT_EQ(first_step, 4);
+  EXPECT_TRUE(std::filesystem::exists(r.output_path));
+  EXPECT_FALSE(std::filesystem::exists(r.checkpoint_path));
+}
+
+}  // namespace
+}  // namespace tuneloop::model

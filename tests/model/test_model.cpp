@@ -1,0 +1,283 @@
+// The model's parts through their LibTorch interfaces, with tiny fixture configurations.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "adapters/lora.hpp"
+#include "adapters/tensor_file.hpp"
+#include "fixtures.hpp"
+#include "model/diffusion.hpp"
+#include "model/frontend.hpp"
+#include "model/model_files.hpp"
+#include "model/networks.hpp"
+#include "model/training.hpp"
+
+namespace tuneloop::model {
+namespace {
+
+using testing::TempDir;
+
+double snr_db(const torch::Tensor& reference, const torch::Tensor& estimate) {
+  const double signal = reference.pow(2).sum().item<double>();
+  const double noise = (reference - estimate).pow(2).sum().item<double>();
+  return 10.0 * std::log10(signal / std::max(noise, 1e-30));
+}
+
+TEST(FrontEnd, StftThenInverseStftKeepsTheSignalAbove40DbSnr) {
+  MelFrontEnd fe(FrontEndConfig{});
+  torch::manual_seed(3);
+  auto x = torch::randn({16000}) * 0.1;
+  auto y = fe.istft(fe.stft(x), x.size(0));
+  EXPECT_GT(snr_db(x, y), 40.0);
+}
+
+TEST(FrontEnd, LogMelHasOneFramePerHopPlusOne) {
+  MelFrontEnd fe(FrontEndConfig{});
+  auto mel = fe.log_mel(torch::zeros({16000}));
+  EXPECT_EQ(mel.size(0), 64);
+  EXPECT_EQ(mel.size(1), 16000 / 256 + 1);
+}
+
+TEST(FrontEnd, GriffinLimFromTheMelOfASineGivesTheSineFrequencyBack) {
+  MelFrontEnd fe(FrontEndConfig{});
+  const double hz = 440.0;
+  auto t = torch::arange(16000, torch::kFloat32) / 16000.0;
+  auto x = 0.5 * torch::sin(2 * M_PI * hz * t);
+  auto y = fe.to_waveform(fe.log_mel(x), x.size(0), 32);
+  auto spectrum = torch::fft_rfft(y * torch::hann_window(16000)).abs();
+  const double peak = spectrum.argmax().item<int64_t>();  // 1 Hz per bin for 1 s
+  EXPECT_NEAR(peak, hz, hz * 0.05);
+}
+
+TEST(FrontEnd, MelToMagnitudeIsNeverNegative) {
+  MelFrontEnd fe(FrontEndConfig{});
+  torch::manual_seed(4);
+  auto mag = fe.mel_to_magnitude(fe.log_mel(torch::randn({8000})));
+  EXPECT_GE(mag.min().item<double>(), 0.0);
+  EXPECT_EQ(mag.size(0), 513);
+}
+
+TEST(Autoencoder, CompressesFourfoldOnBothAxesForSeveralLengths) {
+  Autoencoder ae(fixture_autoencoder_config());
+  torch::NoGradGuard ng;
+  for (int64_t frames : {4, 16, 36, 100}) {
+    auto x = torch::randn({2, 1, 16, frames});
+    auto z = ae->encode(x);
+    EXPECT_EQ(z.sizes(), torch::IntArrayRef({2, 4, 4, frames / 4}));
+    EXPECT_EQ(ae->decode(z).sizes(), x.sizes());
+  }
+  Autoencoder full(AutoencoderConfig{});
+  auto z = full->encode(torch::randn({1, 1, 64, 64}));
+  EXPECT_EQ(z.sizes(), torch::IntArrayRef({1, 4, 16, 16}));
+}
+
+TEST(Denoiser, KeepsTheLatentShapeForSeveralLengths) {
+  Denoiser dn(fixture_denoiser_config({"a", "b"}));
+  torch::NoGradGuard ng;
+  for (int64_t length : {2, 6, 16, 30}) {
+    auto x = torch::randn({3, 4, 4, length});
+    auto v = dn->forward(x, torch::rand({3}), torch::ones({3, 2}));
+    EXPECT_EQ(v.sizes(), x.sizes());
+  }
+  Denoiser full(DenoiserConfig{});
+  auto v = full->forward(torch::randn({1, 4, 16, 20}), torch::rand({1}), {});
+  EXPECT_EQ(v.sizes(), torch::IntArrayRef({1, 4, 16, 20}));
+}
+
+Denoiser noisy_fixture_denoiser() {
+  torch::manual_seed(5);
+  Denoiser dn(fixture_denoiser_config({"a", "b"}));
+  torch::NoGradGuard ng;
+  dn->conv_out->base_weight().normal_(0.0, 0.05);
+  return dn;
+}
+
+TEST(Sampler, IsDeterministicForASeedAndDiffersAcrossSeeds) {
+  auto dn = noisy_fixture_denoiser();
+  auto tags = torch::tensor({{1.0f, 0.0f}});
+  for (auto solver : {Solver::ddim, Solver::dpmpp_2m}) {
+    SampleOptions o;
+    o.solver = solver;
+    o.steps = 6;
+    o.seed = 42;
+    auto a = sample(dn, 8, tags, o);
+    auto b = sample(dn, 8, tags, o);
+    o.seed = 43;
+    auto c = sample(dn, 8, tags, o);
+    EXPECT_TRUE(torch::equal(a, b));
+    EXPECT_FALSE(torch::allclose(a, c));
+    EXPECT_FALSE(torch::isnan(a).any().item<bool>());
+  }
+}
+
+TEST(Sampler, Img2ImgWithStrengthZeroReturnsTheSeedAndSmallStrengthStaysClose) {
+  auto dn = noisy_fixture_denoiser();
+  torch::manual_seed(6);
+  auto seed = torch::randn({1, 4, 4, 8});
+  SampleOptions o;
+  o.init = seed;
+  o.strength = 0.0;
+  EXPECT_TRUE(torch::equal(sample(dn, 8, {}, o), seed));
+  o.strength = 0.02;
+  const double near = (sample(dn, 8, {}, o) - seed).norm().item<double>() / seed.norm().item<double>();
+  o.strength = 1.0;
+  const double far = (sample(dn, 8, {}, o) - seed).norm().item<double>() / seed.norm().item<double>();
+  EXPECT_LT(near, 0.1);
+  EXPECT_GT(far, near);
+}
+
+TEST(Slerp, OfOneLatentIsItselfAndOfTwoHasANormBetweenTheirs) {
+  torch::manual_seed(7);
+  auto a = torch::randn({1, 4, 4, 8});
+  auto b = 3.0 * torch::randn({1, 4, 4, 10});
+  EXPECT_TRUE(torch::allclose(slerp_all({a}), a));
+  auto m = slerp_all({a, b});
+  EXPECT_EQ(m.size(-1), 8);
+  const double na = a.norm().item<double>(), nb = b.narrow(-1, 0, 8).norm().item<double>();
+  const double nm = m.norm().item<double>();
+  EXPECT_GT(nm, std::min(na, nb));
+  EXPECT_LT(nm, std::max(na, nb));
+  EXPECT_TRUE(torch::allclose(slerp(a, b.narrow(-1, 0, 8), 0.0), a, 1e-5, 1e-5));
+}
+
+TEST(ModelFiles, SaveThenLoadGivesIdenticalOutputs) {
+  TempDir dir;
+  torch::manual_seed(8);
+  Autoencoder ae(fixture_autoencoder_config());
+  auto dn = noisy_fixture_denoiser();
+  save_autoencoder(ae, dir.file("ae.safetensors"));
+  save_denoiser(dn, dir.file("dn.safetensors"), "abc");
+  auto ae2 = load_autoencoder(dir.file("ae.safetensors"));
+  std::string hash;
+  auto dn2 = load_denoiser(dir.file("dn.safetensors"), &hash);
+  EXPECT_EQ(hash, "abc");
+  EXPECT_EQ(dn2->config, dn->config);
+  torch::NoGradGuard ng;
+  ae->eval();
+  dn->eval();
+  auto x = torch::randn({1, 1, 16, 32});
+  EXPECT_TRUE(torch::equal(ae->forward(x), ae2->forward(x)));
+  auto z = torch::randn({1, 4, 4, 8});
+  auto t = torch::full({1}, 0.5);
+  auto tags = torch::tensor({{0.0f, 1.0f}});
+  EXPECT_TRUE(torch::equal(dn->forward(z, t, tags), dn2->forward(z, t, tags)));
+}
+
+void expect_model_error_naming(const std::function<void()>& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no ModelError";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelFiles, CorruptTruncatedOrMismatchedFilesAreRejectedWithTheFileNamed) {
+  TempDir dir;
+  Autoencoder ae(fixture_autoencoder_config());
+  const auto good = dir.file("ae.safetensors");
+  save_autoencoder(ae, good);
+
+  const auto garbage = dir.file("garbage.safetensors");
+  std::ofstream(garbage) << "this is not a model";
+  expect_model_error_naming([&] { load_autoencoder(garbage); }, garbage);
+
+  const auto truncated = dir.file("truncated.safetensors");
+  {
+    std::ifstream in(good, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  expect_model_error_naming([&] { load_autoencoder(truncated); }, truncated);
+
+  expect_model_error_naming([&] { load_denoiser(good); }, "expected a denoiser");
+  expect_model_error_naming([&] { load_autoencoder(dir.file("missing.safetensors")); }, "missing");
+
+  // Tensors of one configuration under the metadata of another.
+  auto big = fixture_autoencoder_config();
+  big.channels = {8, 32};
+  Autoencoder other(big);
+  const auto lying = dir.file("lying.safetensors");
+  adapters::save_state_dict(*other, lying,
+                            {{"format", "tuneloop-model"}, {"kind", "autoencoder"},
+                             {"config", to_json(fixture_autoencoder_config())}});
+  expect_model_error_naming([&] { load_autoencoder(lying); }, lying);
+}
+
+TEST(Adapters, AZeroInitialisedAdapterLeavesSamplingUnchanged) {
+  auto dn = noisy_fixture_denoiser();
+  SampleOptions o;
+  o.steps = 4;
+  o.seed = 9;
+  auto before = sample(dn, 8, torch::tensor({{1.0f, 0.0f}}), o);
+  adapters::add_adapter(*dn, "fresh", adapters::LoraConfig{4, 4.0, 0.0, {".*"}});
+  adapters::set_active_adapter(*dn, "fresh");
+  auto after = sample(dn, 8, torch::tensor({{1.0f, 0.0f}}), o);
+  EXPECT_TRUE(torch::allclose(before, after, 1e-6, 1e-6));
+}
+
+TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
+  TempDir dir;
+  testing::write_tiny_corpus(dir.file("corpus"));
+  AutoencoderTrainOptions ao;
+  ao.corpus = dir.file("corpus");
+  ao.out = dir.file("out");
+  ao.config = fixture_autoencoder_config();
+  ao.steps = 40;
+  ao.batch = 4;
+  ao.crop_frames = 32;
+  ao.checkpoint_every = 25;
+  ao.quiet = true;
+  ao.threads = 1;
+  auto ar = train_autoencoder(ao);
+  EXPECT_EQ(ar.step, 40);
+  EXPECT_LT(ar.final_eval_loss, ar.initial_eval_loss);
+
+  DenoiserTrainOptions dopt;
+  dopt.corpus = ao.corpus;
+  dopt.out = ao.out;
+  dopt.autoencoder = ar.weights;
+  dopt.config = fixture_denoiser_config({});
+  dopt.steps = 60;
+  dopt.batch = 8;
+  dopt.lr = 2e-3;
+  dopt.crop_latent = 8;
+  dopt.quiet = true;
+  dopt.threads = 1;
+  auto dr = train_denoiser(dopt);
+  EXPECT_LT(dr.final_eval_loss, dr.initial_eval_loss);
+  auto dn = load_denoiser(dr.weights);
+  EXPECT_EQ(dn->config.tags, (std::vector<std::string>{"fast", "high", "low", "slow"}));
+
+  // Resuming continues from the checkpoint's step rather than starting over.
+  dopt.resume = true;
+  dopt.steps = 65;
+  EXPECT_EQ(train_denoiser(dopt).step, 65);
+}
+
+TEST(Training, AStopRequestCheckpointsAndResumeContinuesFromThere) {
+  TempDir dir;
+  testing::write_tiny_corpus(dir.file("corpus"), 4);
+  std::atomic<bool> stop{true};
+  AutoencoderTrainOptions ao;
+  ao.corpus = dir.file("corpus");
+  ao.out = dir.file("out");
+  ao.config = fixture_autoencoder_config();
+  ao.steps = 10;
+  ao.batch = 2;
+  ao.crop_frames = 16;
+  ao.quiet = true;
+  ao.threads = 1;
+  ao.stop = &stop;
+  auto r = train_autoencoder(ao);
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_EQ(r.step, 0);
+  stop = false;
+  ao.resume = true;
+  EXPECT_EQ(train_autoencoder(ao).step, 10);
+}
+
+}  // namespace
+}  // namespace tuneloop::model
