@@ -31,17 +31,6 @@ store::EndReason to_store(player::EndReason r) {
   return store::EndReason::interrupted;
 }
 
-spdlog::level::level_enum to_spdlog(config::LogLevel l) {
-  switch (l) {
-    case config::LogLevel::trace: return spdlog::level::trace;
-    case config::LogLevel::debug: return spdlog::level::debug;
-    case config::LogLevel::info: return spdlog::level::info;
-    case config::LogLevel::warn: return spdlog::level::warn;
-    case config::LogLevel::error: return spdlog::level::err;
-  }
-  return spdlog::level::info;
-}
-
 json opt_json(const std::optional<store::Id>& v) { return v ? json(*v) : json(nullptr); }
 json opt_json(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
@@ -121,6 +110,17 @@ bool inside(const fs::path& file, const fs::path& dir) {
 }
 
 }  // namespace
+
+spdlog::level::level_enum to_spdlog(config::LogLevel l) {
+  switch (l) {
+    case config::LogLevel::trace: return spdlog::level::trace;
+    case config::LogLevel::debug: return spdlog::level::debug;
+    case config::LogLevel::info: return spdlog::level::info;
+    case config::LogLevel::warn: return spdlog::level::warn;
+    case config::LogLevel::error: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
 
 config::Config load_effective_config(const DaemonOverrides& o) {
   config::LoadOptions lo;

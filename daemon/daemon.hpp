@@ -16,6 +16,7 @@
 
 #include <asio.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
@@ -38,6 +39,9 @@ struct DaemonOverrides {
 
 /// Loads the config and applies the overrides. Throws config::ConfigError.
 config::Config load_effective_config(const DaemonOverrides& overrides);
+
+/// The spdlog level for a configured log level.
+spdlog::level::level_enum to_spdlog(config::LogLevel level);
 
 class Daemon {
  public:

@@ -17,17 +17,6 @@ using namespace tuneloop;
 
 namespace {
 
-spdlog::level::level_enum to_spdlog(config::LogLevel l) {
-  switch (l) {
-    case config::LogLevel::trace: return spdlog::level::trace;
-    case config::LogLevel::debug: return spdlog::level::debug;
-    case config::LogLevel::info: return spdlog::level::info;
-    case config::LogLevel::warn: return spdlog::level::warn;
-    case config::LogLevel::error: return spdlog::level::err;
-  }
-  return spdlog::level::info;
-}
-
 void setup_logging(const config::Config& c) {
   std::vector<spdlog::sink_ptr> sinks{std::make_shared<spdlog::sinks::stderr_color_sink_mt>()};
   if (!c.paths.log_file.empty()) {
@@ -37,7 +26,7 @@ void setup_logging(const config::Config& c) {
   auto logger = std::make_shared<spdlog::logger>("tuneloopd", sinks.begin(), sinks.end());
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(to_spdlog(c.daemon.log_level));
+  spdlog::set_level(daemon::to_spdlog(c.daemon.log_level));
   spdlog::flush_on(spdlog::level::info);
 }
 
