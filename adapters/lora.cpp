@@ -60,6 +60,15 @@ std::string format_double(double v) {
 
 }  // namespace
 
+std::string adapter_name_from_path(const std::string& path) {
+  std::string name = std::filesystem::path(path).filename().string();
+  if (const auto dot = name.rfind(".safetensors"); dot != std::string::npos && dot > 0) name.resize(dot);
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') c = '_';
+  if (name.size() > 64) name.resize(64);
+  return name.empty() ? "adapter" : name;
+}
+
 // ---------------------------------------------------------------- LoraLayerImpl
 
 LoraLayerImpl::LoraLayerImpl() {
@@ -449,7 +458,7 @@ std::string load_adapter(torch::nn::Module& root, const std::string& path,
 
   std::string name = name_in;
   if (name.empty()) name = meta.count("name") ? meta["name"] : "";
-  if (name.empty()) name = std::filesystem::path(path).stem().string();
+  if (name.empty()) name = adapter_name_from_path(path);
   try {
     check_adapter_name(name);
   } catch (const std::invalid_argument& e) {

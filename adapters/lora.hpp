@@ -127,6 +127,11 @@ struct LoraConv2dImpl : LoraLayerImpl {
 };
 TORCH_MODULE(LoraConv2d);
 
+/// An adapter name made from a file path: the file name without ".safetensors", every
+/// character other than letters, digits, _ and - replaced by _, at most 64 characters
+/// ("my.song.lora.safetensors" -> "my_song_lora"; "" -> "adapter").
+std::string adapter_name_from_path(const std::string& path);
+
 /// Every LoRA-capable layer under root (root included), by dotted path ("" for root).
 std::vector<std::pair<std::string, LoraLayerImpl*>> lora_layers(torch::nn::Module& root);
 std::vector<std::pair<std::string, const LoraLayerImpl*>> lora_layers(

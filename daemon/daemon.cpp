@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 #include "daemon/loop_commands.hpp"
+#include "daemon/study_methods.hpp"
 
 #include "daemon/errors.hpp"
 #include "model/audio/audio.hpp"
@@ -923,6 +924,9 @@ void Daemon::register_commands() {
          }, "0.1", "Stops the daemon gracefully."});
 
   // Other folders' rows go here, e.g. loop::add_loop_commands(table_, *this);
+  // Human studies (daemon/study_methods.cpp).
+  add_study_commands(t, {*store_, [this] { return listener_id_; },
+                         [this] { return config_.paths.data_dir; }, table_});
 }
 
 // The loop's service and its rows (daemon/loop_commands.cpp); started in run().

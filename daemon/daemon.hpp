@@ -27,7 +27,7 @@
 
 namespace tuneloop::daemon {
 
-inline constexpr const char* kProtocolVersion = "0.1";
+inline constexpr const char* kProtocolVersion = "0.3";
 
 /// What the command line can override over the config file (reapplied on SIGHUP).
 struct DaemonOverrides {

@@ -2,6 +2,7 @@
 
 #include "config/config.hpp"
 #include "model/audio/audio.hpp"
+#include "model/model_error.hpp"
 #include "player/player.hpp"
 #include "store/store.hpp"
 
@@ -19,6 +20,7 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::storage_error: return "storage error";
     case ErrorCode::busy: return "busy";
     case ErrorCode::no_audio_device: return "no audio device";
+    case ErrorCode::model_error: return "model error";
   }
   return "unknown error";
 }
@@ -49,6 +51,8 @@ nlohmann::json error_from_exception(std::exception_ptr error, std::string_view m
       return error_object(ErrorCode::invalid_audio, where + e.what());
     } catch (const player::DeviceError& e) {
       return error_object(ErrorCode::no_audio_device, where + e.what());
+    } catch (const model::ModelError& e) {
+      return error_object(ErrorCode::model_error, where + e.what());
     } catch (const config::ConfigError& e) {
       return error_object(ErrorCode::invalid_params, where + e.what());
     } catch (const nlohmann::json::exception& e) {

@@ -23,6 +23,7 @@ enum class ErrorCode : int {
   storage_error = -32003,     // the database or the data folder failed (disk full, read-only …)
   busy = -32004,              // conflicts with what the daemon is doing now
   no_audio_device = -32005,   // playback asked for but no audio device is available
+  model_error = -32006,       // the model is unavailable or refused the request (e.g. an unknown tag)
 };
 
 /// The name used in docs and logs, e.g. "invalid params".
@@ -47,7 +48,7 @@ nlohmann::json error_object(ErrorCode code, const std::string& message,
                             const nlohmann::json& data = nullptr);
 
 /// The one boundary where exceptions become protocol errors: maps the in-flight
-/// exception `error` (RpcError, store, audio, player and config errors, anything else)
+/// exception `error` (RpcError, store, audio, player, model and config errors, anything else)
 /// to an error object whose message starts with `method`. Never throws.
 nlohmann::json error_from_exception(std::exception_ptr error, std::string_view method) noexcept;
 

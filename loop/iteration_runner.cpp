@@ -228,7 +228,9 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       ip.total = m.total;
       ip.loss = m.loss;
       ip.eta_seconds = m.eta_seconds;
-      ip.fraction = m.phase == "train" && m.total > 0 ? kTrainShare * m.step / m.total : 0.0;
+      // "evaluate" comes before the first step and after the last: keep the bar where it is.
+      const bool stepped = m.phase == "train" || m.phase == "evaluate";
+      ip.fraction = stepped && m.total > 0 ? kTrainShare * m.step / m.total : 0.0;
       if (m.phase == "save") ip.fraction = kTrainShare;
       progress(ip);
     };

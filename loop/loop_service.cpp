@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 
@@ -84,33 +85,40 @@ void LoopService::start() {
     spdlog::info("loop: resuming job {} (iteration {}) from {}", resume->job_id, resume->number,
                  resume->fine_tune.checkpoint_path.empty() ? "the start" : resume->fine_tune.checkpoint_path);
     launch(std::move(*resume));
-  } else if (options_.bootstrap && !latest_iteration(store_, listener)) {
-    bootstrap();
+  } else {
+    probe_engine(options_.bootstrap && !latest_iteration(store_, listener));
   }
   schedule_timer();
 }
 
-// Iteration 0 needs a model; check it loads before creating the row, so a missing model
-// leaves no failed iteration behind, only a reason in `status`.
-void LoopService::bootstrap() {
-  if (config_.generation.tracks_per_iteration <= 0) return;
-  worker_.submit([this] {
+// Loads the model on the worker, so `status` and `iterate` know at once whether there is
+// one (and its tag vocabulary). Iteration 0 needs a model: it is created only after the
+// model loads, so a missing model leaves no failed iteration behind, only a reason.
+void LoopService::probe_engine(bool first_batch) {
+  if (probing_) return;
+  probing_ = true;
+  worker_.submit([this, first_batch] {
     std::string error;
+    std::vector<std::string> vocabulary;
     try {
-      engine();
+      vocabulary = engine().tag_vocabulary();
     } catch (const std::exception& e) {
       error = e.what();
     }
-    asio::post(io_, [this, error] {
+    asio::post(io_, [this, error, first_batch, vocabulary = std::move(vocabulary)] {
+      probing_ = false;
       if (stopping_) return;
       engine_error_ = error;
       engine_loaded_ = error.empty();
       if (!error.empty()) {
-        spdlog::warn("loop: model unavailable, no first batch: {}", error);
+        spdlog::warn("loop: model unavailable{}: {}", first_batch ? ", no first batch" : "", error);
         return;
       }
+      vocabulary_ = vocabulary;
+      if (!first_batch || config_.generation.tracks_per_iteration <= 0) return;
       if (current_ || latest_iteration(store_, hooks_.listener_id())) return;
       try {
+        check_model();
         IterationPlan plan = prepare_iteration(store_, config_, hooks_.listener_id(), store::now_ms());
         spdlog::info("loop: iteration 0 (base model): generating the first {} tracks",
                      plan.generation.tracks_per_iteration);
@@ -161,7 +169,23 @@ void LoopService::check_automatic() {
   }
 }
 
+void LoopService::check_model() {
+  if (!engine_error_.empty()) {
+    // Try again in the background: the weights may have been put in place since.
+    probe_engine(false);
+    throw model::ModelError("model unavailable: " + engine_error_);
+  }
+  if (vocabulary_.empty()) return;  // not loaded yet: the worker reports a bad tag
+  for (const auto& tag : config_.generation.tags) {
+    if (std::find(vocabulary_.begin(), vocabulary_.end(), tag) != vocabulary_.end()) continue;
+    std::string known;
+    for (const auto& v : vocabulary_) known += " " + v;
+    throw model::ModelError("config generation.tags: unknown tag '" + tag + "'; the model knows:" + known);
+  }
+}
+
 LoopService::StartResult LoopService::iterate(bool force) {
+  if (!current_) check_model();
   StartResult r;
   const store::Id listener = hooks_.listener_id();
   const ScheduleState s = read_schedule_state(store_, listener, store::now_ms(), current_.has_value());
@@ -212,6 +236,7 @@ void LoopService::launch(IterationPlan plan) {
     };
     try {
       model::Engine& e = engine();
+      asio::post(io_, [this, vocabulary = e.tag_vocabulary()] { vocabulary_ = vocabulary; });
       IterationOutcome outcome = run_iteration(e, plan, progress, worker_.cancel_flag());
       asio::post(io_, [this, outcome = std::move(outcome)] { on_finished(outcome); });
     } catch (const model::Cancelled& e) {

@@ -63,7 +63,8 @@ class LoopService {
   };
   /// A manual request (`iterate`); `force` skips the minimum-feedback rule. Never two jobs
   /// at once: with one running, started is false and the reason says so.
-  /// Throws store::StoreError.
+  /// Throws model::ModelError when the model could not be loaded ("model unavailable: …")
+  /// or generation.tags names a tag the model does not know; store::StoreError.
   StartResult iterate(bool force);
   /// A new rating was recorded: the scheduler looks again (after the reply goes out).
   void on_rating();
@@ -93,7 +94,9 @@ class LoopService {
   void on_progress(const IterationProgress& p);
   void on_finished(const IterationOutcome& outcome);
   void on_failed(const std::string& error, bool cancelled);
-  void bootstrap();
+  void probe_engine(bool first_batch);
+  // Throws model::ModelError (see iterate).
+  void check_model();
   // Worker side: loads the engine once. Throws model::ModelError.
   model::Engine& engine();
 
@@ -106,6 +109,8 @@ class LoopService {
   std::optional<Running> current_;
   std::string engine_error_;  // io thread's copy: why the model could not be loaded
   bool engine_loaded_ = false;
+  bool probing_ = false;                  // a probe_engine task is queued on the worker
+  std::vector<std::string> vocabulary_;  // the loaded model's tags (io thread's copy)
   bool stopping_ = false;
   std::unique_ptr<model::Engine> engine_;  // worker thread only
   Worker worker_;                          // last: joined first on destruction

@@ -10,6 +10,7 @@
 #include "model/corpus/tags.hpp"
 #include "model/engine.hpp"
 #include "model/training.hpp"
+#include "model/vocoder_training.hpp"
 
 namespace tuneloop::model {
 namespace {
@@ -68,6 +69,9 @@ void add_trainer_options(CLI::App* cmd, TrainerOptions& o) {
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "random seed")->capture_default_str();
 }
+
+// train-vocoder, reconstruct, evaluate-vocoder (model/vocoder_training.hpp).
+void add_vocoder_commands(CLI::App& app);
 
 }  // namespace
 
@@ -213,6 +217,111 @@ void add_model_commands(CLI::App& app) {
                    gen->out.c_str(), audio.seconds(), wall, t.denoise, t.decode, t.vocoder);
     });
   });
+  add_vocoder_commands(app);
 }
 
+namespace {
+
+void add_vocoder_commands(CLI::App& app) {
+  // ------------------------------------------------------------ train-vocoder
+  auto voc = std::make_shared<VocoderTrainOptions>();
+  auto* voc_cmd = app.add_subcommand("train-vocoder", "train the neural vocoder (mel -> waveform) on a corpus");
+  add_trainer_options(voc_cmd, *voc);
+  voc_cmd->add_option("--autoencoder", voc->autoencoder,
+                      "autoencoder.safetensors: its front end is used and a share of the inputs "
+                      "goes through it");
+  voc_cmd->add_option("--ae-mix", voc->autoencoder_mix, "share of inputs through the autoencoder")
+      ->capture_default_str();
+  voc_cmd->add_option("--crop-samples", voc->crop_samples, "samples per example (multiple of the hop)")
+      ->capture_default_str();
+  voc_cmd->add_option("--held-out", voc->held_out, "last N clips of the index not trained on")
+      ->capture_default_str();
+  voc_cmd->add_option("--mel-weight", voc->mel_weight, "weight of the log-mel L1 loss")
+      ->capture_default_str();
+  voc_cmd->add_option("--dim", voc->config.dim, "ConvNeXt channels")->capture_default_str();
+  voc_cmd->add_option("--intermediate", voc->config.intermediate, "ConvNeXt MLP width")
+      ->capture_default_str();
+  voc_cmd->add_option("--layers", voc->config.layers, "ConvNeXt blocks")->capture_default_str();
+  voc_cmd->callback([voc] {
+    guarded("train-vocoder", [&] {
+      StopOnSignal s;
+      voc->stop = &g_stop;
+      auto r = train_vocoder(*voc);
+      std::printf("%s  step %d  eval loss %.5f -> %.5f  %.3f s/step%s\n", r.weights.c_str(), r.step,
+                  r.initial_eval_loss, r.final_eval_loss, r.seconds_per_step,
+                  r.interrupted ? "  (interrupted; --resume continues)" : "");
+    });
+  });
+
+  // ------------------------------------------------------------ reconstruct
+  struct ReconstructArgs {
+    ReconstructOptions options;
+    std::string in, out;
+    bool no_autoencoder = false;
+  };
+  auto rc = std::make_shared<ReconstructArgs>();
+  auto* rc_cmd = app.add_subcommand(
+      "reconstruct", "audio -> features -> (autoencoder) -> vocoder -> audio, to hear the round trip");
+  rc_cmd->add_option("input", rc->in, "audio file")->required();
+  rc_cmd->add_option("-o,--output", rc->out, "output audio file (.wav/.flac/.ogg)")->required();
+  rc_cmd->add_flag("--no-autoencoder", rc->no_autoencoder, "vocode the true features");
+  rc_cmd->add_flag("--griffin-lim", rc->options.griffin_lim, "Griffin-Lim instead of the neural vocoder");
+  rc_cmd->add_option("--iterations", rc->options.griffin_lim_iterations, "Griffin-Lim iterations")
+      ->capture_default_str();
+  rc_cmd->add_option("--weights", rc->options.weights_dir, "weights folder (default: shipped)");
+  rc_cmd->add_option("--autoencoder", rc->options.autoencoder, "autoencoder file (default: in --weights)");
+  rc_cmd->add_option("--vocoder", rc->options.vocoder, "vocoder file (default: in --weights)");
+  rc_cmd->add_option("--threads", rc->options.threads, "LibTorch threads")->capture_default_str();
+  rc_cmd->callback([rc] {
+    guarded("reconstruct", [&] {
+      rc->options.through_autoencoder = !rc->no_autoencoder;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto out = reconstruct(audio::read_audio(rc->in), rc->options);
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      audio::write_audio(rc->out, out);
+      std::fprintf(stderr, "%s  %.2f s of audio in %.2f s (%s%s)\n", rc->out.c_str(), out.seconds(), wall,
+                   rc->options.through_autoencoder ? "autoencoder, " : "",
+                   rc->options.griffin_lim ? "Griffin-Lim" : "neural vocoder");
+    });
+  });
+
+  // ------------------------------------------------------------ evaluate-vocoder
+  struct EvaluateArgs {
+    ReconstructOptions options;
+    std::string corpus;
+    int clips = 20;
+  };
+  auto ev = std::make_shared<EvaluateArgs>();
+  auto* ev_cmd = app.add_subcommand(
+      "evaluate-vocoder", "score the neural vocoder and Griffin-Lim on the corpus's last clips");
+  ev_cmd->add_option("--corpus", ev->corpus, "corpus folder")->required();
+  ev_cmd->add_option("--clips", ev->clips, "the index's last N clips (held out in training)")
+      ->capture_default_str();
+  ev_cmd->add_option("--iterations", ev->options.griffin_lim_iterations, "Griffin-Lim iterations")
+      ->capture_default_str();
+  ev_cmd->add_option("--weights", ev->options.weights_dir, "weights folder (default: shipped)");
+  ev_cmd->add_option("--autoencoder", ev->options.autoencoder, "autoencoder file (default: in --weights)");
+  ev_cmd->add_option("--vocoder", ev->options.vocoder, "vocoder file (default: in --weights)");
+  ev_cmd->add_option("--threads", ev->options.threads, "LibTorch threads")->capture_default_str();
+  ev_cmd->callback([ev] {
+    guarded("evaluate-vocoder", [&] {
+      const auto e = evaluate_vocoder(ev->corpus, ev->clips, ev->options);
+      std::printf("%d held-out clips\n", e.clips);
+      std::printf("| way back to audio | features | spectral conv. | LSD dB | onsets/s in -> out (err) "
+                  "| flatness in -> out (err) | synthesis s per audio s |\n|---|---|---|---|---|---|---|\n");
+      auto row = [](const char* way, const char* from, const VocoderScores& s) {
+        std::printf("| %s | %s | %.3f | %.2f | %.2f -> %.2f (%.1f %%) | %.3f -> %.3f (%.3f) | %.4f |\n", way,
+                    from, s.spectral_convergence, s.log_spectral_distance, s.onset_rate_in,
+                    s.onset_rate_out, 100.0 * s.onset_rate_error, s.flatness_in, s.flatness_out,
+                    s.flatness_error, s.seconds_per_audio_second);
+      };
+      row("neural vocoder", "true", e.neural_true);
+      row("neural vocoder", "autoencoder", e.neural_autoencoder);
+      row("Griffin-Lim", "true", e.griffin_lim_true);
+      row("Griffin-Lim", "autoencoder", e.griffin_lim_autoencoder);
+    });
+  });
+}
+
+}  // namespace
 }  // namespace tuneloop::model

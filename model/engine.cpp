@@ -12,6 +12,7 @@
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"
 #include "model/training_util.hpp"
+#include "model/vocoder.hpp"
 
 #ifndef TUNELOOP_WEIGHTS_DIR
 #define TUNELOOP_WEIGHTS_DIR "model/weights"
@@ -61,6 +62,7 @@ struct Engine::Impl {
   torch::Device device{torch::kCPU};
   Autoencoder ae{nullptr};
   Denoiser denoiser{nullptr};
+  Vocoder vocoder{nullptr};  // null = Griffin-Lim
   std::unique_ptr<MelFrontEnd> frontend;
   std::string base_hash;
   GenerateTimings timings;
@@ -134,6 +136,16 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
     throw ModelError(dn_path + ": latent shape does not match the autoencoder in " + ae_path);
   }
   m.frontend = std::make_unique<MelFrontEnd>(m.ae->config.frontend);
+  if (const auto voc_path = (dir / kVocoderFile).string(); fs::exists(voc_path)) {
+    m.vocoder = load_vocoder(voc_path);
+    const auto &a = m.ae->config.frontend, &v = m.vocoder->config.frontend;
+    if (a.sample_rate != v.sample_rate || a.n_fft != v.n_fft || a.hop != v.hop || a.mels != v.mels ||
+        a.fmin != v.fmin || a.fmax != v.fmax) {
+      throw ModelError(voc_path + ": the vocoder reads other features than the autoencoder in " + ae_path);
+    }
+    m.vocoder->to(m.device);
+    for (auto& p : m.vocoder->parameters()) p.set_requires_grad(false);
+  }
   m.base_hash = adapters::model_hash(*m.denoiser);
   m.ae->to(m.device);
   m.denoiser->to(m.device);
@@ -151,6 +163,14 @@ audio::Audio Engine::generate(const GenerateParams& p) {
   if (p.griffin_lim_iterations < 0 || p.griffin_lim_iterations > 1000) {
     throw ModelError("griffin_lim_iterations must be in 0..1000");
   }
+  if (p.vocoder != "auto" && p.vocoder != "neural" && p.vocoder != "griffin-lim") {
+    throw ModelError("unknown vocoder '" + p.vocoder + "' (use auto, neural or griffin-lim)");
+  }
+  if (p.vocoder == "neural" && !m.vocoder) {
+    throw ModelError("vocoder 'neural' requested but the weights folder has no " +
+                     std::string(kVocoderFile));
+  }
+  const bool neural = m.vocoder && p.vocoder != "griffin-lim";
   torch::set_num_threads(m.threads);
   torch::NoGradGuard ng;
   const auto& fc = m.frontend->config();
@@ -194,8 +214,9 @@ audio::Audio Engine::generate(const GenerateParams& p) {
   auto mel = m.frontend->denormalise(m.ae->decode(z)).squeeze(0).squeeze(0);  // [mels, T]
   m.timings.decode = since(t0);
   t0 = Clock::now();
-  auto wave = m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))), samples,
-                                      p.griffin_lim_iterations)
+  auto wave = (neural ? m.vocoder->forward(mel, samples)
+                     : m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))),
+                                               samples, p.griffin_lim_iterations))
                   .to(torch::kCPU)
                   .contiguous();
   m.timings.vocoder = since(t0);
@@ -280,6 +301,7 @@ std::string Engine::base_hash() const { return impl_->base_hash; }
 int Engine::sample_rate() const { return impl_->sample_rate(); }
 std::vector<std::string> Engine::tag_vocabulary() const { return impl_->denoiser->config.tags; }
 std::string Engine::device() const { return impl_->device.str(); }
+std::string Engine::vocoder() const { return impl_->vocoder ? "neural" : "griffin-lim"; }
 
 // ------------------------------------------------------------------ fine-tune
 
@@ -339,7 +361,7 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
   if (crop < jm) throw ModelError("fine-tune: the examples are too short");
 
   // The adapter to train: a fresh one, or a copy of the previous iteration's.
-  const std::string name = r.name.empty() ? fs::path(r.output_path).stem().string() : r.name;
+  const std::string name = r.name.empty() ? adapters::adapter_name_from_path(r.output_path) : r.name;
   auto& net = *m.denoiser;
   const auto previously_active = adapters::active_adapter(net);
   as_model_error("fine-tune", [&] {

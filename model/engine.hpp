@@ -54,6 +54,9 @@ struct GenerateParams {
   double strength = 0.6;          // with seed_latent: 0 = the seed itself, 1 = ignore it
   std::optional<std::string> adapter;  // unset = the engine's current adapter; "" = none
   int griffin_lim_iterations = 32;
+  // "auto" = the neural vocoder when the weights folder has vocoder.safetensors, else
+  // Griffin-Lim; "neural" (an error without the file) or "griffin-lim".
+  std::string vocoder = "auto";
 };
 
 // Seconds spent in each part of the last generate().
@@ -93,16 +96,18 @@ using ProgressFn = std::function<void(const Progress&)>;
 
 class Engine {
  public:
-  // Loads autoencoder.safetensors and denoiser.safetensors from options.weights_dir.
-  // Throws ModelError naming the file if either is missing, malformed or they do not
+  // Loads autoencoder.safetensors and denoiser.safetensors from options.weights_dir, and
+  // vocoder.safetensors when it is there (else Griffin-Lim turns mels into audio).
+  // Throws ModelError naming the file if one is missing, malformed or they do not
   // belong together, or if the device is unavailable.
   static std::unique_ptr<Engine> load(const EngineOptions& options);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Throws ModelError on an unknown tag (listing the vocabulary), an unknown adapter, or
-  // parameters out of range (seconds in (0, 600], steps 1..1000, strength in [0, 1]).
+  // Throws ModelError on an unknown tag (listing the vocabulary), an unknown adapter, an
+  // unknown or unavailable vocoder, or parameters out of range (seconds in (0, 600],
+  // steps 1..1000, strength in [0, 1]).
   audio::Audio generate(const GenerateParams& params);
   const GenerateTimings& last_timings() const noexcept;
 
@@ -134,6 +139,8 @@ class Engine {
   int sample_rate() const;
   std::vector<std::string> tag_vocabulary() const;
   std::string device() const;
+  // The way back to audio that vocoder = "auto" takes: "neural" or "griffin-lim".
+  std::string vocoder() const;
 
  private:
   Engine();

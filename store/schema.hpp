@@ -110,6 +110,35 @@ CREATE INDEX ratings_by_listener ON ratings(listener_id, rated_at);
 CREATE INDEX iterations_by_parent ON iterations(parent_id);
 CREATE INDEX tracks_by_iteration ON tracks(iteration_id);
 )sql"},
+      {"v3: human studies (blinded playlists and their judgements)", R"sql(
+-- Kept apart from ratings: a study's judgements evaluate the loop, they are not feedback.
+CREATE TABLE studies (
+  id INTEGER PRIMARY KEY,
+  listener_id INTEGER NOT NULL REFERENCES listeners(id) ON DELETE CASCADE,
+  name TEXT NOT NULL CHECK (name <> ''),
+  participant TEXT NOT NULL CHECK (participant <> ''),
+  params_json TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL CHECK (status IN ('running', 'finished')),
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE TABLE study_items (
+  id INTEGER PRIMARY KEY,
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL CHECK (position >= 0),
+  code TEXT NOT NULL CHECK (code <> ''),
+  track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+  iteration_number INTEGER NOT NULL CHECK (iteration_number >= 0),
+  blinded_path TEXT NOT NULL DEFAULT '',
+  answered_at INTEGER,
+  stars REAL CHECK (stars IS NULL OR
+    (stars BETWEEN 1 AND 5 AND stars * 2 = CAST(stars * 2 AS INTEGER))),
+  seconds_heard REAL CHECK (seconds_heard IS NULL OR seconds_heard >= 0),
+  UNIQUE (study_id, position),
+  UNIQUE (study_id, code)
+);
+CREATE INDEX studies_by_listener ON studies(listener_id);
+)sql"},
   };
   return steps;
 }

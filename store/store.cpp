@@ -32,6 +32,7 @@ constexpr std::array<std::string_view, 4> kEndReasons = {"completed", "skipped",
                                                          "interrupted"};
 constexpr std::array<std::string_view, 6> kIterationStatuses = {"pending", "training", "generating",
                                                                 "ready",   "failed",   "deleted"};
+constexpr std::array<std::string_view, 2> kStudyStatuses = {"running", "finished"};
 constexpr std::array<std::string_view, 5> kJobStates = {"queued", "running", "done", "failed",
                                                         "cancelled"};
 
@@ -98,6 +99,14 @@ enum class Q {
   job_finish,
   job_unfinished,
   job_recent,
+  study_insert,
+  study_item_insert,
+  study_by_id,
+  study_by_listener,
+  study_items,
+  study_item_answer,
+  study_item_status,
+  study_finish,
   count_,
 };
 
@@ -112,6 +121,11 @@ enum class Q {
 #define ITERATION_COLS                                                                 \
   "id, listener_id, number, parent_id, adapter_path, dataset_manifest, metrics_json, " \
   "status, active, created_at, finished_at"
+#define STUDY_COLS \
+  "id, listener_id, name, participant, params_json, status, created_at, finished_at"
+#define STUDY_ITEM_COLS                                                                \
+  "id, study_id, position, code, track_id, iteration_number, blinded_path, answered_at, " \
+  "stars, seconds_heard"
 #define JOB_COLS                                                                        \
   "id, kind, listener_id, iteration_id, params_json, state, progress, message, error, " \
   "checkpoint_path, created_at, started_at, finished_at"
@@ -216,6 +230,24 @@ constexpr Statement kStatements[] = {
     {Q::job_unfinished,
      "SELECT " JOB_COLS " FROM jobs WHERE state IN ('queued', 'running') ORDER BY id"},
     {Q::job_recent, "SELECT " JOB_COLS " FROM jobs ORDER BY id DESC LIMIT ?"},
+
+    {Q::study_insert,
+     "INSERT INTO studies(listener_id, name, participant, params_json, status, created_at) "
+     "VALUES (?, ?, ?, ?, 'running', ?)"},
+    {Q::study_item_insert,
+     "INSERT INTO study_items(study_id, position, code, track_id, iteration_number, "
+     "blinded_path) VALUES (?, ?, ?, ?, ?, ?)"},
+    {Q::study_by_id, "SELECT " STUDY_COLS " FROM studies WHERE id = ?"},
+    {Q::study_by_listener, "SELECT " STUDY_COLS " FROM studies WHERE listener_id = ? ORDER BY id"},
+    {Q::study_items,
+     "SELECT " STUDY_ITEM_COLS " FROM study_items WHERE study_id = ? ORDER BY position"},
+    {Q::study_item_answer,
+     "UPDATE study_items SET answered_at = ?, stars = ?, seconds_heard = ? WHERE id = ?"},
+    {Q::study_item_status,
+     "SELECT s.status FROM study_items i JOIN studies s ON s.id = i.study_id WHERE i.id = ?"},
+    {Q::study_finish,
+     "UPDATE studies SET status = 'finished', finished_at = COALESCE(finished_at, ?) "
+     "WHERE id = ?"},
 };
 static_assert(std::size(kStatements) == static_cast<std::size_t>(Q::count_),
               "every Q has exactly one row in kStatements");
@@ -240,6 +272,9 @@ std::string_view to_string(IterationStatus s) noexcept {
 }
 std::string_view to_string(JobState s) noexcept {
   return kJobStates[int(s)];
+}
+std::string_view to_string(StudyStatus s) noexcept {
+  return kStudyStatuses[int(s)];
 }
 PlaySource play_source_from_string(std::string_view s) {
   return enum_from<PlaySource>(kPlaySources, s, "play source");
@@ -502,6 +537,34 @@ Job read_job(const Stmt& s) {
   j.started_at = s.opt_i64(11);
   j.finished_at = s.opt_i64(12);
   return j;
+}
+
+Study read_study(const Stmt& s) {
+  Study st;
+  st.id = s.i64(0);
+  st.listener_id = s.i64(1);
+  st.name = s.text(2);
+  st.participant = s.text(3);
+  st.params_json = s.text(4);
+  st.status = enum_from<StudyStatus>(kStudyStatuses, s.text(5), "study status");
+  st.created_at = s.i64(6);
+  st.finished_at = s.opt_i64(7);
+  return st;
+}
+
+StudyItem read_study_item(const Stmt& s) {
+  StudyItem it;
+  it.id = s.i64(0);
+  it.study_id = s.i64(1);
+  it.position = static_cast<int>(s.i64(2));
+  it.code = s.text(3);
+  it.track_id = s.i64(4);
+  it.iteration_number = static_cast<int>(s.i64(5));
+  it.blinded_path = s.text(6);
+  it.answered_at = s.opt_i64(7);
+  it.stars = s.opt_real(8);
+  it.seconds_heard = s.opt_real(9);
+  return it;
 }
 
 template <class T, class Read, class... A>
@@ -1103,6 +1166,83 @@ std::vector<Job> Store::unfinished_jobs() {
 
 std::vector<Job> Store::jobs(int limit) {
   return query_all<Job>(*impl_, Q::job_recent, read_job, limit);
+}
+
+// ---------------------------------------------------------------- studies
+
+Id Store::create_study(Id listener_id, const std::string& name, const std::string& participant,
+                       const std::string& params_json, const std::vector<NewStudyItem>& items,
+                       UnixMs created_at) {
+  if (name.empty() || participant.empty())
+    throw InvalidValueError("database " + impl_->path + ": a study needs a name and a participant");
+  std::set<std::string> codes;
+  for (const auto& item : items)
+    if (item.code.empty() || !codes.insert(item.code).second)
+      throw InvalidValueError("database " + impl_->path + ": study item codes must be unique and "
+                              "not empty, got '" + item.code + "' twice or empty");
+  Tx tx(*impl_);
+  if (!get_listener(listener_id))
+    throw NotFoundError("database " + impl_->path + ": no " + fmt_id("listener", listener_id));
+  {
+    Stmt s(*impl_, Q::study_insert);
+    s.bind(listener_id, name, participant, params_json, or_now(created_at)).run();
+  }
+  const Id id = sqlite3_last_insert_rowid(impl_->db);
+  int position = 0;
+  for (const auto& item : items) {
+    if (!get_track(item.track_id))
+      throw NotFoundError("database " + impl_->path + ": no " + fmt_id("track", item.track_id));
+    Stmt s(*impl_, Q::study_item_insert);
+    s.bind(id, position++, item.code, item.track_id, item.iteration_number, item.blinded_path)
+        .run();
+  }
+  impl_->touched("studies");
+  tx.commit();
+  return id;
+}
+
+std::optional<Study> Store::get_study(Id id) {
+  return query_one<Study>(*impl_, Q::study_by_id, read_study, id);
+}
+
+std::vector<Study> Store::studies(Id listener_id) {
+  return query_all<Study>(*impl_, Q::study_by_listener, read_study, listener_id);
+}
+
+std::vector<StudyItem> Store::study_items(Id study_id) {
+  return query_all<StudyItem>(*impl_, Q::study_items, read_study_item, study_id);
+}
+
+void Store::answer_study_item(Id item_id, std::optional<double> stars,
+                              std::optional<double> seconds_heard, UnixMs at) {
+  if (stars && (!std::isfinite(*stars) || *stars < 1.0 || *stars > 5.0 ||
+                *stars * 2 != std::floor(*stars * 2)))
+    throw InvalidValueError("database " + impl_->path + ": study item " + std::to_string(item_id) +
+                            " must be rated 1 to 5 stars in steps of 0.5, got " +
+                            std::to_string(*stars));
+  if (seconds_heard) check_non_negative(*impl_, *seconds_heard, "seconds heard");
+  Tx tx(*impl_);
+  {
+    // Answers to a finished study would change results already exported.
+    Stmt q(*impl_, Q::study_item_status);
+    q.bind(item_id);
+    if (!q.step())
+      throw NotFoundError("database " + impl_->path + ": no " + fmt_id("study item", item_id));
+    if (q.text(0) != "running")
+      throw InvalidValueError("database " + impl_->path + ": study item " +
+                              std::to_string(item_id) + " belongs to a finished study");
+  }
+  update_one(*impl_, Q::study_item_answer, fmt_id("study item", item_id), or_now(at), stars,
+             seconds_heard, item_id);
+  impl_->touched("studies");
+  tx.commit();
+}
+
+void Store::finish_study(Id study_id, UnixMs at) {
+  Tx tx(*impl_);
+  update_one(*impl_, Q::study_finish, fmt_id("study", study_id), or_now(at), study_id);
+  impl_->touched("studies");
+  tx.commit();
 }
 
 }  // namespace tuneloop::store

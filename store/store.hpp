@@ -242,6 +242,43 @@ struct TrackFeedback {
   double best_listen_fraction = 0;  // max over finished plays of min(1, heard / duration)
 };
 
+/// A human study session: a blinded playlist of tracks from chosen iterations, rated by
+/// one participant. Its judgements are kept apart from `ratings` (they are not feedback).
+enum class StudyStatus { running, finished };
+std::string_view to_string(StudyStatus s) noexcept;
+
+struct Study {
+  Id id = 0;
+  Id listener_id = 0;
+  std::string name{};         // the study's name, e.g. "spring-pilot"
+  std::string participant{};  // who rates (names the rows in the exported events)
+  std::string params_json{};  // how the playlist was drawn (iterations, seed, …), JSON text
+  StudyStatus status = StudyStatus::running;
+  UnixMs created_at = 0;
+  std::optional<UnixMs> finished_at{};
+};
+
+struct NewStudyItem {
+  Id track_id = 0;
+  int iteration_number = 0;
+  std::string code{};          // the blinded name the participant sees
+  std::string blinded_path{};  // a copy of the audio whose name reveals nothing
+};
+
+/// One place in a study's playlist and the participant's answer to it.
+struct StudyItem {
+  Id id = 0;
+  Id study_id = 0;
+  int position = 0;  // 0-based order of presentation
+  std::string code{};
+  Id track_id = 0;
+  int iteration_number = 0;
+  std::string blinded_path{};
+  std::optional<UnixMs> answered_at{};  // empty until rated or skipped
+  std::optional<double> stars{};        // empty when skipped (or not yet answered)
+  std::optional<double> seconds_heard{};
+};
+
 // ---------------------------------------------------------------- the store
 
 struct OpenOptions {
@@ -374,6 +411,26 @@ class Store {
   /// Makes `id` the listener's only active iteration (also used to roll back).
   /// Throws NotFoundError if missing, InvalidValueError if it is failed or deleted.
   void activate_iteration(Id id);
+
+  // -- studies (human evaluation sessions)
+  /// Creates a running study with its playlist (items in presentation order).
+  /// Throws NotFoundError for an unknown listener or track, InvalidValueError for an
+  /// empty name/participant/code or a repeated code.
+  Id create_study(Id listener_id, const std::string& name, const std::string& participant,
+                  const std::string& params_json, const std::vector<NewStudyItem>& items,
+                  UnixMs created_at = 0);
+  std::optional<Study> get_study(Id id);
+  /// Oldest first.
+  std::vector<Study> studies(Id listener_id);
+  /// The playlist in presentation order.
+  std::vector<StudyItem> study_items(Id study_id);
+  /// Records the answer to an item (stars 1–5 in half steps, or empty for a skip);
+  /// answering again replaces it. Throws NotFoundError if missing, InvalidValueError for
+  /// bad stars/seconds or a finished study.
+  void answer_study_item(Id item_id, std::optional<double> stars,
+                         std::optional<double> seconds_heard, UnixMs at = 0);
+  /// Marks the study finished. Throws NotFoundError if missing.
+  void finish_study(Id study_id, UnixMs at = 0);
 
   // -- jobs
   Id create_job(const NewJob& job);

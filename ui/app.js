@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const METHOD_NOT_FOUND = -32601;
 const NO_AUDIO_DEVICE = -32005;
+const MODEL_ERROR = -32006;
 
 class RpcError extends Error {
   constructor(method, error) {
@@ -50,6 +51,8 @@ function explain(err, what) {
     return `${what}: not available yet — this daemon has no “${err.method}” method (the learning loop is not installed).`;
   if (err.code === NO_AUDIO_DEVICE)
     return `${what}: the daemon has no sound card (${err.message}). Choose “in the browser”.`;
+  if (err.code === MODEL_ERROR)
+    return `${what}: the model could not do it (${err.message}).`;
   return `${what}: ${err.message}`;
 }
 
@@ -233,6 +236,15 @@ async function refreshStatus() {
     }
   }
   renderNowPlaying();
+  renderLoop(state.status.loop);
+}
+
+// What the loop does when no progress event has come yet: a job that was already running
+// when the page opened, or why no iteration starts ("waiting: 3 of 8 …").
+function renderLoop(loop) {
+  if (!loop) return;
+  if (loop.job && !state.job) showJob({ ...loop.job, state: 'running' });
+  if (!loop.job) $('job-idle').textContent = loop.state === 'idle' ? 'No job running.' : `No job running (${loop.text}).`;
 }
 
 // ------------------------------------------------------------------ browser playback
@@ -598,10 +610,16 @@ function drawChart(rows) {
 
 async function iterateNow() {
   const r = await attempt('Starting the next iteration', () => rpc('iterate', {}));
-  if (r !== undefined) {
-    say('The next iteration has started; its progress shows above.');
-    showJob({ progress: 0, message: 'starting', kind: 'iteration' });
+  if (r === undefined) {
+    refreshStatus();  // shows why (e.g. the model is unavailable) under "Learning"
+    return;
   }
+  if (!r.started) {
+    say(`Not started: ${r.reason}`);
+    return;
+  }
+  say('The next iteration has started; its progress shows above.');
+  showJob({ progress: 0, phase: 'start' });
 }
 
 async function rollBack(row) {
@@ -614,15 +632,26 @@ async function rollBack(row) {
 
 // ------------------------------------------------------------------ jobs
 
+const PHASES = {
+  start: 'Starting', load: 'Loading the model', encode: 'Encoding the dataset', train: 'Fine-tuning',
+  evaluate: 'Fine-tuning', save: 'Saving the adapter', generate: 'Generating tracks',
+};
+
 function showJob(p) {
+  if (p.state === 'failed' || p.state === 'cancelled') {
+    hideJob();
+    say(p.state === 'cancelled' ? 'The iteration was cancelled.' : `The iteration failed: ${p.error || 'see the daemon log'}`,
+      p.state === 'cancelled' ? 'info' : 'error');
+    refreshSoon();
+    return;
+  }
   const now = performance.now();
   const progress = Math.max(0, Math.min(1, Number(p.progress) || 0));
   if (!state.job || progress < state.job.progress) state.job = { started: now, startProgress: progress, progress };
   state.job.progress = progress;
   $('job').hidden = false;
   $('job-idle').hidden = true;
-  const kind = p.kind === 'generate' ? 'Generating tracks' : p.kind === 'finetune' ? 'Fine-tuning' : 'Working';
-  $('job-label').textContent = kind;
+  $('job-label').textContent = PHASES[p.phase] || (p.state === 'done' ? 'Done' : 'Working');
   $('job-progress').value = progress;
   $('job-progress').setAttribute('aria-valuetext', `${Math.round(progress * 100)} percent`);
   let eta = Number.isFinite(p.eta_s) ? p.eta_s : null;
@@ -632,6 +661,8 @@ function showJob(p) {
   }
   const parts = [`${Math.round(progress * 100)} %`];
   if (progress < 1 && eta !== null) parts.push(`about ${fmtDuration(eta)} left`);
+  if (p.phase === 'train' && p.total) parts.push(`step ${p.step} of ${p.total}`);
+  if (p.phase === 'generate' && p.total) parts.push(`track ${p.step + 1} of ${p.total}`);
   if (p.message) parts.push(p.message);
   $('job-text').textContent = parts.join(' — ');
   if (progress >= 1) setTimeout(() => { if (state.job && state.job.progress >= 1) hideJob(); }, 5000);

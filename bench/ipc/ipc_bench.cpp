@@ -70,8 +70,11 @@ int main(int argc, char** argv) {
     if (!::mkdtemp(tmpl.data())) return 1;
     dir = tmpl;
     socket = (dir / "tuneloop.sock").string();
+    // An empty weights folder: no model, so no first batch is generated during the run.
+    fs::create_directories(dir / "no-weights");
     std::ofstream(dir / "config.yaml") << "paths:\n  data_dir: " << (dir / "data").string()
                                        << "\n  socket: " << socket
+                                       << "\n  weights_dir: " << (dir / "no-weights").string()
                                        << "\nhttp:\n  enabled: false\naudio:\n  output: none\n"
                                        << "daemon:\n  log_level: warn\n";
     pid = ::fork();

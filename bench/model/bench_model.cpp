@@ -15,6 +15,7 @@
 #include "model/engine.hpp"
 #include "model/model_files.hpp"
 #include "model/networks.hpp"
+#include "model/vocoder.hpp"
 
 using namespace tuneloop;
 using Clock = std::chrono::steady_clock;
@@ -135,10 +136,13 @@ int main(int argc, char** argv) {
       sum.vocoder += t.vocoder / reps;
     }
     const double wall = seconds_since(t0) / reps;
+    const std::string vocoder = engine->vocoder() == "neural"
+                                    ? std::string("neural vocoder")
+                                    : "Griffin-Lim x" + std::to_string(p.griffin_lim_iterations);
     std::printf("generate 10 s, %d steps dpm++2m, %s: %.3f s wall (denoise %.3f, AE decode %.3f, "
-                "Griffin-Lim x%d %.3f) -> %.1fx real time\n",
+                "%s %.3f) -> %.1fx real time\n",
                 p.steps, with_tags ? "3 tags, guidance (batch 2)" : "untagged, no guidance", wall,
-                sum.denoise, sum.decode, p.griffin_lim_iterations, sum.vocoder, 10.0 / wall);
+                sum.denoise, sum.decode, vocoder.c_str(), sum.vocoder, 10.0 / wall);
   }
 
   // LoRA fine-tune step (rank 8 on every layer, batch 8, 64 latent frames ≈ 4.1 s).
@@ -185,6 +189,27 @@ int main(int argc, char** argv) {
     std::printf("LoRA step (rank 8, all layers, batch 8 x 64 latent frames): %.1f ms, "
                 "%.2f GFLOP/step (2x forward), %.1f GFLOP/s\n",
                 total * 1e3, step_flops / 1e9, step_flops / total / 1e9);
+  }
+  // Neural vocoder real-time factor: 10 s of log-mel → waveform (the shipped or trained
+  // vocoder.safetensors next to the weights when present, else a random default-size one).
+  {
+    const fs::path dir = weights.empty() ? fs::path(TUNELOOP_SOURCE_DIR) / "model/weights" : fs::path(weights);
+    const bool trained = fs::exists(dir / model::kVocoderFile);
+    torch::manual_seed(1);
+    auto voc = trained ? model::load_vocoder((dir / model::kVocoderFile).string())
+                       : model::Vocoder(model::VocoderConfig{});
+    voc->eval();
+    torch::NoGradGuard ng;
+    const int64_t samples = 10 * voc->config.frontend.sample_rate;
+    auto mel = torch::randn({voc->config.frontend.mels, voc->frontend.frames(samples)}) - 5.0;
+    voc->forward(mel, samples);  // warm-up
+    const int reps = 5;
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) voc->forward(mel, samples);
+    const double s = seconds_since(t0) / reps;
+    std::printf("neural vocoder (%s, %lld parameters): 10 s of audio in %.1f ms -> %.0fx real time\n",
+                trained ? "trained" : "random default-size", static_cast<long long>(model::parameter_count(*voc)),
+                s * 1e3, 10.0 / s);
   }
   fs::remove_all(tmp);
   return 0;

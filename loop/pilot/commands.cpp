@@ -14,6 +14,7 @@
 #include "daemon/client.hpp"
 #include "loop/pilot/report.hpp"
 #include "loop/pilot/runner.hpp"
+#include "loop/pilot/study_commands.hpp"
 #include "loop/pilot/study.hpp"
 #include "model/audio/audio.hpp"
 #include "model/audio/features.hpp"
@@ -29,6 +30,7 @@ struct Options {
   std::string study, out, daemon, dir, participant, socket;
   bool no_plots = false;
   int per_iteration = 0;
+  int parallel = 0;
   std::vector<int> iterations;
 };
 
@@ -58,6 +60,7 @@ int run(const Options& o) {
     ro.output = o.out;
     ro.daemon = o.daemon;
     ro.plots = !o.no_plots;
+    ro.parallel = o.parallel;
     ro.progress = [](const std::string& line) { std::cout << line << std::endl; };
     const StudyResult r = run_study(s, ro);
     std::cout << "\n" << render_markdown(r.summary).substr(0, 4000) << "\n";
@@ -250,6 +253,9 @@ int session(const Options& o) {
 }  // namespace
 
 void add_pilot_commands(CLI::App& app) {
+  // `tuneloop study` (human studies over IPC) sits beside `pilot`; registered here so the
+  // CLI's main needs no line for it.
+  add_study_commands(app);
   auto o = std::make_shared<Options>();
   auto* pilot =
       app.add_subcommand("pilot", "pilot studies: run a study file, check it, report on it");
@@ -266,6 +272,8 @@ void add_pilot_commands(CLI::App& app) {
   run_cmd->add_option("--daemon", o->daemon,
                       "tuneloopd to start (default: next to tuneloop, else on the PATH)");
   run_cmd->add_flag("--no-plots", o->no_plots, "skip rendering the plots with gnuplot");
+  run_cmd->add_option("--parallel", o->parallel,
+                      "participants run at once, one daemon each (default: the study's parallel:, 1)");
   run_cmd->callback([o] {
     if (const int rc = run(*o)) std::exit(rc);
   });

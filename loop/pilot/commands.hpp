@@ -8,7 +8,7 @@ class App;
 
 namespace tuneloop::pilot {
 
-/// Adds the `pilot` subcommand (run, check, report, session) to the CLI.
+/// Adds the `pilot` subcommand (run, check, report, session) and `study` (study_commands.hpp).
 void add_pilot_commands(CLI::App& app);
 
 }  // namespace tuneloop::pilot

@@ -7,6 +7,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -286,11 +288,21 @@ class ParticipantRun {
   // Makes iteration `number` exist and be ready: starts it with `iterate` unless the
   // daemon already has it (the base iteration may be made at start-up), then waits.
   json ensure_iteration(int number) {
+    const auto began = Clock::now();
     if (!find_number(iterations(), number)) {
       json params = json::object();
       if (iterate_takes_force()) params["force"] = true;
       say("iteration " + std::to_string(number) + ": iterate");
       last_job_ = client_.call("iterate", params);
+      if (last_job_.is_object() && last_job_.value("started", true) == false) {
+        // Not started, e.g. because the daemon began the base iteration itself a moment
+        // ago; anything else (too little feedback, no model) will not fix itself.
+        const auto until = Clock::now() + std::chrono::seconds(30);
+        while (!find_number(iterations(), number) && Clock::now() < until) sleep_s(0.2);
+        if (!find_number(iterations(), number))
+          throw PilotError(p_.name + ": the daemon did not start iteration " +
+                           std::to_string(number) + ": " + last_job_.value("reason", "no reason given"));
+      }
     }
     const auto deadline = Clock::now() + std::chrono::duration<double>(study_.iteration_timeout_s);
     std::string last_progress;
@@ -299,7 +311,10 @@ class ParticipantRun {
       const auto row = find_number(iterations(), number);
       const std::string status = row ? row->value("status", "") : "";
       if (row && status == "ready") {
-        say("iteration " + std::to_string(number) + " ready");
+        std::ostringstream t;
+        t.precision(1);
+        t << std::fixed << std::chrono::duration<double>(Clock::now() - began).count();
+        say("iteration " + std::to_string(number) + " ready after " + t.str() + " s");
         return *row;
       }
       if (row && status == "failed")
@@ -333,15 +348,14 @@ class ParticipantRun {
   std::string job_progress() {
     if (!methods_.count("job.status")) return {};
     try {
-      json params = json::object();
-      if (last_job_.is_object() && last_job_.contains("job_id"))
-        params["job_id"] = last_job_["job_id"];
-      const json j = client_.call("job.status", params.empty() ? json(nullptr) : params);
+      json j = client_.call("job.status");
+      // tuneloopd answers {job, loop}; the job's own fields say what it is doing.
+      if (j.is_object() && j.contains("job") && j["job"].is_object()) j = j["job"];
       if (!j.is_object()) return one_line(j);
       std::ostringstream s;
       for (const char* k : {"kind", "state", "phase", "step", "steps", "total_steps", "progress",
                             "loss", "eta_s", "message"})
-        if (j.contains(k) && !j[k].is_null())
+        if (j.contains(k) && !j[k].is_null() && !(j[k].is_string() && j[k].get<std::string>().empty()))
           s << k << "=" << (j[k].is_string() ? j[k].get<std::string>() : j[k].dump()) << " ";
       return s.str().empty() ? one_line(j) : s.str();
     } catch (const std::exception&) {
@@ -484,7 +498,9 @@ std::set<std::string> method_names(daemon::Client& c) {
 }  // namespace
 
 StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
-  auto say = [&](const std::string& s) {
+  std::mutex say_mutex;
+  std::function<void(const std::string&)> say = [&](const std::string& s) {
+    std::lock_guard<std::mutex> lock(say_mutex);
     if (options.progress) options.progress(s);
   };
   StudyResult result;
@@ -510,12 +526,9 @@ StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
   ro.scale = study.scale;
   ro.seed = study.seed;
 
-  for (std::size_t i = 0; i < study.participants.size(); ++i) {
+  // One participant from daemon start to stop; returns their events.
+  auto run_one = [&](std::size_t i) {
     const Participant& p = study.participants[i];
-    if (p.kind == Participant::Kind::human) {
-      say("[" + p.name + "] human participant: not simulated (see `tuneloop pilot session`)");
-      continue;
-    }
     const fs::path dir = result.output / "participants" / p.name;
     fs::remove_all(dir);  // a rerun starts from a fresh daemon and database
     fs::create_directories(dir);
@@ -532,13 +545,58 @@ StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
     client.set_timeout_ms(120000);
     const auto methods = method_names(client);
     require_methods(methods, required_methods(), "tuneloopd (" + exe.string() + ")");
-    ParticipantRun run(study, p, i, client, methods, options.progress, dir / "data");
+    ParticipantRun run(study, p, i, client, methods, say, dir / "data");
     auto events = run.run();
     d.stop();
-    result.events.insert(result.events.end(), events.begin(), events.end());
-    // Written after every participant, so an interrupted study keeps what it recorded.
-    write_report(result.events, ro, result.output, false);
+    return events;
+  };
+
+  std::vector<std::size_t> simulated;
+  for (std::size_t i = 0; i < study.participants.size(); ++i) {
+    if (study.participants[i].kind == Participant::Kind::human)
+      say("[" + study.participants[i].name +
+          "] human participant: not simulated (see `tuneloop study session`)");
+    else
+      simulated.push_back(i);
   }
+  const int parallel = options.parallel > 0 ? options.parallel : study.parallel;
+  std::vector<std::vector<Event>> per_participant(study.participants.size());
+  std::mutex mutex;  // guards per_participant, the report files and the first error
+  std::exception_ptr error;
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    while (true) {
+      const std::size_t k = next++;
+      if (k >= simulated.size()) return;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (error) return;
+      }
+      try {
+        auto events = run_one(simulated[k]);
+        std::lock_guard<std::mutex> lock(mutex);
+        per_participant[simulated[k]] = std::move(events);
+        // Written after every participant, so an interrupted study keeps what it recorded.
+        std::vector<Event> so_far;
+        for (const auto& e : per_participant) so_far.insert(so_far.end(), e.begin(), e.end());
+        write_report(so_far, ro, result.output, false);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = std::current_exception();
+        return;
+      }
+    }
+  };
+  if (parallel <= 1) {
+    worker();
+  } else {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < std::min<int>(parallel, static_cast<int>(simulated.size())); ++t)
+      threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+  }
+  if (error) std::rethrow_exception(error);
+  for (const auto& e : per_participant) result.events.insert(result.events.end(), e.begin(), e.end());
   if (result.events.empty())
     throw PilotError(
         "the study has no simulated participants, so nothing was run (human participants take part "

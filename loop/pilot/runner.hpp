@@ -73,6 +73,7 @@ struct RunOptions {
   std::filesystem::path output;  // overrides the study's output folder when not empty
   std::filesystem::path daemon;  // tuneloopd; empty = default_daemon_path()
   bool plots = true;             // render the plots with gnuplot
+  int parallel = 0;              // participants at once; 0 = the study's `parallel`
   std::function<void(const std::string&)> progress;  // one line per step; may be empty
 };
 
@@ -82,8 +83,8 @@ struct StudyResult {
   nlohmann::json summary;
 };
 
-/// Runs every simulated participant through all iterations and the final evaluation
-/// round, then writes events.csv, summary.json, report.md and the plots to the output
+/// Runs every simulated participant (`parallel` at a time, each with its own daemon)
+/// through all iterations and the final evaluation round, then writes events.csv, summary.json, report.md and the plots to the output
 /// folder. Human participants are left out (they take part through `tuneloop pilot
 /// session`). Throws PilotError, StudyError or ReportError.
 StudyResult run_study(const PilotStudy& study, const RunOptions& options);

@@ -209,7 +209,7 @@ struct Reader {
     known_keys(root, "",
                {"name", "participants", "iterations", "tracks_per_iteration",
                 "eval_tracks_per_iteration", "scale", "design", "seed", "output", "feature_scale",
-                "daemon_config", "iteration_timeout_s"});
+                "daemon_config", "iteration_timeout_s", "parallel"});
     if (root["name"]) s.name = text(root["name"], "name");
     if (root["iterations"])
       s.iterations = static_cast<int>(integer(root["iterations"], "iterations", 1, 50));
@@ -221,6 +221,8 @@ struct Reader {
           integer(root["eval_tracks_per_iteration"], "eval_tracks_per_iteration", 0, 256));
     if (root["seed"])
       s.seed = static_cast<std::uint64_t>(integer(root["seed"], "seed", 0, 2147483647));
+    if (root["parallel"])
+      s.parallel = static_cast<int>(integer(root["parallel"], "parallel", 1, 64));
     if (root["iteration_timeout_s"])
       s.iteration_timeout_s =
           number_in(root["iteration_timeout_s"], "iteration_timeout_s", 1, 86400);

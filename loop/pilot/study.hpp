@@ -64,6 +64,10 @@ struct PilotStudy {
   // Passed verbatim (as YAML) into every participant's daemon config, e.g. model.steps.
   std::string daemon_config_yaml;
   double iteration_timeout_s = 1800;  // give up waiting for one iteration after this long
+  // Participants run at once, each with its own daemon. With 1 LibTorch thread per daemon
+  // (model.threads, training.threads) two in parallel use two cores far better than one
+  // daemon with two threads.
+  int parallel = 1;
 };
 
 /// Default standard deviations of the audio features (an 8 s generated clip), used where a

@@ -411,3 +411,18 @@ TEST(StateDict, StrictLoadListsMissingUnexpectedAndMismatchedKeys) {
 
 }  // namespace
 }  // namespace tuneloop::adapters
+
+namespace tuneloop::adapters {
+namespace {
+
+TEST(AdapterNameFromPath, KeepsTheFileNameWithoutItsSuffixAndReplacesOtherCharacters) {
+  EXPECT_EQ(adapter_name_from_path("/tmp/x/my.song lora.safetensors"), "my_song_lora");
+  EXPECT_EQ(adapter_name_from_path("iteration-3.safetensors"), "iteration-3");
+  EXPECT_EQ(adapter_name_from_path("plain"), "plain");
+  EXPECT_EQ(adapter_name_from_path(".safetensors"), "_safetensors");
+  EXPECT_EQ(adapter_name_from_path(""), "adapter");
+  EXPECT_EQ(adapter_name_from_path(std::string(100, 'a') + ".safetensors").size(), 64u);
+}
+
+}  // namespace
+}  // namespace tuneloop::adapters

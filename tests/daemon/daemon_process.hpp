@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace tuneloop::testing {
@@ -45,16 +46,24 @@ inline fs::path write_tone(const fs::path& path, double seconds, double hz = 440
 
 class DaemonProcess {
  public:
-  /// `yaml` is appended to a config that sets paths, disables HTTP and sets audio.output.
+  /// `yaml` is appended to a config that sets paths, disables HTTP and sets audio.output
+  /// (so text right after it continues the `audio:` section). paths.weights_dir is an
+  /// empty folder, so the daemon runs without a model (no iteration 0 at start) whatever
+  /// model/weights/ holds; use_weights() points it at fixture weights instead.
   explicit DaemonProcess(std::string audio_output = "none", std::string extra_yaml = "")
-      : dir_(make_temp_dir()) {
+      : dir_(make_temp_dir()), audio_output_(std::move(audio_output)), extra_yaml_(std::move(extra_yaml)) {
     data_ = dir_ / "data";
     socket_ = dir_ / "run" / "tuneloop.sock";
     config_ = dir_ / "config.yaml";
-    std::ofstream(config_) << "paths:\n  data_dir: " << data_.string() << "\n  socket: "
-                           << socket_.string() << "\nhttp:\n  enabled: false\naudio:\n  output: "
-                           << audio_output << "\n  checkpoint_seconds: 0.5\n"
-                           << extra_yaml;
+    weights_ = dir_ / "no-weights";
+    fs::create_directories(weights_);
+    write_config();
+  }
+
+  /// Rewrites the config with paths.weights_dir = `dir` (takes effect at the next start).
+  void use_weights(const fs::path& dir) {
+    weights_ = dir;
+    write_config();
   }
   ~DaemonProcess() {
     if (pid_ > 0) stop(SIGKILL);
@@ -114,6 +123,8 @@ class DaemonProcess {
 
   daemon::Client client() const { return daemon::Client::connect_unix(socket_); }
 
+  const fs::path& weights_dir() const { return weights_; }
+
   std::string log_text() const {
     std::ifstream in(log());
     std::stringstream s;
@@ -122,7 +133,16 @@ class DaemonProcess {
   }
 
  private:
-  fs::path dir_, data_, socket_, config_;
+  void write_config() const {
+    std::ofstream(config_) << "paths:\n  data_dir: " << data_.string() << "\n  socket: "
+                           << socket_.string() << "\n  weights_dir: " << weights_.string()
+                           << "\nhttp:\n  enabled: false\naudio:\n  output: " << audio_output_
+                           << "\n  checkpoint_seconds: 0.5\n"
+                           << extra_yaml_;
+  }
+
+  fs::path dir_, data_, socket_, config_, weights_;
+  std::string audio_output_, extra_yaml_;
   pid_t pid_ = -1;
 };
 

@@ -297,3 +297,34 @@ TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethods) {
   EXPECT_EQ(c.call("ping"), "pong");
   EXPECT_EQ(c.request("nope")["error"]["code"], -32601);
 }
+
+TEST_F(DaemonTest, TheProtocolVersionIsTheNewestMethodsAndTheOneDocsProtocolMdDocuments) {
+  std::ifstream in(fs::path(TUNELOOP_SOURCE_DIR) / "docs" / "protocol.md");
+  std::string title;
+  std::getline(in, title);
+  Client c = d.client();
+  const std::string protocol = c.call("status")["protocol"];
+  EXPECT_EQ(title, "# tuneloopd protocol (version " + protocol + ")");
+  // "0.10" > "0.9": compare the numbers, not the text.
+  auto minor = [](const std::string& v) { return std::stoi(v.substr(v.find('.') + 1)); };
+  int newest = 0;
+  for (const auto& m : c.call("methods")) newest = std::max(newest, minor(m["since"].get<std::string>()));
+  EXPECT_EQ(minor(protocol), newest) << protocol;
+  EXPECT_EQ(protocol.substr(0, 2), "0.");
+}
+
+TEST_F(DaemonTest, IterateWithoutAModelGetsTheModelErrorCodeAndAReason) {
+  Client c = d.client();
+  // The daemon's weights folder is empty: the model probe at start fails.
+  for (int i = 0; i < 200 && c.call("loop.status")["state"] != "unavailable"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(c.call("loop.status")["state"], "unavailable");
+  const json reply = c.request("iterate", {{"force", true}});
+  EXPECT_EQ(reply["error"]["code"], -32006) << reply.dump();
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("iterate: model unavailable"), std::string::npos)
+      << reply.dump();
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find(d.weights_dir().string()), std::string::npos)
+      << reply.dump();
+  EXPECT_TRUE(c.call("iterations.list").empty());
+  EXPECT_EQ(c.call("ping"), "pong");
+}

@@ -1,6 +1,7 @@
 // The dispatcher on its own: no socket, no daemon, the same rules every transport gets.
 #include "daemon/dispatcher.hpp"
 #include "daemon/errors.hpp"
+#include "model/model_error.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,6 +22,10 @@ struct DispatcherTest : ::testing::Test {
                "0.1", "Repeats the text."});
     table.add({"fail", {}, [](const Params&, Session&) -> json { throw std::runtime_error("disk on fire"); },
                "0.1", "Always fails."});
+    table.add({"paint", {}, [](const Params&, Session&) -> json {
+                 throw tuneloop::model::ModelError("unknown tag 'plaid'; the model knows: low high");
+               },
+               "0.2", "Fails as the model does."});
   }
   json call(const std::string& line) { return Dispatcher(table).handle(std::string_view(line), session); }
 };
@@ -50,6 +55,13 @@ TEST_F(DispatcherTest, AnUnexpectedExceptionBecomesAnInternalErrorNamingTheMetho
   EXPECT_EQ(r["error"]["code"], -32603);
   EXPECT_NE(r["error"]["message"].get<std::string>().find("fail: internal error: disk on fire"),
             std::string::npos);
+}
+
+TEST_F(DispatcherTest, AModelErrorGetsTheModelErrorCodeNotAnInternalError) {
+  json r = call(R"({"jsonrpc":"2.0","id":2,"method":"paint"})");
+  EXPECT_EQ(r["error"]["code"], static_cast<int>(ErrorCode::model_error));
+  EXPECT_EQ(r["error"]["code"], -32006);
+  EXPECT_EQ(r["error"]["message"], "paint: unknown tag 'plaid'; the model knows: low high");
 }
 
 TEST_F(DispatcherTest, ANotificationGetsNoReplyButAnInvalidOneDoes) {

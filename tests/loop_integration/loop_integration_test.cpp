@@ -22,28 +22,19 @@ using nlohmann::json;
 
 class LoopIntegration : public ::testing::Test {
  protected:
-  void make_daemon(int training_steps, int min_feedback, int checkpoint_every = 2) {
+  void make_daemon(int training_steps, int min_feedback, int checkpoint_every = 2,
+                   const std::string& generation_extra = "") {
     const std::string yaml =
         "model:\n  steps: 2\n  device: cpu\n"
         "training:\n  steps: " + std::to_string(training_steps) +
         "\n  batch_size: 2\n  rank: 2\n  alpha: 2\n  threads: 1\n  checkpoint_every: " +
         std::to_string(checkpoint_every) +
-        "\ngeneration:\n  tracks_per_iteration: 3\n  seconds: 1.0\n"
+        "\ngeneration:\n  tracks_per_iteration: 3\n  seconds: 1.0\n" + generation_extra +
         "schedule:\n  min_feedback: " + std::to_string(min_feedback) +
         "\n  after_new_ratings: 0\n"
         "dataset:\n  min_ratings: 2\n";
     daemon_ = std::make_unique<DaemonProcess>("none", yaml);
-    // DaemonProcess's config has its own paths: section; add weights_dir to it.
-    std::string text;
-    {
-      std::ifstream in(daemon_->config());
-      std::stringstream s;
-      s << in.rdbuf();
-      text = s.str();
-    }
-    const std::string key = "paths:\n";
-    text.insert(text.find(key) + key.size(), "  weights_dir: " + weights_.path() + "/w\n");
-    std::ofstream(daemon_->config()) << text;
+    daemon_->use_weights(weights_.path() + "/w");
     model::testing::write_fixture_weights(weights_.path() + "/w");
   }
 
@@ -183,6 +174,22 @@ TEST_F(LoopIntegration, AFailingJobMarksItsIterationFailedAndLeavesThePreviousOn
   const json js = call("job.status");
   EXPECT_EQ(js["job"]["state"], "failed");
   EXPECT_FALSE(js["job"]["error"].get<std::string>().empty());
+}
+
+TEST_F(LoopIntegration, IterateWithATagTheModelDoesNotKnowGetsTheModelErrorCodeNamingTheTag) {
+  make_daemon(4, 1, 2, "  tags: [plaid]\n");
+  daemon_->start();
+  // Iteration 0 is refused too, once the model (tags: low high slow fast) has loaded.
+  wait_for([&] { return daemon_->log_text().find("unknown tag 'plaid'") != std::string::npos; },
+           "the model to load and refuse iteration 0", 60);
+  auto c = daemon_->client();
+  const json reply = c.request("iterate", {{"force", true}});
+  EXPECT_EQ(reply["error"]["code"], -32006) << reply.dump();
+  const std::string message = reply["error"]["message"];
+  EXPECT_NE(message.find("iterate: config generation.tags: unknown tag 'plaid'"), std::string::npos) << message;
+  EXPECT_NE(message.find("slow"), std::string::npos) << message;
+  EXPECT_TRUE(call("iterations.list").empty());
+  EXPECT_NE(call("loop.status")["state"], "unavailable");
 }
 
 }  // namespace

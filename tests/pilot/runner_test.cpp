@@ -10,10 +10,13 @@
 
 #include "config/config.hpp"
 #include "model/audio/audio.hpp"
+#include "store/store.hpp"
+#include "tests/pilot/pilot_daemon.hpp"
 
 using namespace tuneloop;
 using namespace tuneloop::pilot;
 namespace fs = std::filesystem;
+namespace pt = tuneloop::pilot::testing;
 
 namespace {
 
@@ -27,7 +30,7 @@ struct TempDir {
 };
 
 fs::path daemon_binary() {
-  return fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloopd";
+  return pt::tuneloopd_path();
 }
 
 PilotStudy tiny_study(const fs::path& out) {
@@ -36,6 +39,7 @@ iterations: 1
 tracks_per_iteration: 2
 iteration_timeout_s: 300
 daemon_config:
+  paths: {weights_dir: /tmp/pilot-test-weights}
   generation: {seconds: 2.0}
   training: {steps: 5, batch_size: 2}
   schedule: {min_feedback: 1}
@@ -86,6 +90,7 @@ TEST(PilotRunner, EachParticipantsDaemonConfigIsAcceptedByTheConfigLoader) {
   EXPECT_EQ(c.schedule.min_feedback, 1) << "the study's daemon_config is merged in";
   EXPECT_EQ(c.training.steps, 5);
   EXPECT_DOUBLE_EQ(c.generation.seconds, 2.0);
+  EXPECT_EQ(c.paths.weights_dir, fs::path("/tmp/pilot-test-weights"));
 }
 
 TEST(PilotRunner, TheDefaultStudysDaemonConfigIsValidForEveryParticipant) {
@@ -115,8 +120,8 @@ TEST(PilotRunner, AMissingDaemonMethodIsNamedInTheError) {
 
 TEST(PilotRunner, ADaemonThatCannotStartIsReportedWithItsLog) {
   TempDir dir;
-  std::ofstream(dir.path / "bad.yaml") << "audio: {output: nowhere}\n";
-  if (!fs::exists(daemon_binary())) GTEST_SKIP() << "tuneloopd is not built at " << daemon_binary();
+  std::ofstream(dir.path / "bad.yaml") << "paths: {weights_dir: \"" << pt::fixture_weights()
+                                       << "\"}\naudio: {output: nowhere}\n";
   try {
     DaemonProcess d(daemon_binary(), dir.path / "p", dir.path / "bad.yaml", dir.path / "s.sock",
                     20);
@@ -126,91 +131,29 @@ TEST(PilotRunner, ADaemonThatCannotStartIsReportedWithItsLog) {
   }
 }
 
-TEST(PilotRunner, ATinyStudyRunsEndToEndAgainstARealDaemon) {
-  if (!fs::exists(daemon_binary())) GTEST_SKIP() << "tuneloopd is not built at " << daemon_binary();
-  TempDir dir;
-  const PilotStudy s = tiny_study(dir.path / "out");
-  std::set<std::string> methods;
-  {
-    fs::create_directories(dir.path / "probe");
-    std::ofstream(dir.path / "probe.yaml") << participant_config(s, s.participants[0], 0);
-    DaemonProcess d(daemon_binary(), dir.path / "probe", dir.path / "probe.yaml",
-                    dir.path / "probe.sock", 30);
-    auto c = d.connect();
-    for (const auto& m : c.call("methods")) methods.insert(m.value("name", ""));
-  }
-  if (!methods.count("iterate") || !methods.count("iterations.list")) {
-    // Without the loop's methods the runner must stop at once and say why.
-    RunOptions o;
-    o.daemon = daemon_binary();
-    o.plots = false;
-    try {
-      run_study(s, o);
-      FAIL() << "ran without the iterate method";
-    } catch (const PilotError& e) {
-      EXPECT_NE(std::string(e.what()).find("'iterate'"), std::string::npos) << e.what();
-    }
-    GTEST_SKIP() << "this tuneloopd has no 'iterate'/'iterations.list' yet (the loop integration); "
-                    "checked that the runner names the missing method instead";
-  }
-  // The study's daemons use the shipped base model; without it no iteration can be made.
-  const fs::path weights = fs::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
-  if (!fs::exists(weights / "autoencoder.safetensors") || !fs::exists(weights / "denoiser.safetensors"))
-    GTEST_SKIP() << "no shipped base model in " << weights << ": a study needs one to make iterations";
-  RunOptions o;
-  o.daemon = daemon_binary();
-  o.plots = false;
-  const StudyResult r = run_study(s, o);
-  EXPECT_TRUE(fs::exists(r.output / "events.csv"));
-  EXPECT_TRUE(fs::exists(r.output / "report.md"));
-  int eval = 0, listens = 0;
-  std::set<int> iterations;
-  for (const auto& e : r.events) {
-    eval += e.phase == "evaluation" && e.kind == "rating";
-    listens += e.kind == "listen";
-    iterations.insert(e.iteration);
-    EXPECT_EQ(e.features.size(), audio::feature_names().size());
-  }
-  EXPECT_EQ(iterations, (std::set<int>{0, 1}));
-  EXPECT_EQ(listens, 2 * 2 * 2) << "2 participants x 2 iterations x 2 tracks";
-  EXPECT_EQ(eval, 2 * 2 * 2);
-  EXPECT_EQ(r.summary["per_iteration"].size(), 2u);
-}
-
 namespace {
 
-// A shell wrapper so DaemonProcess can exec the Python stand-in like a binary.
-fs::path fake_daemon(const fs::path& dir) {
-  const fs::path exe = dir / "fake-tuneloopd";
-  std::ofstream(exe) << "#!/bin/sh\nexec python3 " << TUNELOOP_SOURCE_DIR
-                     << "/tests/pilot/fake_tuneloopd.py \"$@\"\n";
-  fs::permissions(exe, fs::perms::owner_all);
-  return exe;
-}
-
-std::map<std::string, int> calls_by_method(const fs::path& data_dir) {
-  std::map<std::string, int> n;
-  std::ifstream in(data_dir / "calls.jsonl");
-  std::string line;
-  while (std::getline(in, line)) ++n[nlohmann::json::parse(line)["method"].get<std::string>()];
-  return n;
+// The participant's daemon database, read after the study stopped the daemon.
+store::Store participant_store(const fs::path& out, const std::string& who) {
+  return store::Store::open((out / "participants" / who / "data" / "tuneloop.db").string());
 }
 
 }  // namespace
 
-TEST(PilotRunner, AStudyDrivesEachParticipantsDaemonThroughEveryIterationAndTheBlindedEvaluation) {
-  if (std::system("command -v python3 > /dev/null 2>&1") != 0)
-    GTEST_SKIP() << "python3 is needed for the stand-in daemon";
+TEST(PilotRunner, AStudyDrivesEachParticipantsRealDaemonInParallelThroughEveryIterationAndTheBlindedEvaluation) {
   TempDir dir;
   PilotStudy s = parse_study(R"(iterations: 2
-tracks_per_iteration: 4
-participants:
+tracks_per_iteration: 3
+iteration_timeout_s: 300
+parallel: 2
+daemon_config:
+)" + pt::tiny_loop_yaml() + R"(participants:
   - {name: bright, taste: {brightness: 2500}, noise: 0}
   - {name: dark, taste: {brightness: 300}, noise: 0.3}
 )");
   s.output = dir.path / "out";
   RunOptions o;
-  o.daemon = fake_daemon(dir.path);
+  o.daemon = daemon_binary();
   o.plots = false;
   std::vector<std::string> progress;
   o.progress = [&](const std::string& line) { progress.push_back(line); };
@@ -220,43 +163,50 @@ participants:
   for (const auto& e : r.events) {
     ++n[e.phase + "/" + e.kind];
     ASSERT_EQ(e.features.size(), audio::feature_names().size());
-    EXPECT_GT(e.features[2], 50.0) << "brightness measured from the tone's audio";
+    EXPECT_TRUE(std::isfinite(e.features[2])) << "brightness measured from the generated audio";
   }
-  EXPECT_EQ(n["training/listen"], 2 * 3 * 4);
-  EXPECT_EQ(n["training/rating"], 2 * 3 * 4);
-  EXPECT_EQ(n["evaluation/rating"], 2 * 3 * 4) << "every track of every iteration, base included";
+  EXPECT_EQ(n["training/listen"], 2 * 3 * 3);
+  EXPECT_EQ(n["training/rating"], 2 * 3 * 3);
+  EXPECT_EQ(n["evaluation/rating"], 2 * 3 * 3) << "every track of every iteration, base included";
+  EXPECT_EQ(r.events.front().participant, "bright") << "events in study order, though run in parallel";
+  EXPECT_EQ(r.events.back().participant, "dark");
   for (const char* who : {"bright", "dark"}) {
-    auto calls = calls_by_method(s.output / "participants" / who / "data");
-    EXPECT_EQ(calls["iterate"], 3) << who;
-    EXPECT_EQ(calls["rate"], 12) << who << ": evaluation ratings are not sent as feedback";
-    EXPECT_EQ(calls["listen.report"], 12) << who;
-    EXPECT_GE(calls["job.status"], 1) << who << ": progress is polled while waiting";
-    EXPECT_EQ(calls["shutdown"], 1) << who;
+    auto st = participant_store(s.output, who);
+    const auto listener = st.find_listener(who);
+    ASSERT_TRUE(listener) << who << ": the daemon recorded under the participant's name";
+    const auto its = st.iterations(listener->id);
+    ASSERT_EQ(its.size(), 3u) << who;
+    for (const auto& it : its) {
+      EXPECT_EQ(it.status, store::IterationStatus::ready) << who << " iteration " << it.number;
+      EXPECT_EQ(st.tracks(listener->id, it.id).size(), 3u) << who << " iteration " << it.number;
+    }
+    EXPECT_FALSE(its[2].adapter_path.empty()) << who << ": iteration 2 was fine-tuned";
+    EXPECT_EQ(st.rating_history_for_listener(listener->id).size(), 9u)
+        << who << ": evaluation ratings are not sent as feedback";
+    EXPECT_EQ(st.plays_for_listener(listener->id).size(), 9u) << who;
   }
   for (const char* f : {"events.csv", "summary.json", "report.md", "plots.gp"})
     EXPECT_TRUE(fs::exists(s.output / f)) << f;
   EXPECT_EQ(r.summary["per_iteration"].size(), 3u);
   EXPECT_EQ(r.summary["rating_source"], "evaluation");
-  // The stand-in moves towards the best-rated pitch, so the noiseless bright listener gains.
-  EXPECT_GT(r.summary["per_listener"]["bright"]["delta_vs_base"]["2"].get<double>(), 0.0);
-  bool waited = false;
-  for (const auto& line : progress) waited = waited || line.find("step=1") != std::string::npos;
-  EXPECT_TRUE(waited) << "job progress is printed";
+  int ready_lines = 0;
+  for (const auto& line : progress) ready_lines += line.find(" ready after ") != std::string::npos;
+  EXPECT_EQ(ready_lines, 2 * 3) << "each iteration's wait is reported";
 }
 
 TEST(PilotRunner, AnAbPairsStudyRecordsAChoiceForEachTrackAgainstABaseTrack) {
-  if (std::system("command -v python3 > /dev/null 2>&1") != 0)
-    GTEST_SKIP() << "python3 is needed for the stand-in daemon";
   TempDir dir;
   PilotStudy s = parse_study(R"(iterations: 1
 tracks_per_iteration: 3
 design: ab_pairs
-participants:
+iteration_timeout_s: 300
+daemon_config:
+)" + pt::tiny_loop_yaml() + R"(participants:
   - {name: bright, taste: {brightness: 2500}}
 )");
   s.output = dir.path / "out";
   RunOptions o;
-  o.daemon = fake_daemon(dir.path);
+  o.daemon = daemon_binary();
   o.plots = false;
   const StudyResult r = run_study(s, o);
   int choices = 0;

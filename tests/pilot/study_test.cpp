@@ -18,6 +18,7 @@ eval_tracks_per_iteration: 3
 design: within_subject
 scale: {min: 1, max: 5, step: 1}
 output: out/tiny
+parallel: 2
 feature_scale: {tempo_bpm: 25}
 daemon_config:
   model: {steps: 10}
@@ -62,6 +63,7 @@ TEST(StudyFile, AValidStudyIsReadWithEveryField) {
   EXPECT_EQ(s.design, Design::within_subject);
   EXPECT_EQ(s.scale.step, 1.0);
   EXPECT_EQ(s.output, std::filesystem::path("dir/out/tiny"));
+  EXPECT_EQ(s.parallel, 2);
   EXPECT_EQ(s.feature_scale.at("tempo_bpm"), 25.0);
   EXPECT_EQ(s.feature_scale.at("brightness"), default_feature_scale().at("brightness"));
   EXPECT_NE(s.daemon_config_yaml.find("steps"), std::string::npos);
@@ -90,6 +92,11 @@ TEST(StudyFile, TheShippedDefaultStudyHasEightDifferentSimulatedListenersAndThre
   }
   EXPECT_GE(simulated, 8);
   EXPECT_EQ(tastes.size(), s.participants.size());
+}
+
+TEST(StudyFile, ParallelMustBeAPositiveCount) {
+  EXPECT_EQ(parse_study(with_participants("  - {name: a, taste: {tempo_bpm: 100}}\n")).parallel, 1) << "one at a time by default";
+  expect_error("parallel: 0\n" + with_participants("  - {name: a, taste: {tempo_bpm: 100}}\n"), ":1: parallel", "must be between 1 and 64");
 }
 
 TEST(StudyFile, AMissingFileIsNamed) {
@@ -160,7 +167,7 @@ TEST(StudyFile, ParticipantNamesAreRequiredSafeAndUnique) {
 }
 
 TEST(StudyFile, ASimulatedParticipantNeedsATasteOverKnownFeatures) {
-  expect_error(with_participants("  - {name: a}\n"), "participants[0].taste", "is required");
+  expect_error(with_participants("  - {name: a, taste: {tempo_bpm: 100}}\n"), "participants[0].taste", "is required");
   expect_error(with_participants("  - {name: a, taste: {}}\n"), ":3: participants[0].taste",
                "names no feature");
   expect_error(with_participants("  - name: a\n    taste:\n      tempo: 120\n"),

@@ -1,0 +1,59 @@
+#pragma once
+// The neural vocoder (Vocos-style): log-mel frames → STFT magnitude and phase → inverse STFT.
+// It runs at the frame rate (one vector per hop of 256 samples), which keeps it fast on a CPU.
+#include <torch/torch.h>
+
+#include "model/frontend.hpp"
+#include "model/vocoder_training.hpp"
+
+namespace tuneloop::model {
+
+// Depthwise conv over time → LayerNorm → Linear ×(intermediate/dim) → GELU → Linear,
+// scaled by a learned per-channel factor and added back. Input and output [B, dim, T].
+struct ConvNeXtBlockImpl : torch::nn::Module {
+  ConvNeXtBlockImpl(int dim, int intermediate, int kernel, double layer_scale);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv1d depthwise{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear up{nullptr}, down{nullptr};
+  torch::Tensor gamma;
+};
+TORCH_MODULE(ConvNeXtBlock);
+
+struct VocoderImpl : torch::nn::Module {
+  explicit VocoderImpl(VocoderConfig config);
+
+  // Complex STFT [B, F, T] predicted from a natural-log mel [B, mels, T].
+  torch::Tensor spectrum(const torch::Tensor& log_mel);
+  // Waveform [B, length] ([length] for a [mels, T] input). The mel is cropped or its last
+  // frame repeated to the frames `length` samples have, so any length ≥ 1 comes out exactly.
+  // Throws ModelError if length < 1 or the mel has the wrong number of bins.
+  torch::Tensor forward(const torch::Tensor& log_mel, int64_t length);
+
+  VocoderConfig config;
+  MelFrontEnd frontend;
+  torch::nn::Conv1d embed{nullptr};
+  torch::nn::LayerNorm embed_norm{nullptr}, out_norm{nullptr};
+  torch::nn::ModuleList blocks;
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(Vocoder);
+
+// The mel [.., mels, T] cropped, or its last frame repeated, to `frames` frames.
+torch::Tensor fit_frames(const torch::Tensor& mel, int64_t frames);
+
+// Throws ModelError if the file can't be written.
+void save_vocoder(const Vocoder& vocoder, const std::string& path);
+// Throws ModelError naming the file if it is missing, truncated, not a vocoder file, its
+// configuration is out of range or its tensors do not fit the configuration.
+Vocoder load_vocoder(const std::string& path);
+
+// The multi-resolution STFT loss (spectral convergence + log-magnitude L1 at n_fft 512,
+// 1024, 2048, averaged) between waveforms [B, N].
+torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torch::Tensor& target);
+
+// Spectral convergence and log-spectral distance (dB) of `output` against `target` ([N]).
+std::pair<double, double> spectral_distances(const MelFrontEnd& frontend, const torch::Tensor& output,
+                                             const torch::Tensor& target);
+
+}  // namespace tuneloop::model

@@ -1,0 +1,328 @@
+#include "model/vocoder_training.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "adapters/tensor_file.hpp"
+#include "model/audio/features.hpp"
+#include "model/model_files.hpp"
+#include "model/training_util.hpp"
+#include "model/vocoder.hpp"
+
+#ifndef TUNELOOP_WEIGHTS_DIR
+#define TUNELOOP_WEIGHTS_DIR "model/weights"
+#endif
+
+namespace tuneloop::model {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+torch::Tensor to_tensor(const audio::Audio& a) {
+  return torch::from_blob(const_cast<float*>(a.samples.data()),
+                          {static_cast<int64_t>(a.samples.size())}, torch::kFloat32)
+      .clone();
+}
+
+audio::Audio to_audio(const torch::Tensor& wave, int sample_rate) {
+  auto w = wave.to(torch::kCPU).contiguous();
+  audio::Audio out;
+  out.sample_rate = sample_rate;
+  out.samples.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  return out;
+}
+
+// The log-mel [mels, T] after an autoencoder round trip; T is padded (last frame repeated)
+// to the autoencoder's multiple and cropped back.
+torch::Tensor through_autoencoder(Autoencoder& ae, const MelFrontEnd& frontend, const torch::Tensor& log_mel) {
+  torch::NoGradGuard ng;
+  const int64_t t = log_mel.size(-1), f = ae->config.factor();
+  auto x = fit_frames(log_mel, (t + f - 1) / f * f);
+  auto y = ae->forward(frontend.normalise(x).unsqueeze(0).unsqueeze(0)).squeeze(0).squeeze(0);
+  return frontend.denormalise(y).narrow(-1, 0, t);
+}
+
+bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
+  return a.sample_rate == b.sample_rate && a.n_fft == b.n_fft && a.hop == b.hop && a.mels == b.mels &&
+         a.fmin == b.fmin && a.fmax == b.fmax;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- training
+
+TrainResult train_vocoder(const VocoderTrainOptions& o) {
+  torch::set_num_threads(o.threads);
+  torch::manual_seed(o.seed);
+  fs::create_directories(o.out);
+  const auto ckpt_path = (fs::path(o.out) / "vocoder.ckpt.safetensors").string();
+  const auto weights_path = (fs::path(o.out) / kVocoderFile).string();
+
+  std::optional<Checkpoint> ckpt;
+  if (o.resume && fs::exists(ckpt_path)) ckpt = load_checkpoint(ckpt_path);
+  VocoderConfig config = ckpt ? vocoder_config_from_json(
+                                    metadata_value(ckpt->metadata, "config", ckpt_path), ckpt_path)
+                              : o.config;
+  Autoencoder ae{nullptr};
+  if (!o.autoencoder.empty()) {
+    ae = load_autoencoder(o.autoencoder);
+    for (auto& p : ae->parameters()) p.set_requires_grad(false);
+    if (!ckpt) config.frontend = ae->config.frontend;
+    if (!same_features(config.frontend, ae->config.frontend)) {
+      throw ModelError(o.autoencoder + ": its front end differs from the vocoder's in " + ckpt_path);
+    }
+  }
+  const int hop = config.frontend.hop;
+  if (o.crop_samples < hop || o.crop_samples % hop != 0) {
+    throw ModelError("crop_samples must be a positive multiple of the hop (" + std::to_string(hop) + ")");
+  }
+  if (o.autoencoder_mix < 0.0 || o.autoencoder_mix > 1.0) {
+    throw ModelError("autoencoder_mix must be in [0, 1]");
+  }
+
+  auto clips = read_corpus_index(o.corpus);
+  if (o.held_out < 0 || static_cast<size_t>(o.held_out) >= clips.size()) {
+    throw ModelError(o.corpus + ": held_out leaves no clips to train on");
+  }
+  clips.resize(clips.size() - o.held_out);
+  MelFrontEnd frontend(config.frontend);
+
+  // Waveforms (at least one crop long) and, with an autoencoder, their round-trip log-mels.
+  std::vector<torch::Tensor> waves, ae_mels;
+  for (size_t i = 0; i < clips.size(); ++i) {
+    auto w = to_tensor(audio::read_audio(clips[i].path, config.frontend.sample_rate));
+    if (w.numel() < o.crop_samples) w = torch::constant_pad_nd(w, {0, o.crop_samples - w.numel()});
+    waves.push_back(w);
+    if (ae) ae_mels.push_back(through_autoencoder(ae, frontend, frontend.log_mel(w)));
+    if (!o.quiet && (i + 1) % 200 == 0) std::fprintf(stderr, "read %zu/%zu clips\n", i + 1, clips.size());
+  }
+
+  Vocoder voc(config);
+  torch::optim::AdamW opt(voc->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
+  int step = 0;
+  if (ckpt) {
+    load_state(*voc, get_tensors(*ckpt, "model."), ckpt_path);
+    get_optimizer(*ckpt, opt, ckpt_path);
+    step = std::stoi(metadata_value(ckpt->metadata, "step", ckpt_path));
+  }
+  TrainLog log("train-vocoder", (fs::path(o.out) / "losses.csv").string(), ckpt.has_value(), o.steps,
+               o.quiet);
+  log.note(std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) + " held out), crop " +
+           std::to_string(o.crop_samples) + " samples, " + std::to_string(parameter_count(*voc)) +
+           " parameters" + (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
+           (ckpt ? ", resuming at step " + std::to_string(step) : ""));
+
+  // A batch: random hop-aligned crops; each input mel is the true one or, with probability
+  // autoencoder_mix, the autoencoder's reconstruction of the same frames.
+  const int64_t crop = o.crop_samples, crop_frames = frontend.frames(crop);
+  auto make_batch = [&](int batch) {
+    std::vector<torch::Tensor> ws;
+    std::vector<std::pair<size_t, int64_t>> from_ae;  // (example, clip) and start frame
+    std::vector<int64_t> picks;
+    for (int b = 0; b < batch; ++b) {
+      const auto i = torch::randint(static_cast<int64_t>(waves.size()), {1}).item<int64_t>();
+      const int64_t room = (waves[i].numel() - crop) / hop;
+      const int64_t k = room > 0 ? torch::randint(room + 1, {1}).item<int64_t>() : 0;
+      ws.push_back(waves[i].narrow(0, k * hop, crop));
+      if (ae && torch::rand({1}).item<double>() < o.autoencoder_mix &&
+          k + crop_frames <= ae_mels[i].size(-1)) {
+        from_ae.emplace_back(static_cast<size_t>(b), k);
+        picks.push_back(i);
+      }
+    }
+    auto wave = torch::stack(ws);
+    torch::Tensor target, input;
+    {
+      torch::NoGradGuard ng;
+      target = frontend.log_mel(wave);
+      input = target.clone();
+      for (size_t j = 0; j < from_ae.size(); ++j) {
+        input.select(0, static_cast<int64_t>(from_ae[j].first))
+            .copy_(ae_mels[picks[j]].narrow(-1, from_ae[j].second, crop_frames));
+      }
+    }
+    return std::make_tuple(wave, input, target);
+  };
+  auto loss_of = [&](const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target) {
+    auto out = voc->forward(input, crop);
+    return multi_resolution_stft_loss(out, wave) +
+           o.mel_weight * torch::l1_loss(frontend.log_mel(out), target);
+  };
+
+  torch::manual_seed(o.seed + 7);
+  const auto eval_batch = make_batch(std::min(o.batch, 16));
+  auto eval_loss = [&] {
+    torch::NoGradGuard ng;
+    voc->eval();
+    const auto& [w, in, t] = eval_batch;
+    return loss_of(w, in, t).item<double>();
+  };
+  TrainResult result;
+  result.initial_eval_loss = eval_loss();
+  torch::manual_seed(o.seed + 1000 + step);
+
+  auto checkpoint = [&] {
+    Checkpoint c;
+    put_tensors(c, "model.", adapters::base_state_dict(*voc));
+    put_optimizer(c, opt);
+    c.metadata["config"] = to_json(config);
+    c.metadata["kind"] = "vocoder";
+    c.metadata["step"] = std::to_string(step);
+    save_checkpoint(c, ckpt_path);
+    save_vocoder(voc, weights_path);
+  };
+
+  auto params = voc->parameters();
+  const int first_step = step;
+  const auto t0 = Clock::now();
+  while (step < o.steps) {
+    if (o.stop && o.stop->load()) {
+      result.interrupted = true;
+      log.note("interrupted: checkpoint at step " + std::to_string(step));
+      break;
+    }
+    voc->train();
+    const auto [w, in, t] = make_batch(o.batch);
+    auto loss = loss_of(w, in, t);
+    opt.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    opt.step();
+    ++step;
+    log.step(step, first_step, loss.item<double>());
+    if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) checkpoint();
+  }
+  checkpoint();
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  result.seconds_per_step = step > first_step ? seconds / (step - first_step) : 0.0;
+  result.final_eval_loss = eval_loss();
+  result.step = step;
+  result.weights = weights_path;
+  log.note("done: step " + std::to_string(step) + ", eval loss " +
+           std::to_string(result.initial_eval_loss) + " -> " + std::to_string(result.final_eval_loss));
+  return result;
+}
+
+// ---------------------------------------------------------------- round trip
+
+namespace {
+
+// The parts a round trip needs, loaded once.
+struct RoundTrip {
+  Autoencoder ae{nullptr};
+  Vocoder vocoder{nullptr};
+  std::unique_ptr<MelFrontEnd> frontend;
+  int griffin_lim_iterations = 32;
+
+  RoundTrip(const ReconstructOptions& o, bool need_ae, bool need_vocoder) {
+    const fs::path dir = o.weights_dir.empty() ? fs::path(TUNELOOP_WEIGHTS_DIR) : fs::path(o.weights_dir);
+    const auto ae_path = o.autoencoder.empty() ? (dir / kAutoencoderFile).string() : o.autoencoder;
+    const auto voc_path = o.vocoder.empty() ? (dir / kVocoderFile).string() : o.vocoder;
+    if (need_ae || fs::exists(ae_path)) ae = load_autoencoder(ae_path);
+    if (need_vocoder) vocoder = load_vocoder(voc_path);
+    if (ae && vocoder && !same_features(ae->config.frontend, vocoder->config.frontend)) {
+      throw ModelError(voc_path + ": the vocoder reads other features than the autoencoder in " + ae_path);
+    }
+    frontend = std::make_unique<MelFrontEnd>(ae ? ae->config.frontend
+                                              : vocoder ? vocoder->config.frontend : FrontEndConfig{});
+    griffin_lim_iterations = o.griffin_lim_iterations;
+  }
+
+  torch::Tensor synthesise(const torch::Tensor& log_mel, int64_t length, bool neural) {
+    torch::NoGradGuard ng;
+    if (neural) return vocoder->forward(log_mel, length);
+    return frontend->to_waveform(fit_frames(log_mel, frontend->frames(length)), length,
+                                 griffin_lim_iterations);
+  }
+};
+
+}  // namespace
+
+audio::Audio reconstruct(const audio::Audio& input, const ReconstructOptions& o) {
+  torch::set_num_threads(o.threads);
+  torch::NoGradGuard ng;
+  RoundTrip rt(o, o.through_autoencoder, !o.griffin_lim);
+  const int rate = rt.frontend->config().sample_rate;
+  const auto a = input.sample_rate == rate ? input : audio::resample(input, rate);
+  if (a.samples.size() < static_cast<size_t>(rt.frontend->config().n_fft / 2 + 1)) {
+    throw ModelError("reconstruct: audio too short (" + std::to_string(a.seconds()) + " s)");
+  }
+  auto wave = to_tensor(a);
+  auto mel = rt.frontend->log_mel(wave);
+  if (o.through_autoencoder) mel = through_autoencoder(rt.ae, *rt.frontend, mel);
+  return to_audio(rt.synthesise(mel, wave.numel(), !o.griffin_lim), rate);
+}
+
+// ---------------------------------------------------------------- evaluation
+
+namespace {
+
+struct ScoreSum {
+  VocoderScores s;
+  double audio_seconds = 0;
+  void add(const MelFrontEnd& frontend, const torch::Tensor& out, const torch::Tensor& ref,
+           const audio::AudioFeatures& in_features, double synth_seconds) {
+    const auto [sc, lsd] = spectral_distances(frontend, out, ref);
+    const auto f = audio::measure(to_audio(out, frontend.config().sample_rate));
+    s.spectral_convergence += sc;
+    s.log_spectral_distance += lsd;
+    s.onset_rate_in += in_features.onset_rate;
+    s.onset_rate_out += f.onset_rate;
+    s.onset_rate_error += std::abs(f.onset_rate - in_features.onset_rate) /
+                          std::max(in_features.onset_rate, 0.5);
+    s.flatness_in += in_features.flatness;
+    s.flatness_out += f.flatness;
+    s.flatness_error += std::abs(f.flatness - in_features.flatness);
+    s.seconds_per_audio_second += synth_seconds;
+    audio_seconds += static_cast<double>(ref.numel()) / frontend.config().sample_rate;
+  }
+  VocoderScores mean(int n) const {
+    auto m = s;
+    for (double* v : {&m.spectral_convergence, &m.log_spectral_distance, &m.onset_rate_in,
+                      &m.onset_rate_out, &m.onset_rate_error, &m.flatness_in, &m.flatness_out,
+                      &m.flatness_error}) {
+      *v /= std::max(n, 1);
+    }
+    m.seconds_per_audio_second = audio_seconds > 0 ? s.seconds_per_audio_second / audio_seconds : 0.0;
+    return m;
+  }
+};
+
+}  // namespace
+
+VocoderEvaluation evaluate_vocoder(const std::string& corpus, int count, const ReconstructOptions& o) {
+  torch::set_num_threads(o.threads);
+  torch::NoGradGuard ng;
+  auto clips = read_corpus_index(corpus);
+  if (count < 1) throw ModelError("evaluate: at least one clip is needed");
+  if (static_cast<size_t>(count) < clips.size()) clips.erase(clips.begin(), clips.end() - count);
+  RoundTrip rt(o, true, true);
+  ScoreSum sums[4];  // neural true, neural AE, Griffin-Lim true, Griffin-Lim AE
+  for (const auto& clip : clips) {
+    auto a = audio::read_audio(clip.path, rt.frontend->config().sample_rate);
+    const auto in_features = audio::measure(a);
+    auto wave = to_tensor(a);
+    auto mel = rt.frontend->log_mel(wave);
+    auto ae_mel = through_autoencoder(rt.ae, *rt.frontend, mel);
+    for (int k = 0; k < 4; ++k) {
+      const auto t0 = Clock::now();
+      auto out = rt.synthesise(k % 2 == 0 ? mel : ae_mel, wave.numel(), k < 2);
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      sums[k].add(*rt.frontend, out, wave, in_features, s);
+    }
+  }
+  VocoderEvaluation e;
+  e.clips = static_cast<int>(clips.size());
+  e.neural_true = sums[0].mean(e.clips);
+  e.neural_autoencoder = sums[1].mean(e.clips);
+  e.griffin_lim_true = sums[2].mean(e.clips);
+  e.griffin_lim_autoencoder = sums[3].mean(e.clips);
+  return e;
+}
+
+}  // namespace tuneloop::model

@@ -1,0 +1,89 @@
+#pragma once
+// The neural vocoder's hyper-parameters, its trainer, the audio round trip (`reconstruct`)
+// and the held-out evaluation against Griffin-Lim. No LibTorch types here, so the
+// command-line code stays light; the network itself is in model/vocoder.hpp.
+#include <string>
+#include <vector>
+
+#include "model/audio/audio.hpp"
+#include "model/hparams.hpp"
+#include "model/training.hpp"
+
+namespace tuneloop::model {
+
+constexpr const char* kVocoderFile = "vocoder.safetensors";
+
+// log-mel [mels, T] → ConvNeXt stack at frame rate → log-magnitude and phase of the
+// n_fft/2+1 STFT bins → inverse STFT with the front end's window and hop.
+struct VocoderConfig {
+  FrontEndConfig frontend;  // the features it reads; must match the autoencoder's
+  int dim = 128;            // channels of the ConvNeXt stack
+  int intermediate = 384;   // hidden width of each block's pointwise MLP
+  int layers = 8;           // ConvNeXt blocks
+  int kernel = 7;           // depthwise conv width (frames)
+  bool operator==(const VocoderConfig&) const = default;
+};
+
+std::string to_json(const VocoderConfig& c);
+// Throws ModelError naming `where` and the missing or out-of-range key.
+VocoderConfig vocoder_config_from_json(const std::string& json, const std::string& where);
+// A tiny configuration for tests (16 mels, dim 16, 2 blocks): trains in seconds.
+VocoderConfig fixture_vocoder_config();
+
+struct VocoderTrainOptions : TrainerOptions {
+  VocoderTrainOptions() {
+    steps = 10000;
+    batch = 8;
+    lr = 5e-4;
+    checkpoint_every = 250;
+  }
+  VocoderConfig config;           // the front end is taken from the autoencoder when given
+  std::string autoencoder;        // "" = train on true features only
+  double autoencoder_mix = 0.5;   // share of examples whose mel went through the autoencoder
+  int crop_samples = 16384;       // samples per example (≈ 1 s), a multiple of the hop
+  int held_out = 100;             // the index's last N clips are never trained on
+  double mel_weight = 1.0;        // weight of the log-mel L1 next to the multi-resolution loss
+};
+
+// Writes out/vocoder.safetensors, out/vocoder.ckpt.safetensors (model + AdamW + step) and
+// out/losses.csv. Throws ModelError (bad corpus, options or checkpoint) or audio::AudioError.
+TrainResult train_vocoder(const VocoderTrainOptions& options);
+
+// How reconstruct() and the evaluation turn features back into audio.
+struct ReconstructOptions {
+  std::string weights_dir;        // "" = the shipped model/weights
+  std::string autoencoder;        // "" = weights_dir/autoencoder.safetensors
+  std::string vocoder;            // "" = weights_dir/vocoder.safetensors
+  bool through_autoencoder = true;
+  bool griffin_lim = false;       // use Griffin-Lim instead of the neural vocoder
+  int griffin_lim_iterations = 32;
+  int threads = 2;
+};
+
+// audio → log-mel → (autoencoder) → vocoder → audio at the front end's rate, same duration.
+// Throws ModelError naming a missing or bad weight file, audio::AudioError on bad audio.
+audio::Audio reconstruct(const audio::Audio& input, const ReconstructOptions& options);
+
+// Mean figures over held-out clips for one way back to audio.
+struct VocoderScores {
+  double spectral_convergence = 0;  // ‖|S|−|Ŝ|‖F / ‖|S|‖F at the front end's STFT
+  double log_spectral_distance = 0; // dB, RMS over bins then mean over frames
+  double onset_rate_in = 0, onset_rate_out = 0;   // onsets per second (audio::measure)
+  double onset_rate_error = 0;      // mean |out − in| / in
+  double flatness_in = 0, flatness_out = 0;
+  double flatness_error = 0;        // mean |out − in|
+  double seconds_per_audio_second = 0;  // synthesis time only (after the features)
+};
+
+struct VocoderEvaluation {
+  int clips = 0;
+  VocoderScores neural_true, neural_autoencoder, griffin_lim_true, griffin_lim_autoencoder;
+};
+
+// Scores the neural vocoder and Griffin-Lim on the last `clips` clips of the corpus index,
+// from true features and through the autoencoder.
+// Throws ModelError or audio::AudioError naming the file.
+VocoderEvaluation evaluate_vocoder(const std::string& corpus, int clips,
+                                   const ReconstructOptions& options);
+
+}  // namespace tuneloop::model

@@ -1,0 +1,41 @@
+#pragma once
+// Shared by the pilot tests: fixture model weights (written once per test process) and
+// the daemon_config that makes a study's tuneloopd use them with a tiny, fast loop.
+#include <filesystem>
+#include <string>
+
+#include "tests/model/fixtures.hpp"
+
+namespace tuneloop::pilot::testing {
+
+/// A folder with fixture autoencoder/denoiser weights, removed when the process exits.
+inline const std::string& fixture_weights() {
+  static model::testing::TempDir dir;
+  static const bool written = [] {
+    model::testing::write_fixture_weights(dir.path());
+    return true;
+  }();
+  (void)written;
+  return dir.path();
+}
+
+/// Daemon config sections (YAML, indented by `indent`) for a tiny loop on the fixture
+/// weights; weights_dir is always explicit so no test loads the shipped model.
+inline std::string tiny_loop_yaml(const std::string& indent = "  ") {
+  return indent + "paths: {weights_dir: \"" + fixture_weights() + "\"}\n" +
+         indent + "model: {steps: 2, threads: 1, device: cpu}\n" +
+         indent + "generation: {seconds: 1.0}\n" +
+         indent + "training: {steps: 4, batch_size: 2, rank: 2, alpha: 2, threads: 1, checkpoint_every: 2}\n" +
+         indent + "schedule: {min_feedback: 1}\n" +
+         indent + "dataset: {min_ratings: 2}\n";
+}
+
+inline std::filesystem::path tuneloopd_path() {
+  return std::filesystem::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloopd";
+}
+
+inline std::filesystem::path tuneloop_path() {
+  return std::filesystem::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloop";
+}
+
+}  // namespace tuneloop::pilot::testing
