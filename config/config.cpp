@@ -545,7 +545,7 @@ const std::vector<Row>& rows() {
 
     t.push_back(enumeration(FIELD(model, device), {Device::automatic, Device::cpu, Device::cuda},
                             "auto (cuda if this build has it) | cpu | cuda"));
-    t.push_back(integer(FIELD(model, threads), 1, 256, "LibTorch threads for generation"));
+    t.push_back(integer(FIELD(model, threads), 1, 256, "LibTorch threads for generation (2 only on an idle machine: see README)"));
     t.push_back(integer(FIELD(model, steps), 1, 1000, "sampler steps per track"));
     t.push_back(real(FIELD(model, guidance), 0.0, 50.0,
                      "classifier-free guidance scale for tagged generation"));
@@ -559,7 +559,7 @@ const std::vector<Row>& rows() {
     t.push_back(integer(FIELD(training, steps), 1, kMaxCount, "fine-tune steps per iteration"));
     t.push_back(integer(FIELD(training, batch_size), 1, 1024, "examples per fine-tune step"));
     t.push_back(real(FIELD(training, learning_rate), 0.0, 1.0, "fine-tune learning rate", true));
-    t.push_back(integer(FIELD(training, threads), 1, 256, "LibTorch threads for fine-tuning"));
+    t.push_back(integer(FIELD(training, threads), 1, 256, "LibTorch threads for fine-tuning (2 only on an idle machine: see README)"));
     t.push_back(integer(FIELD(training, checkpoint_every), 1, kMaxCount,
                         "steps between resumable checkpoints"));
     t.push_back(integer(FIELD(training, seed), 0, std::numeric_limits<std::int64_t>::max(),

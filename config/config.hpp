@@ -99,7 +99,7 @@ std::optional<int> minutes_since_midnight(std::string_view time_of_day) noexcept
 
 struct ModelConfig {
   Device device = Device::automatic;
-  int threads = 2;        // LibTorch threads for generation
+  int threads = 1;        // LibTorch threads for generation (OpenMP with 2 slows 4-6x when a core is busy)
   int steps = 25;         // sampler steps
   double guidance = 3.0;  // classifier-free guidance scale
   bool operator==(const ModelConfig&) const = default;
@@ -113,7 +113,7 @@ struct TrainingConfig {
   int steps = 300;
   int batch_size = 8;
   double learning_rate = 1e-3;
-  int threads = 2;            // LibTorch threads for the fine-tune worker
+  int threads = 1;            // LibTorch threads for the fine-tune worker (as above)
   int checkpoint_every = 50;  // steps between resumable checkpoints
   std::int64_t seed = 0;
   bool operator==(const TrainingConfig&) const = default;

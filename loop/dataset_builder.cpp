@@ -275,7 +275,9 @@ Manifest DatasetBuilder::build(const DatasetInputs& inputs, int iteration, UnixM
   std::vector<std::size_t> kept;
   for (std::size_t i = 0; i < scores.size(); ++i) {
     if (!scores[i].has_feedback) continue;
-    if (scores[i].score >= threshold) {
+    // A score of 0 (not liked, not heard) would be a training weight of 0: never kept,
+    // even when every score is 0 and the percentile threshold is 0 too.
+    if (scores[i].score >= threshold && scores[i].score > 0.0) {
       kept.push_back(i);
     } else {
       ++m.excluded.below_threshold;

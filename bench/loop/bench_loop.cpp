@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   app.add_option("--tracks", tracks, "tracks per iteration (default: generation.tracks_per_iteration)");
   app.add_option("--seconds", seconds, "seconds per track (default: generation.seconds)");
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they come, also in a log file
 
   model::testing::TempDir dir;
   config::Config cfg;  // the defaults

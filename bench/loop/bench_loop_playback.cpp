@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   app.add_option("--daemon", daemon_bin, "the tuneloopd binary")->capture_default_str();
   app.add_flag("--keep", keep, "keep the temporary folder (daemon log, data)");
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they come, also in a log file
 
   std::string tmpl = (fs::temp_directory_path() / "tuneloop-bench-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) return 1;

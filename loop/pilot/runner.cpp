@@ -306,6 +306,7 @@ class ParticipantRun {
     }
     const auto deadline = Clock::now() + std::chrono::duration<double>(study_.iteration_timeout_s);
     std::string last_progress;
+    auto last_said = Clock::now() - std::chrono::seconds(60);
     double wait = 0.1;
     while (true) {
       const auto row = find_number(iterations(), number);
@@ -325,9 +326,12 @@ class ParticipantRun {
                          std::to_string(static_cast<int>(study_.iteration_timeout_s)) +
                          " s (iteration_timeout_s); last status '" + status + "'");
       const std::string prog = job_progress();
-      if (!prog.empty() && prog != last_progress)
+      // At most every 15 s, so a long fine-tune gives a few lines, not one per step.
+      if (!prog.empty() && prog != last_progress && Clock::now() - last_said > std::chrono::seconds(15)) {
         say("iteration " + std::to_string(number) + ": " + prog);
-      last_progress = prog;
+        last_progress = prog;
+        last_said = Clock::now();
+      }
       // Quick first looks for a fast job, then once a second for a fine-tune.
       sleep_s(wait);
       wait = std::min(1.0, wait * 2);

@@ -123,7 +123,7 @@ TEST_F(ConfigTest, EveryKeyHasItsDocumentedBuiltInDefault) {
   EXPECT_EQ(c.schedule.time_of_day, "");
   EXPECT_EQ(c.schedule.min_feedback, 8);
   EXPECT_EQ(c.model.device, Device::automatic);
-  EXPECT_EQ(c.model.threads, 2);
+  EXPECT_EQ(c.model.threads, 1);
   EXPECT_EQ(c.model.steps, 25);
   EXPECT_DOUBLE_EQ(c.model.guidance, 3.0);
   EXPECT_EQ(c.training.rank, 8);
@@ -133,7 +133,7 @@ TEST_F(ConfigTest, EveryKeyHasItsDocumentedBuiltInDefault) {
   EXPECT_EQ(c.training.steps, 300);
   EXPECT_EQ(c.training.batch_size, 8);
   EXPECT_DOUBLE_EQ(c.training.learning_rate, 1e-3);
-  EXPECT_EQ(c.training.threads, 2);
+  EXPECT_EQ(c.training.threads, 1);
   EXPECT_EQ(c.training.checkpoint_every, 50);
   EXPECT_EQ(c.training.seed, 0);
   EXPECT_EQ(c.generation.tracks_per_iteration, 16);

@@ -124,6 +124,23 @@ TEST(DatasetBuilder, IgnoresRatingsUntilThereAreMinRatings) {
   EXPECT_DOUBLE_EQ(*m.threshold, 0.5);
 }
 
+TEST(DatasetBuilder, NeverKeepsATrackWhoseScoreIsZeroEvenWhenTheThresholdIsZero) {
+  // Two ratings below min_ratings and nothing heard: every score is 0, so is the
+  // percentile; a kept track would be a training example of weight 0.
+  DatasetInputs inputs = five_rated_tracks();
+  inputs.tracks = {rated_track(1, 5.0, 0), rated_track(2, 4.0, 0)};
+  DatasetConfig dataset = dataset_config();
+  dataset.min_ratings = 5;
+  const Manifest m = DatasetBuilder(FeedbackConfig{}, dataset).build(inputs, 1, kNow);
+  EXPECT_FALSE(m.ratings_used);
+  ASSERT_TRUE(m.threshold);
+  EXPECT_DOUBLE_EQ(*m.threshold, 0.0);
+  EXPECT_EQ(m.track_count(), 0);
+  EXPECT_EQ(m.excluded.below_threshold, 2);
+  EXPECT_EQ(m.song_count(), 2);
+  for (const auto& item : m.items) EXPECT_GT(item.weight, 0.0);
+}
+
 TEST(DatasetBuilder, WithoutAnyFeedbackKeepsOnlyTheSongs) {
   DatasetInputs inputs = five_rated_tracks();
   inputs.tracks = {rated_track(1, std::nullopt, 0)};

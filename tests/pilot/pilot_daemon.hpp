@@ -21,10 +21,12 @@ inline const std::string& fixture_weights() {
 
 /// Daemon config sections (YAML, indented by `indent`) for a tiny loop on the fixture
 /// weights; weights_dir is always explicit so no test loads the shipped model.
-inline std::string tiny_loop_yaml(const std::string& indent = "  ") {
+inline std::string tiny_loop_yaml(const std::string& indent = "  ", int tracks_per_iteration = 0) {
+  const std::string tracks =
+      tracks_per_iteration > 0 ? ", tracks_per_iteration: " + std::to_string(tracks_per_iteration) : "";
   return indent + "paths: {weights_dir: \"" + fixture_weights() + "\"}\n" +
          indent + "model: {steps: 2, threads: 1, device: cpu}\n" +
-         indent + "generation: {seconds: 1.0}\n" +
+         indent + "generation: {seconds: 1.0" + tracks + "}\n" +
          indent + "training: {steps: 4, batch_size: 2, rank: 2, alpha: 2, threads: 1, checkpoint_every: 2}\n" +
          indent + "schedule: {min_feedback: 1}\n" +
          indent + "dataset: {min_ratings: 2}\n";

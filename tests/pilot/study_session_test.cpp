@@ -42,8 +42,7 @@ class StudySession : public ::testing::Test {
     dir_ = new fs::path(mkdtemp(tmpl));
     std::ofstream(*dir_ / "tuneloopd.yaml")
         << "daemon: {listener: alice}\nhttp: {enabled: false}\naudio: {output: none}\n"
-        << "generation: {tracks_per_iteration: 3}\n"
-        << pt::tiny_loop_yaml("");
+        << pt::tiny_loop_yaml("", 3);
     daemon_ = new DaemonProcess(pt::tuneloopd_path(), *dir_ / "d", *dir_ / "tuneloopd.yaml",
                                 *dir_ / "d.sock", 60);
     auto c = client();
