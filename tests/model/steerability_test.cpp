@@ -72,13 +72,6 @@ std::vector<double> centroid(const std::vector<audio::AudioFeatures>& set, const
   return audio::standardise(audio::mean_features(set), s);
 }
 
-// Distance between the means of two sets of clips in standardised feature space, with the
-// part that sampling noise alone adds taken out: E|mean_a - mean_b|^2 exceeds the true
-// squared distance by tr(cov_a)/n_a + tr(cov_b)/n_b, which with 20 clips and 7 noisy
-// features is as large as the effect being measured. Signed square root (it can be < 0).
-double debiased_distance(const std::vector<audio::AudioFeatures>& a, const std::vector<audio::AudioFeatures>& b,
-                         const audio::FeatureScale& s);
-
 double distance(const std::vector<double>& a, const std::vector<double>& b) {
   double d = 0;
   for (std::size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
@@ -96,6 +89,10 @@ double noise_of_mean(const std::vector<audio::AudioFeatures>& set, const audio::
   return total / (n - 1) / n;  // trace of the sample covariance over n
 }
 
+// Distance between the means of two sets of clips in standardised feature space, with the
+// part that sampling noise alone adds taken out: E|mean_a - mean_b|^2 exceeds the true
+// squared distance by tr(cov_a)/n_a + tr(cov_b)/n_b, which with 20 clips and 7 noisy
+// features is as large as the effect being measured. Signed square root (it can be < 0).
 double debiased_distance(const std::vector<audio::AudioFeatures>& a, const std::vector<audio::AudioFeatures>& b,
                          const audio::FeatureScale& s) {
   const double d = distance(centroid(a, s), centroid(b, s));
