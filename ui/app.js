@@ -204,11 +204,24 @@ function renderStars(stars) {
   $('rating-value').textContent = stars ? `${stars} of 5` : 'not rated';
 }
 
+// Rating ids grow with time. True (and remembered) when this rating of its track is the
+// newest the page has seen; replies and events can arrive in either order.
+const newestRatingIds = new Map();
+function newestRating(r) {
+  if (typeof r.rating_id !== 'number') return true;
+  if (r.rating_id < (newestRatingIds.get(r.track_id) ?? -1)) return false;
+  newestRatingIds.set(r.track_id, r.rating_id);
+  return true;
+}
+
 async function rate(stars) {
   const t = currentTrack();
   if (!t) return say('Nothing to rate: play a track first.', 'error');
   const r = await attempt('Rating', () => rpc('rate', { track_id: t.id, stars }));
   if (!r) return;
+  // A newer rating of this track (made elsewhere) may have arrived as an event while this
+  // call was under way: don't put the older one back on screen.
+  if (!newestRating(r)) return;
   state.rating = r.stars;
   state.ratingTrack = r.track_id;
   t.stars = r.stars;
@@ -706,6 +719,7 @@ function connectEvents() {
         refreshSoon();
         break;
       case 'rating.recorded': {
+        if (!newestRating(p)) break;
         const t = trackById(p.track_id);
         if (t) t.stars = p.stars;
         if (p.track_id === state.ratingTrack) state.rating = p.stars;

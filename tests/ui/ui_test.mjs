@@ -208,7 +208,7 @@ test('a rating made elsewhere reaches the page as an event', async () => {
   await rpc('rate', { track_id: 1, stars: 4 });
   await page.waitForFunction(() => document.getElementById('rating-value').textContent === '4 of 5');
   assert.equal(await page.getAttribute('#stars button[data-value="4"]', 'aria-checked'), 'true');
-  assert.equal(await page.locator('#chart rect.bar').count(), 1);
+  await page.waitForFunction(() => document.querySelectorAll('#chart rect.bar').length === 1);
 });
 
 test('playing on this computer without a sound card says so', async () => {
