@@ -2,6 +2,7 @@
 
 #include "config/config.hpp"
 #include "daemon/client.hpp"
+#include "daemon/cli_socket.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -22,16 +23,7 @@ struct Globals {
   std::string socket;
 };
 
-fs::path socket_path(const Globals& g) {
-  if (!g.socket.empty()) return g.socket;
-  if (const char* env = std::getenv("TUNELOOP_SOCKET"); env && *env) return env;
-  try {
-    return config::load_config().paths.socket;
-  } catch (const std::exception& e) {
-    std::cerr << "tuneloop: ignoring the config (" << e.what() << ")\n";
-    return config::default_socket_path();
-  }
-}
+fs::path socket_path(const Globals& g) { return resolve_socket(g.socket); }
 
 std::string mmss(double s) {
   if (!(s >= 0)) s = 0;

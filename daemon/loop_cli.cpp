@@ -1,7 +1,7 @@
 #include "daemon/loop_cli.hpp"
 
-#include "config/config.hpp"
 #include "daemon/client.hpp"
+#include "daemon/cli_socket.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -22,27 +22,12 @@ struct Options {
   bool force = false;
 };
 
-bool json_output(const CLI::App& root) {
-  const CLI::Option* o = root.get_option_no_throw("--json");
-  return o && o->count() > 0;
-}
-
-fs::path socket_path(const CLI::App& root) {
-  if (const CLI::Option* o = root.get_option_no_throw("--socket"); o && o->count() > 0)
-    return o->as<std::string>();
-  if (const char* env = std::getenv("TUNELOOP_SOCKET"); env && *env) return env;
-  try {
-    return config::load_config().paths.socket;
-  } catch (const std::exception& e) {
-    std::cerr << "tuneloop: ignoring the config (" << e.what() << ")\n";
-    return config::default_socket_path();
-  }
-}
+bool json_output(const CLI::App& root) { return cli_json_output(root); }
 
 // Connects, calls, prints; failures become a message and an exit status (3 = no daemon).
 json call(const CLI::App& root, const std::string& method, const json& params) {
   try {
-    Client c = Client::connect_unix(socket_path(root));
+    Client c = Client::connect_unix(cli_socket_path(root));
     return c.call(method, params);
   } catch (const NotRunningError& e) {
     std::cerr << e.what() << "\n";

@@ -168,6 +168,9 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
     if (p.train) {
       const DatasetBuilder builder(config.feedback, config.dataset);
       const Manifest manifest = builder.build(read_dataset_inputs(store, listener_id), it.number, now_ms);
+      if (manifest.items.empty())
+        throw EmptyDatasetError("nothing to train iteration " + std::to_string(it.number) +
+                                " on: no songs and no rated or listened track scores above zero");
       store.set_iteration_manifest(it.id, to_json(manifest));
       for (const auto& item : manifest.items) p.fine_tune.examples.push_back({item.path, item.weight});
       p.dataset_size = static_cast<int>(manifest.items.size());

@@ -12,6 +12,7 @@
 #include <functional>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -74,9 +75,16 @@ using IterationProgressFn = std::function<void(const IterationProgress&)>;
 /// The job kind of an iteration in the store's jobs table.
 inline constexpr const char* kIterationJobKind = "iteration";
 
+/// A training iteration was asked for but the feedback gives nothing to train on.
+class EmptyDatasetError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Creates the next iteration of the listener (parent: the active one) with its manifest
 /// and job, status training. The listener's first iteration is iteration 0: the base
-/// model, no training, status generating. Throws store::StoreError.
+/// model, no training, status generating. Throws EmptyDatasetError (and writes nothing)
+/// when a training iteration's dataset would be empty; store::StoreError.
 IterationPlan prepare_iteration(store::Store& store, const config::Config& config,
                                 store::Id listener_id, std::int64_t now_ms);
 

@@ -48,7 +48,8 @@ model::Engine& LoopService::engine() {
     model::EngineOptions o;
     o.weights_dir = config_.paths.weights_dir.string();
     o.device = std::string(config::to_string(config_.model.device));
-    o.threads = config_.training.threads;
+    o.threads = config_.model.threads;
+    o.fine_tune_threads = config_.training.threads;
     engine_ = model::Engine::load(o);
   }
   return *engine_;
@@ -196,7 +197,13 @@ LoopService::StartResult LoopService::iterate(bool force) {
     r.reason = "the daemon is shutting down";
     return r;
   }
-  IterationPlan plan = prepare_iteration(store_, config_, listener, store::now_ms());
+  IterationPlan plan;
+  try {
+    plan = prepare_iteration(store_, config_, listener, store::now_ms());
+  } catch (const EmptyDatasetError& e) {
+    r.reason = e.what();
+    return r;
+  }
   r.started = true;
   r.iteration_id = plan.iteration_id;
   r.job_id = plan.job_id;

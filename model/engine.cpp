@@ -68,6 +68,7 @@ struct Engine::Impl {
   GenerateTimings timings;
   std::map<std::string, torch::Tensor> latent_cache;  // by content hash of the audio file
   int threads = 2;
+  int fine_tune_threads = 2;
 
   int64_t latent_multiple() const { return denoiser->config.length_multiple(); }
   int factor() const { return ae->config.factor(); }
@@ -110,7 +111,9 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   std::unique_ptr<Engine> engine(new Engine());
   auto& m = *engine->impl_;
   if (options.threads < 1) throw ModelError("threads must be at least 1");
+  if (options.fine_tune_threads < 0) throw ModelError("fine_tune_threads must be 0 (= threads) or more");
   m.threads = options.threads;
+  m.fine_tune_threads = options.fine_tune_threads > 0 ? options.fine_tune_threads : options.threads;
   torch::set_num_threads(options.threads);
   if (options.device == "cuda" || (options.device == "auto" && torch::cuda::is_available())) {
     if (!torch::cuda::is_available()) {
@@ -316,7 +319,7 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
   if (r.steps < 1 || r.batch < 1 || r.rank < 1 || !(r.lr > 0.0) || !(r.alpha > 0.0)) {
     throw ModelError("fine-tune: steps, batch, rank, lr and alpha must be positive");
   }
-  torch::set_num_threads(m.threads);
+  torch::set_num_threads(m.fine_tune_threads);
   torch::manual_seed(r.seed);
 
   // Latents of the examples, by content hash so repeated iterations skip the encoder.

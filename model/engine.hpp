@@ -26,7 +26,8 @@ class Cancelled : public ModelError {
 struct EngineOptions {
   std::string weights_dir;      // "" = the shipped model/weights
   std::string device = "cpu";   // cpu | cuda | auto
-  int threads = 2;              // LibTorch intra-op threads
+  int threads = 2;              // LibTorch intra-op threads (generation, encoding)
+  int fine_tune_threads = 0;    // LibTorch threads for fine_tune(); 0 = `threads`
 };
 
 struct LatentData;  // defined inside model/

@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "config/config.hpp"
+#include "daemon/cli_socket.hpp"
 #include "daemon/client.hpp"
 #include "loop/pilot/report.hpp"
 #include "loop/pilot/runner.hpp"
@@ -117,15 +117,7 @@ int report(const Options& o) {
   }
 }
 
-fs::path session_socket(const Options& o) {
-  if (!o.socket.empty()) return o.socket;
-  if (const char* env = std::getenv("TUNELOOP_SOCKET"); env && *env) return env;
-  try {
-    return config::load_config().paths.socket;
-  } catch (const std::exception&) {
-    return config::default_socket_path();
-  }
-}
+fs::path session_socket(const Options& o) { return daemon::resolve_socket(o.socket); }
 
 // A blinded rating session for a person: tracks from the chosen iterations of their own
 // daemon, in a shuffled order, each played (or named, without a sound card) and rated.

@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "config/config.hpp"
 #include "daemon/client.hpp"
+#include "daemon/cli_socket.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -30,26 +30,11 @@ struct StudyOptions {
   bool no_plots = false;
 };
 
-bool json_output(const StudyOptions& o) {
-  const CLI::Option* j = o.root->get_option_no_throw("--json");
-  return j && j->count() > 0;
-}
-
-fs::path socket_path(const StudyOptions& o) {
-  if (const CLI::Option* s = o.root->get_option_no_throw("--socket"); s && s->count() > 0)
-    return s->as<std::string>();
-  if (const char* env = std::getenv("TUNELOOP_SOCKET"); env && *env) return env;
-  try {
-    return config::load_config().paths.socket;
-  } catch (const std::exception& e) {
-    std::cerr << "tuneloop: ignoring the config (" << e.what() << ")\n";
-    return config::default_socket_path();
-  }
-}
+bool json_output(const StudyOptions& o) { return daemon::cli_json_output(*o.root); }
 
 daemon::Client connect(const StudyOptions& o) {
   try {
-    return daemon::Client::connect_unix(socket_path(o));
+    return daemon::Client::connect_unix(daemon::cli_socket_path(*o.root));
   } catch (const daemon::NotRunningError& e) {
     std::cerr << e.what() << "\n";
     throw CLI::RuntimeError(3);

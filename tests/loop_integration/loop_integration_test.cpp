@@ -130,6 +130,20 @@ TEST_F(LoopIntegration, TooLittleFeedbackStartsNoIterationAndSaysHowMuchIsMissin
   EXPECT_NE(loop["text"].get<std::string>().find("1 of 5"), std::string::npos) << loop.dump();
 }
 
+TEST_F(LoopIntegration, AnIterationWithNothingToTrainOnIsRefusedAtIterateAndLeavesNoIterationBehind) {
+  make_daemon(4, 3);
+  ASSERT_EQ(start_with_first_batch().size(), 3u);  // no rating, no listen: every score is 0
+  const json r = call("iterate", {{"force", true}});
+  EXPECT_FALSE(r["started"].get<bool>()) << r.dump();
+  EXPECT_NE(r["reason"].get<std::string>().find("nothing to train iteration 1 on"), std::string::npos)
+      << r.dump();
+  EXPECT_EQ(call("iterations.list").size(), 1u);
+  EXPECT_EQ(call("status")["iteration"]["number"], 0);
+  const json job = call("job.status")["job"];  // the latest job is still iteration 0's
+  ASSERT_TRUE(job.is_object()) << job.dump();
+  EXPECT_EQ(job["state"], "done") << job.dump();
+}
+
 TEST_F(LoopIntegration, ADaemonKilledMidFineTuneResumesTheJobFromItsCheckpointAfterARestart) {
   make_daemon(400, 1, 5);
   const auto first = start_with_first_batch();
