@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/messages.hpp"
 #include "adapters/tensor_file.hpp"
 
 namespace tuneloop::adapters {
@@ -24,19 +25,6 @@ void check_adapter_name(const std::string& name) {
       }))
     throw std::invalid_argument("adapter name \"" + name +
                                 "\" must be 1-64 characters of letters, digits, _ or -");
-}
-
-std::string join(const std::vector<std::string>& v, size_t limit = 8) {
-  std::string s;
-  for (size_t i = 0; i < v.size() && i < limit; ++i) s += (i ? ", " : "") + v[i];
-  if (v.size() > limit) s += ", … (" + std::to_string(v.size()) + " in all)";
-  return s;
-}
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 // "<path>.lora_A.weight" → path, true. False if the key is not a factor key.
@@ -301,7 +289,7 @@ void add_adapter(torch::nn::Module& root, const std::string& name, const LoraCon
         break;
       }
   if (matched.empty())
-    throw std::invalid_argument("LoRA targets [" + join(config.targets) +
+    throw std::invalid_argument("LoRA targets [" + join_for_message(config.targets) +
                                 "] match none of the " + std::to_string(layers.size()) +
                                 " LoRA layers");
   try {
@@ -486,7 +474,7 @@ std::string load_adapter(torch::nn::Module& root, const std::string& path,
     (is_a ? slot.first : slot.second) = t;
   }
   if (!unknown.empty())
-    throw bad("keys that are not LoRA factors of this model's layers: " + join(unknown));
+    throw bad("keys that are not LoRA factors of this model's layers: " + join_for_message(unknown));
   if (plan.empty()) throw bad("holds no LoRA factors");
   for (auto& [layer, ab] : plan) {
     std::string p;
@@ -513,7 +501,7 @@ std::string load_adapter(torch::nn::Module& root, const std::string& path,
     if (!ab.first.is_floating_point() || !ab.second.is_floating_point())
       problems.push_back(p + ": LoRA factors must be floating point");
   }
-  if (!problems.empty()) throw bad("does not fit this model: " + join(problems));
+  if (!problems.empty()) throw bad("does not fit this model: " + join_for_message(problems));
   for (auto& [p, layer] : layers)
     if (layer->merged_adapter() == name)
       throw std::logic_error("adapter \"" + name + "\" is merged; unmerge it before replacing it");

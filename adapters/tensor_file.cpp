@@ -5,22 +5,10 @@
 #include <stdexcept>
 
 #include "adapters/lora.hpp"
+#include "adapters/messages.hpp"
 
 namespace tuneloop::adapters {
 namespace {
-
-std::string join(const std::vector<std::string>& v, size_t limit = 10) {
-  std::string s;
-  for (size_t i = 0; i < v.size() && i < limit; ++i) s += (i ? ", " : "") + v[i];
-  if (v.size() > limit) s += ", … (" + std::to_string(v.size()) + " in all)";
-  return s;
-}
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 void require_unmerged(const torch::nn::Module& module) {
   for (auto& [path, layer] : lora_layers(module))
@@ -143,12 +131,12 @@ StateDictReport load_state_dict(torch::nn::Module& module,
   for (auto& [name, t] : tensors)
     if (!targets.count(name)) report.unexpected.push_back(name);
   std::string problems;
-  if (!mismatched.empty()) problems += "shape mismatch: " + join(mismatched);
+  if (!mismatched.empty()) problems += "shape mismatch: " + join_for_message(mismatched);
   if (strict && !report.missing.empty())
-    problems += (problems.empty() ? "" : "; ") + std::string("missing keys: ") + join(report.missing);
+    problems += (problems.empty() ? "" : "; ") + std::string("missing keys: ") + join_for_message(report.missing);
   if (strict && !report.unexpected.empty())
     problems += (problems.empty() ? "" : "; ") + std::string("unexpected keys: ") +
-                join(report.unexpected);
+                join_for_message(report.unexpected);
   if (!problems.empty()) throw ModelFileError(source + ": " + problems);
   torch::NoGradGuard no_grad;
   for (auto& [name, t] : targets) {

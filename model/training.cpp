@@ -142,15 +142,23 @@ double ae_loss_value(Autoencoder& ae, const torch::Tensor& x, double penalty, to
 
 }  // namespace
 
-TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
-  torch::set_num_threads(o.threads);
-  torch::manual_seed(o.seed);
-  fs::create_directories(o.out);
-  const auto ckpt_path = (fs::path(o.out) / "autoencoder.ckpt.safetensors").string();
-  const auto weights_path = (fs::path(o.out) / kAutoencoderFile).string();
+TrainingRun start_training_run(const std::string& out, const std::string& name,
+                               const std::string& weights_file, int threads, uint64_t seed, bool resume) {
+  torch::set_num_threads(threads);
+  torch::manual_seed(seed);
+  fs::create_directories(out);
+  TrainingRun run;
+  run.checkpoint_path = (fs::path(out) / (name + ".ckpt.safetensors")).string();
+  run.weights_path = (fs::path(out) / weights_file).string();
+  if (resume && fs::exists(run.checkpoint_path)) run.checkpoint = load_checkpoint(run.checkpoint_path);
+  return run;
+}
 
-  std::optional<Checkpoint> ckpt;
-  if (o.resume && fs::exists(ckpt_path)) ckpt = load_checkpoint(ckpt_path);
+TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
+  auto run = start_training_run(o.out, "autoencoder", kAutoencoderFile, o.threads, o.seed, o.resume);
+  const auto& ckpt_path = run.checkpoint_path;
+  const auto& weights_path = run.weights_path;
+  auto& ckpt = run.checkpoint;
   AutoencoderConfig config = ckpt ? autoencoder_config_from_json(
                                         metadata_value(ckpt->metadata, "config", ckpt_path), ckpt_path)
                                   : o.config;
@@ -281,11 +289,10 @@ torch::Tensor encode_log_mel(Autoencoder& ae, const MelFrontEnd& frontend, const
 }
 
 TrainResult train_denoiser(const DenoiserTrainOptions& o) {
-  torch::set_num_threads(o.threads);
-  torch::manual_seed(o.seed);
-  fs::create_directories(o.out);
-  const auto ckpt_path = (fs::path(o.out) / "denoiser.ckpt.safetensors").string();
-  const auto weights_path = (fs::path(o.out) / kDenoiserFile).string();
+  auto run = start_training_run(o.out, "denoiser", kDenoiserFile, o.threads, o.seed, o.resume);
+  const auto& ckpt_path = run.checkpoint_path;
+  const auto& weights_path = run.weights_path;
+  auto& ckpt = run.checkpoint;
   const auto cache_path = (fs::path(o.out) / "latents.safetensors").string();
 
   auto ae = load_autoencoder(o.autoencoder);
@@ -299,8 +306,6 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
   }
   MelFrontEnd frontend(ae->config.frontend);
 
-  std::optional<Checkpoint> ckpt;
-  if (o.resume && fs::exists(ckpt_path)) ckpt = load_checkpoint(ckpt_path);
   DenoiserConfig config = o.config;
   if (ckpt) {
     config = denoiser_config_from_json(metadata_value(ckpt->metadata, "config", ckpt_path), ckpt_path);

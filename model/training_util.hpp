@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "model/frontend.hpp"
+#include "model/model_files.hpp"
 #include "model/networks.hpp"
 #include "model/training.hpp"
 
@@ -29,6 +31,17 @@ torch::Tensor multi_hot(const std::vector<std::string>& tags,
 // Throws ModelError when it is shorter than `multiple` frames.
 torch::Tensor encode_log_mel(Autoencoder& ae, const MelFrontEnd& frontend,
                              const torch::Tensor& log_mel, int64_t multiple);
+
+// Where a trainer writes and what it resumes from. start_training_run sets LibTorch's
+// threads and seed, creates `out`, and loads `<out>/<name>.ckpt.safetensors` when `resume`
+// is set and the file is there. Throws ModelError for an unreadable checkpoint.
+struct TrainingRun {
+  std::string checkpoint_path;  // <out>/<name>.ckpt.safetensors
+  std::string weights_path;     // <out>/<weights_file>
+  std::optional<Checkpoint> checkpoint;
+};
+TrainingRun start_training_run(const std::string& out, const std::string& name,
+                               const std::string& weights_file, int threads, uint64_t seed, bool resume);
 
 // A progress line on stderr every 2 s (step/total, smoothed loss, steps/s, ETA) and a
 // CSV row per step. Throws ModelError if the CSV can't be written.

@@ -57,14 +57,10 @@ bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
 // ---------------------------------------------------------------- training
 
 TrainResult train_vocoder(const VocoderTrainOptions& o) {
-  torch::set_num_threads(o.threads);
-  torch::manual_seed(o.seed);
-  fs::create_directories(o.out);
-  const auto ckpt_path = (fs::path(o.out) / "vocoder.ckpt.safetensors").string();
-  const auto weights_path = (fs::path(o.out) / kVocoderFile).string();
-
-  std::optional<Checkpoint> ckpt;
-  if (o.resume && fs::exists(ckpt_path)) ckpt = load_checkpoint(ckpt_path);
+  auto run = start_training_run(o.out, "vocoder", kVocoderFile, o.threads, o.seed, o.resume);
+  const auto& ckpt_path = run.checkpoint_path;
+  const auto& weights_path = run.weights_path;
+  auto& ckpt = run.checkpoint;
   VocoderConfig config = ckpt ? vocoder_config_from_json(
                                     metadata_value(ckpt->metadata, "config", ckpt_path), ckpt_path)
                               : o.config;
