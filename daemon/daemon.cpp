@@ -176,7 +176,14 @@ void Daemon::start_http() {
     if (!t || t->listener_id != listener_id_) return std::nullopt;
     return fs::path(t->path);
   };
-  http_ = std::make_unique<HttpServer>(io_, dispatcher_, sessions_, track_file, o);
+  auto study_file = [this](std::int64_t study_id, const std::string& code) -> std::optional<fs::path> {
+    auto study = store_->get_study(study_id);
+    if (!study || study->listener_id != listener_id_) return std::nullopt;
+    for (const auto& item : store_->study_items(study_id))
+      if (item.code == code) return fs::path(item.blinded_path);
+    return std::nullopt;
+  };
+  http_ = std::make_unique<HttpServer>(io_, dispatcher_, sessions_, track_file, study_file, o);
   try {
     http_->start();
   } catch (const std::exception& e) {

@@ -210,11 +210,12 @@ struct HttpServer::SseClient {
 };
 
 HttpServer::HttpServer(asio::io_context& io, const Dispatcher& dispatcher, SessionRegistry& sessions,
-                       TrackFileLookup track_file, HttpOptions options)
+                       TrackFileLookup track_file, StudyFileLookup study_file, HttpOptions options)
     : io_(io),
       dispatcher_(dispatcher),
       sessions_(sessions),
       track_file_(std::move(track_file)),
+      study_file_(std::move(study_file)),
       options_(std::move(options)),
       server_(std::make_unique<httplib::Server>()) {
   if (options_.ui_dir.empty()) options_.ui_dir = default_ui_dir();
@@ -337,6 +338,9 @@ void HttpServer::routes() {
   s.Get("/events", [this](const httplib::Request& req, httplib::Response& res) { serve_events(req, res); });
   s.Get(R"(/tracks/(\d{1,15})/audio)",
         [this](const httplib::Request& req, httplib::Response& res) { serve_track_audio(req, res); });
+  // A study item's blinded copy, by its code: the page never learns which track it is.
+  s.Get(R"(/studies/(\d{1,15})/audio/([A-Za-z0-9]{1,16}))",
+        [this](const httplib::Request& req, httplib::Response& res) { serve_study_audio(req, res); });
   s.Post("/upload", [this](const httplib::Request& req, httplib::Response& res) { serve_upload(req, res); });
   s.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) { serve_static(req, res); });
 }
@@ -393,17 +397,38 @@ void HttpServer::serve_events(const httplib::Request& req, httplib::Response& re
       });
 }
 
+namespace {
+
+// Whole file as the body (tracks are seconds long; a whole body lets httplib answer Range
+// requests). False if it cannot be read.
+bool send_audio_file(const fs::path& file, httplib::Response& res) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return false;
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  res.set_header("Accept-Ranges", "bytes");
+  res.set_content(std::move(bytes), mime_type(file));
+  return true;
+}
+
+}  // namespace
+
 void HttpServer::serve_track_audio(const httplib::Request& req, httplib::Response& res) {
   const std::int64_t id = std::stoll(req.matches[1].str());
   std::optional<std::optional<fs::path>> file = on_io([this, id] { return track_file_(id); });
   if (!file) return set_text(res, 503, "503 the daemon is shutting down");
   if (!*file) return set_text(res, 404, "404 no track with id " + std::to_string(id));
-  std::ifstream in(**file, std::ios::binary);
-  if (!in) return set_text(res, 404, "404 cannot read the audio of track " + std::to_string(id));
-  // Tracks are seconds long; reading them whole lets httplib answer Range requests.
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  res.set_header("Accept-Ranges", "bytes");
-  res.set_content(std::move(bytes), mime_type(**file));
+  if (!send_audio_file(**file, res))
+    set_text(res, 404, "404 cannot read the audio of track " + std::to_string(id));
+}
+
+void HttpServer::serve_study_audio(const httplib::Request& req, httplib::Response& res) {
+  const std::int64_t id = std::stoll(req.matches[1].str());
+  const std::string code = req.matches[2].str();
+  std::optional<std::optional<fs::path>> file = on_io([this, id, code] { return study_file_(id, code); });
+  if (!file) return set_text(res, 503, "503 the daemon is shutting down");
+  const std::string what = "item " + code + " of study " + std::to_string(id);
+  if (!*file) return set_text(res, 404, "404 no " + what);
+  if (!send_audio_file(**file, res)) set_text(res, 404, "404 cannot read the audio of " + what);
 }
 
 void HttpServer::serve_upload(const httplib::Request& req, httplib::Response& res) {

@@ -59,12 +59,16 @@ std::string random_token();
 
 /// Looks up the audio file of a track of the current listener; runs on the io thread.
 using TrackFileLookup = std::function<std::optional<std::filesystem::path>(std::int64_t track_id)>;
+/// Looks up the blinded audio copy of a study item, by study id and the item's code, for a
+/// study of the current listener; runs on the io thread.
+using StudyFileLookup =
+    std::function<std::optional<std::filesystem::path>(std::int64_t study_id, const std::string& code)>;
 
 class HttpServer {
  public:
   /// Nothing is bound until start(). `dispatcher` and `sessions` belong to the io thread.
   HttpServer(asio::io_context& io, const Dispatcher& dispatcher, SessionRegistry& sessions,
-             TrackFileLookup track_file, HttpOptions options);
+             TrackFileLookup track_file, StudyFileLookup study_file, HttpOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -89,6 +93,7 @@ class HttpServer {
   void serve_rpc(const httplib::Request& req, httplib::Response& res);
   void serve_events(const httplib::Request& req, httplib::Response& res);
   void serve_track_audio(const httplib::Request& req, httplib::Response& res);
+  void serve_study_audio(const httplib::Request& req, httplib::Response& res);
   void serve_upload(const httplib::Request& req, httplib::Response& res);
   void serve_static(const httplib::Request& req, httplib::Response& res);
 
@@ -100,6 +105,7 @@ class HttpServer {
   const Dispatcher& dispatcher_;
   SessionRegistry& sessions_;
   TrackFileLookup track_file_;
+  StudyFileLookup study_file_;
   HttpOptions options_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -117,6 +117,13 @@ function currentTrack() {
 }
 
 function renderNowPlaying() {
+  // Blinding: nothing that names a track or its iteration while a study session is open.
+  if (studyOpen()) {
+    $('now-track').textContent = 'Nothing playing';
+    $('now-file').textContent = '';
+    $('now-iteration').textContent = '–';
+    return;
+  }
   const t = currentTrack();
   $('now-track').textContent = t ? trackTitle(t) : 'Nothing playing';
   $('now-file').textContent = t ? t.path.split('/').pop() : '';
@@ -153,8 +160,7 @@ function renderNowPlaying() {
 
 const STAR_VALUES = [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5];
 
-function buildStars() {
-  const box = $('stars');
+function buildStars(box, onRate) {
   for (let i = 1; i <= 5; i++) {
     const star = document.createElement('span');
     star.className = 'star';
@@ -169,7 +175,7 @@ function buildStars() {
       b.setAttribute('aria-label', `${v} star${v === 1 ? '' : 's'}`);
       b.dataset.value = String(v);
       b.tabIndex = v === 1 ? 0 : -1;
-      b.addEventListener('click', () => rate(v));
+      b.addEventListener('click', () => onRate(v));
       b.addEventListener('keydown', (e) => {
         const k = STAR_VALUES.indexOf(v);
         let next = null;
@@ -187,21 +193,21 @@ function buildStars() {
   }
 }
 
-function renderStars(stars) {
-  for (const star of $('stars').children) {
+function renderStars(stars, box = $('stars'), valueEl = $('rating-value')) {
+  for (const star of box.children) {
     const i = Number(star.dataset.star);
     star.classList.toggle('full', stars !== null && stars !== undefined && stars >= i);
     star.classList.toggle('halfway', stars !== null && stars !== undefined && stars === i - 0.5);
   }
   let focusable = false;
-  for (const b of $('stars').querySelectorAll('button')) {
+  for (const b of box.querySelectorAll('button')) {
     const checked = stars !== null && stars !== undefined && Number(b.dataset.value) === stars;
     b.setAttribute('aria-checked', String(checked));
     b.tabIndex = checked ? 0 : -1;
     focusable = focusable || checked;
   }
-  if (!focusable) $('stars').querySelector('button').tabIndex = 0;
-  $('rating-value').textContent = stars ? `${stars} of 5` : 'not rated';
+  if (!focusable) box.querySelector('button').tabIndex = 0;
+  if (valueEl) valueEl.textContent = stars ? `${stars} of 5` : 'not rated';
 }
 
 // Rating ids grow with time. True (and remembered) when this rating of its track is the
@@ -215,6 +221,7 @@ function newestRating(r) {
 }
 
 async function rate(stars) {
+  if (studyOpen()) return studyRate(stars);
   const t = currentTrack();
   if (!t) return say('Nothing to rate: play a track first.', 'error');
   const r = await attempt('Rating', () => rpc('rate', { track_id: t.id, stars }));
@@ -439,14 +446,23 @@ function setupControls() {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const el = document.activeElement;
     const typing = el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT');
+    // Digits rate even from a slider or radio, but not while typing text (a study's name).
+    const typingText = el && (el.tagName === 'TEXTAREA' || (el.tagName === 'INPUT' &&
+      ['text', 'number', 'search', 'file'].includes(el.type)));
     const digit = /^Digit([1-5])$/.exec(e.code);
-    if (digit && !(el && el.type === 'file')) {
+    if (digit && !typingText) {
       e.preventDefault();
       const n = Number(digit[1]);
       return rate(e.shiftKey && n > 1 ? n - 0.5 : n);
     }
     if (typing) return;
     const key = e.key.toLowerCase();
+    if (studyOpen()) {
+      // Only the study's own controls: the player's keys would name or skip library tracks.
+      if (key === ' ' && !(el && el.tagName === 'BUTTON')) { e.preventDefault(); studyToggle(); }
+      else if (key === 's') studyRate(null);
+      return;
+    }
     if (key === ' ' && !(el && el.tagName === 'BUTTON')) { e.preventDefault(); player.toggle(); }
     else if (key === 'n') player.next();
     else if (key === 'p') player.previous();
@@ -547,9 +563,14 @@ function iterationRows() {
 }
 
 function renderIterations() {
-  const rows = iterationRows();
+  renderStudyIterations();
   const body = $('iterations-body');
   body.replaceChildren();
+  if (studyOpen()) {
+    $('chart').replaceChildren();
+    return;
+  }
+  const rows = iterationRows();
   for (const r of rows) {
     const tr = document.createElement('tr');
     if (r.active) tr.className = 'active';
@@ -653,7 +674,7 @@ const PHASES = {
 function showJob(p) {
   if (p.state === 'failed' || p.state === 'cancelled') {
     hideJob();
-    say(p.state === 'cancelled' ? 'The iteration was cancelled.' : `The iteration failed: ${p.error || 'see the daemon log'}`,
+    if (!studyOpen()) say(p.state === 'cancelled' ? 'The iteration was cancelled.' : `The iteration failed: ${p.error || 'see the daemon log'}`,
       p.state === 'cancelled' ? 'info' : 'error');
     refreshSoon();
     return;
@@ -737,7 +758,7 @@ function connectEvents() {
         break;
       case 'iteration.ready':
         hideJob();
-        say(`Iteration ${p.number ?? ''} is ready: new tracks are queued.`);
+        if (!studyOpen()) say(`Iteration ${p.number ?? ''} is ready: new tracks are queued.`);
         refreshIterations();
         break;
       default:
@@ -746,12 +767,408 @@ function connectEvents() {
   };
 }
 
+// ------------------------------------------------------------------ study
+
+// A human study (docs/protocol.md "Study methods"): a blinded, shuffled playlist of tracks
+// from chosen iterations. While a session is open the page shows only each track's code:
+// the listening view (iterations, track names, files) is hidden and left empty.
+const STUDY_KEY = 'tuneloop.study';
+const study = {
+  list: [],          // study.list
+  open: null,        // { id, name, total, item: {code, duration, …} | null, finished }
+  heard: 0,          // seconds of the current item played in the browser
+  last: 0,
+  onDaemon: false,   // the current item was started with study.play
+  busy: false,
+};
+
+function studyOpen() {
+  return document.body.classList.contains('study-open');
+}
+
+function showView(view) {
+  const isStudy = view === 'study';
+  if (!isStudy && studyOpen()) {
+    say('Close the study session first: the listening view shows iterations and track names.', 'error');
+    return;
+  }
+  $('view-listen').hidden = isStudy;
+  $('view-study').hidden = !isStudy;
+  $('tab-listen').setAttribute('aria-selected', String(!isStudy));
+  $('tab-study').setAttribute('aria-selected', String(isStudy));
+  if (isStudy) refreshStudies();
+}
+
+async function refreshStudies() {
+  const list = await attempt('Studies', () => rpc('study.list'));
+  if (!list) return;
+  study.list = list;
+  renderStudyList();
+}
+
+function renderStudyList() {
+  const body = $('study-list-body');
+  body.replaceChildren();
+  $('study-list-empty').hidden = study.list.length > 0;
+  $('study-table').hidden = study.list.length === 0;
+  for (const s of [...study.list].reverse()) {
+    const tr = document.createElement('tr');
+    tr.dataset.studyId = String(s.study_id);
+    for (const c of [s.name, s.participant, s.status, `${s.answered}/${s.total}`]) {
+      const td = document.createElement('td');
+      td.textContent = String(c);
+      tr.appendChild(td);
+    }
+    const td = document.createElement('td');
+    const button = (label, cls, fn) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = `small ${cls}`;
+      b.textContent = label;
+      b.setAttribute('aria-label', `${label} study “${s.name}”`);
+      b.addEventListener('click', fn);
+      td.appendChild(b);
+    };
+    if (s.status === 'running') {
+      button('Open', 'study-open-btn', () => openStudy(s.study_id));
+      button('Finish', 'study-finish-btn', () => finishFromList(s));
+    }
+    if (s.answered > 0) button('Export', 'study-export-btn', () => exportFromList(s));
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+}
+
+// The study form's iteration choices (the researcher's view, before a session opens).
+function renderStudyIterations() {
+  const box = $('study-iterations');
+  const checked = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
+  box.replaceChildren();
+  const its = (state.iterations || []).filter((i) => i.status !== 'deleted' && Number.isInteger(i.number));
+  if (!its.length) {
+    const p = document.createElement('p');
+    p.className = 'muted';
+    p.textContent = state.iterations === null ? 'This daemon lists no iterations.' : 'No iterations yet.';
+    box.appendChild(p);
+    return;
+  }
+  for (const it of [...its].sort((a, b) => a.number - b.number)) {
+    const label = document.createElement('label');
+    label.className = 'check';
+    const input = document.createElement('input');
+    input.type = 'checkbox';
+    input.value = String(it.number);
+    input.id = `study-it-${it.number}`;
+    input.checked = checked.has(input.value);
+    label.append(input, ` iteration ${it.number}${it.status && it.status !== 'ready' ? ` (${it.status})` : ''}`);
+    box.appendChild(label);
+  }
+}
+
+async function startStudy(e) {
+  e.preventDefault();
+  const name = $('study-name').value.trim();
+  if (!name) return say('Starting the study: give it a name.', 'error');
+  const params = { name, tracks_per_iteration: Math.max(0, Math.floor(Number($('study-per-iteration').value) || 0)) };
+  const participant = $('study-participant').value.trim();
+  if (participant) params.participant = participant;
+  const iterations = [...$('study-iterations').querySelectorAll('input:checked')].map((i) => Number(i.value));
+  if (iterations.length) params.iterations = iterations;
+  $('btn-study-start').disabled = true;
+  try {
+    const r = await attempt('Starting the study', () => rpc('study.start', params));
+    if (!r) return;
+    $('study-form').reset();
+    await openStudy(r.study_id, r);
+  } finally {
+    $('btn-study-start').disabled = false;
+  }
+}
+
+// Opens a running study's session: `started` is study.start's result, else it is asked for.
+async function openStudy(id, started) {
+  const s = started || await attempt('Opening the study', () => rpc('study.status', { study_id: id }));
+  const next = s && s.status === 'running' &&
+    (started ? started.next : await attempt('Opening the study', () => rpc('study.next', { study_id: id })));
+  if (!next) {
+    if (s && s.status !== 'running') say(`Study “${s.name}” is ${s.status}: it takes no more ratings.`, 'error');
+    return closeStudy();
+  }
+  // Whatever the listening view was playing stops, and its names leave the page.
+  document.body.classList.add('study-open');
+  if (state.where === 'browser' && !$('audio').paused) {
+    $('audio').pause();
+    await reportListen('stopped');
+  } else if (state.where === 'daemon' && state.status && state.status.state === 'playing') {
+    await attempt('Pause', () => rpc('player.pause'));
+  }
+  renderNowPlaying();
+  renderIterations();
+  study.open = { id: s.study_id, name: s.name, total: s.total, item: null, finished: false };
+  sessionStorage.setItem(STUDY_KEY, String(s.study_id));
+  $('tab-listen').disabled = true;
+  $('tab-listen').title = 'Close the study session first';
+  showView('study');
+  $('study-setup').hidden = true;
+  $('study-new').hidden = true;
+  $('study-session').hidden = false;
+  $('study-result').hidden = true;
+  $('study-session-name').textContent = `“${s.name}”`;
+  renderStudyItem(next);
+}
+
+async function closeStudy() {
+  await stopStudyAudio();
+  study.open = null;
+  sessionStorage.removeItem(STUDY_KEY);
+  document.body.classList.remove('study-open');
+  $('tab-listen').disabled = false;
+  $('tab-listen').title = '';
+  $('study-session').hidden = true;
+  $('study-setup').hidden = false;
+  $('study-new').hidden = false;
+  await Promise.all([refreshStudies(), refreshIterations(), refreshStatus()]);
+}
+
+// `next`: a study.next-shaped item, or null / {done: true} when every track is answered.
+function renderStudyItem(next) {
+  const o = study.open;
+  const done = !next || next.done;
+  o.item = done ? null : { code: next.code, duration: next.duration || 0 };
+  study.heard = 0;
+  study.last = 0;
+  $('study-item').hidden = done;
+  $('study-done').hidden = done ? o.finished : true;
+  if (done) {
+    $('study-done-text').textContent = `All ${o.total} tracks are answered. Finish the study to close it for ratings; export writes events.csv, summary.json, report.md and plots.`;
+    return;
+  }
+  $('study-code').textContent = next.code;
+  $('study-progress').textContent = `${next.total - next.remaining + 1} of ${next.total}`;
+  renderStars(null, $('study-stars'), null);
+  renderStudyTime();
+}
+
+function renderStudyTime() {
+  const o = study.open;
+  if (!o || !o.item) return;
+  const a = $('study-audio');
+  const mine = a.dataset.code === o.item.code;
+  const duration = mine && Number.isFinite(a.duration) ? a.duration : o.item.duration;
+  $('study-time').textContent = `${fmtTime(mine ? a.currentTime : 0)} / ${fmtTime(duration)}`;
+}
+
+// The blinded copy for the browser: the daemon serves it by study and code, never by track.
+function studyAudioUrl(id, code) {
+  return `/studies/${id}/audio/${encodeURIComponent(code)}`;
+}
+
+async function studyPlay() {
+  const o = study.open;
+  if (!o || !o.item) return;
+  const code = o.item.code;
+  if (state.where === 'daemon') {
+    const r = await attempt('Playing the study track', () => rpc('study.play', { study_id: o.id, code }));
+    if (r) {
+      study.onDaemon = true;
+      say(`Playing ${r.code} on this computer.`);
+    }
+    return;
+  }
+  const a = $('study-audio');
+  if (a.dataset.code !== code) {
+    a.src = studyAudioUrl(o.id, code);
+    a.dataset.code = code;
+    a.volume = Number($('volume').value);
+  }
+  try {
+    await a.play();
+  } catch (err) {
+    await explainStudyAudio(o.id, code, err);
+  }
+}
+
+async function explainStudyAudio(id, code, err) {
+  let status = 0;
+  try {
+    status = (await fetch(studyAudioUrl(id, code), { headers: { Range: 'bytes=0-0' }, credentials: 'same-origin' })).status;
+  } catch { /* the message below says what the browser said */ }
+  if (status === 404)
+    say(`Playing the study track: the daemon has no audio for it (GET ${studyAudioUrl(id, code)}: 404). ` +
+      'Choose “on this computer” in the Listen view before opening the study, or play it with `tuneloop study play`.', 'error');
+  else say(`Playing the study track: the browser would not play it (${err.message}).`, 'error');
+}
+
+async function studyPause() {
+  if (state.where === 'daemon') {
+    if (study.onDaemon) await attempt('Pause', () => rpc('player.pause'));
+    return;
+  }
+  $('study-audio').pause();
+}
+
+function studyToggle() {
+  const a = $('study-audio');
+  if (state.where === 'browser' && !a.paused) return studyPause();
+  if (state.where === 'daemon' && study.onDaemon) return studyPause();
+  return studyPlay();
+}
+
+async function stopStudyAudio() {
+  const a = $('study-audio');
+  accountStudyListen();
+  a.pause();
+  a.removeAttribute('src');
+  delete a.dataset.code;
+  a.load();
+  if (study.onDaemon) {
+    study.onDaemon = false;
+    await rpc('player.stop').catch(() => {});
+  }
+}
+
+// Seconds that actually played, counted as for library tracks (accountListen).
+function accountStudyListen() {
+  const a = $('study-audio');
+  const o = study.open;
+  if (!o || !o.item || a.dataset.code !== o.item.code) return;
+  const now = a.currentTime;
+  if (!a.paused) {
+    const step = now - study.last;
+    if (step > 0 && step < 1.5 * (a.playbackRate || 1)) study.heard += step;
+  }
+  study.last = now;
+}
+
+// stars: 1–5 in half steps, or null to skip. The answer moves on to the next track.
+async function studyRate(stars) {
+  const o = study.open;
+  if (!o || !o.item || study.busy) return;
+  study.busy = true;
+  $('study-item').setAttribute('aria-busy', 'true');
+  try {
+    const params = { study_id: o.id, code: o.item.code };
+    if (stars === null) params.skip = true;
+    else params.stars = stars;
+    accountStudyListen();
+    if (study.heard > 0) params.seconds_heard = Math.round(study.heard * 1000) / 1000;
+    const r = await attempt(stars === null ? 'Skipping' : 'Rating', () => rpc('study.rate', params));
+    if (!r) return;
+    await stopStudyAudio();
+    say(stars === null ? `Skipped ${r.code}.` : `${r.code}: ${stars} star${stars === 1 ? '' : 's'}.`);
+    renderStudyItem(r.next);
+  } finally {
+    study.busy = false;
+    $('study-item').removeAttribute('aria-busy');
+  }
+}
+
+function safeName(name) {
+  return name.replace(/[^A-Za-z0-9-]/g, '_').slice(0, 40);
+}
+
+// The folder typed in, else DATA/studies/exports/NAME-ID (the daemon checks it is absolute).
+function exportFolder(input, s) {
+  const typed = input.value.trim();
+  if (typed) return typed;
+  const data = state.status && state.status.data_dir;
+  return data ? `${data}/studies/exports/${safeName(s.name)}-${s.id}` : '';
+}
+
+function showExport(box, head, r) {
+  box.replaceChildren();
+  const p = document.createElement('p');
+  p.className = 'study-finished';
+  p.textContent = head;
+  box.appendChild(p);
+  if (r) {
+    const q = document.createElement('p');
+    q.textContent = `Exported ${r.ratings} rating${r.ratings === 1 ? '' : 's'} to ${r.out}:`;
+    const ul = document.createElement('ul');
+    ul.className = 'study-files';
+    for (const f of r.files) {
+      const li = document.createElement('li');
+      const c = document.createElement('code');
+      c.textContent = f;
+      li.appendChild(c);
+      ul.appendChild(li);
+    }
+    box.append(q, ul);
+  }
+  box.hidden = false;
+}
+
+async function finishStudy(exportToo) {
+  const o = study.open;
+  if (!o || o.finished || study.busy) return;
+  study.busy = true;
+  try {
+    let exported = null;
+    // Export first: a wrong folder should not end the study before anything is written.
+    if (exportToo) {
+      exported = await attempt('Exporting the study', () => rpc('study.export',
+        { study_id: o.id, out: exportFolder($('study-out'), o), plots: $('study-plots').checked }));
+      if (!exported) return;
+    }
+    const f = await attempt('Finishing the study', () => rpc('study.finish', { study_id: o.id }));
+    if (!f) return;
+    o.finished = true;
+    $('study-done').hidden = true;
+    showExport($('study-result'), `Study “${f.name}” is ${f.status}: ${f.answered} of ${f.total} answered.`, exported);
+    say(`Study “${f.name}” is ${f.status}.`);
+  } finally {
+    study.busy = false;
+  }
+}
+
+async function finishFromList(s) {
+  const f = await attempt('Finishing the study', () => rpc('study.finish', { study_id: s.study_id }));
+  if (!f) return;
+  showExport($('study-list-result'), `Study “${f.name}” is ${f.status}: ${f.answered} of ${f.total} answered.`, null);
+  refreshStudies();
+}
+
+async function exportFromList(s) {
+  const r = await attempt('Exporting the study', () => rpc('study.export',
+    { study_id: s.study_id, out: exportFolder($('study-list-out'), { id: s.study_id, name: s.name }) }));
+  if (r) showExport($('study-list-result'), `Study “${s.name}” (${s.status}).`, r);
+}
+
+function setupStudy() {
+  $('tab-listen').addEventListener('click', () => showView('listen'));
+  $('tab-study').addEventListener('click', () => showView('study'));
+  $('study-form').addEventListener('submit', startStudy);
+  $('btn-study-play').addEventListener('click', () => studyPlay());
+  $('btn-study-pause').addEventListener('click', () => studyPause());
+  $('btn-study-skip').addEventListener('click', () => studyRate(null));
+  $('btn-study-finish').addEventListener('click', () => finishStudy(true));
+  $('btn-study-finish-only').addEventListener('click', () => finishStudy(false));
+  $('btn-study-close').addEventListener('click', () => closeStudy());
+  const a = $('study-audio');
+  a.addEventListener('timeupdate', () => { accountStudyListen(); renderStudyTime(); });
+  a.addEventListener('pause', () => { accountStudyListen(); renderStudyTime(); });
+  a.addEventListener('play', () => { study.last = a.currentTime; });
+  a.addEventListener('seeking', () => accountStudyListen());
+  a.addEventListener('seeked', () => { study.last = a.currentTime; });
+  a.addEventListener('ended', () => {
+    const rest = a.duration - study.last;
+    if (rest > 0 && rest < 1.5) study.heard += rest;
+    study.last = a.duration;
+    renderStudyTime();
+  });
+}
+
 // ------------------------------------------------------------------ start
 
 async function start() {
-  buildStars();
+  // A study session that was open before a reload: blind the page before anything shows.
+  const openStudyId = Number(sessionStorage.getItem(STUDY_KEY)) || null;
+  if (openStudyId) document.body.classList.add('study-open');
+  buildStars($('stars'), rate);
+  buildStars($('study-stars'), studyRate);
   setupAudio();
   setupControls();
+  setupStudy();
   await refreshStatus();
   const saved = localStorage.getItem('tuneloop.where');
   const audioOk = state.status && state.status.audio && state.status.audio.available;
@@ -761,6 +1178,7 @@ async function start() {
   if (!audioOk && state.where === 'daemon')
     say('The daemon has no sound card; choose “in the browser” to listen here.', 'error');
   await Promise.all([refreshIterations(), refreshSongs()]);
+  if (openStudyId) await openStudy(openStudyId);
   connectEvents();
   // The daemon sends no event per second of playback; poll while it plays.
   setInterval(() => {

@@ -3,7 +3,9 @@
 // database through the daemon), events, songs upload, and screenshots as artefacts.
 //
 // A second daemon, on tiny fixture weights, runs a fine-tune while the page watches the
-// progress bar. No daemon here ever loads the shipped model/weights.
+// progress bar. A third, on fixture weights with a short fine-tune, makes iterations 0 and 1
+// for a blinded human study run from the page (start, answer, finish, export). No daemon
+// here ever loads the shipped model/weights.
 //
 // Environment: TUNELOOPD (the daemon binary), FIXTURE_WEIGHTS (tests/ui's
 // ui_fixture_weights helper: writes the fixture model into a folder), CHROMIUM (default
@@ -24,7 +26,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTEFACTS = process.env.UI_ARTEFACT_DIR || os.tmpdir();
 
 let dir, port, token, daemon, daemonLog = '', context, page, wav;
-let daemon2 = null;
+let daemon2 = null, daemon3 = null;
 
 function writeWav(file, seconds, rate = 16000, hz = 440) {
   const n = Math.round(seconds * rate);
@@ -90,6 +92,16 @@ async function until(what, fn, timeoutMs = 15000) {
   throw new Error(`timed out waiting for ${what} (last: ${last})\n--- daemon log ---\n${daemonLog}`);
 }
 
+// Waits until the page's message bar matches `re`; a timeout names what it said instead.
+async function waitMessage(p, re, timeout = 15000) {
+  try {
+    await p.waitForFunction((src) => new RegExp(src).test(document.getElementById('message').textContent),
+      re.source, { timeout });
+  } catch (e) {
+    throw new Error(`no message matching ${re}; the page says: "${await p.textContent('#message')}"\n${e.message}`);
+  }
+}
+
 before(async () => {
   assert.ok(TUNELOOPD && fs.existsSync(TUNELOOPD), 'set TUNELOOPD to the tuneloopd binary');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuneloop-ui-'));
@@ -134,7 +146,7 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close();
-  for (const d of [daemon, daemon2 && daemon2.proc]) {
+  for (const d of [daemon, daemon2 && daemon2.proc, daemon3 && daemon3.proc]) {
     if (d && d.exitCode === null) {
       d.kill('SIGTERM');
       await new Promise((r) => d.once('exit', r));
@@ -239,6 +251,21 @@ test('songs added through the page are stored', async () => {
   assert.ok(fs.existsSync(songs[0].path));
 });
 
+test('a study without iteration tracks does not start, and the page says why', async () => {
+  await page.click('#tab-study');
+  await page.waitForSelector('#view-study:not([hidden])');
+  assert.equal(await page.isHidden('#view-listen'), true);
+  await page.waitForFunction(() => !document.getElementById('study-list-empty').hidden);
+  await page.fill('#study-name', 'empty');
+  await page.click('#btn-study-start');
+  // The daemon's -32001 message, as the daemon words it.
+  await waitMessage(page, /Starting the study: study.start: no iteration has tracks to draw from yet/);
+  assert.deepEqual(await rpc('study.list'), []);
+  assert.equal(await page.isHidden('#study-session'), true);
+  await page.click('#tab-listen');
+  await page.waitForSelector('#view-listen:not([hidden])');
+});
+
 test('screenshots at desktop and phone width are saved', async () => {
   await page.evaluate(() => { document.getElementById('message').hidden = true; });
   const desktop = path.join(ARTEFACTS, 'ui-screenshot.png');
@@ -254,9 +281,9 @@ test('screenshots at desktop and phone width are saved', async () => {
 
 // A second daemon on fixture weights: iteration 0 (3 short tracks) at start, then a
 // fine-tune long enough to watch (training.threads 1, many steps), cancelled at the end.
-async function startTrainingDaemon() {
+async function startTrainingDaemon({ name = 'd2', trainingSteps = 1500, tracks = 3 } = {}) {
   assert.ok(FIXTURE_WEIGHTS && fs.existsSync(FIXTURE_WEIGHTS), 'set FIXTURE_WEIGHTS to the ui_fixture_weights helper');
-  const d = { dir: path.join(dir, 'd2'), log: '' };
+  const d = { dir: path.join(dir, name), log: '' };
   fs.mkdirSync(d.dir);
   execFileSync(FIXTURE_WEIGHTS, [path.join(d.dir, 'weights')], { stdio: 'inherit' });
   d.port = await freePort();
@@ -273,14 +300,14 @@ async function startTrainingDaemon() {
     '  device: cpu',
     '  steps: 2',
     'training:',
-    '  steps: 1500',
+    `  steps: ${trainingSteps}`,
     '  batch_size: 2',
     '  rank: 2',
     '  alpha: 2',
     '  threads: 1',
     '  checkpoint_every: 1000',
     'generation:',
-    '  tracks_per_iteration: 3',
+    `  tracks_per_iteration: ${tracks}`,
     '  seconds: 1.0',
     'schedule:',
     '  min_feedback: 1',
@@ -340,5 +367,171 @@ test('a running job moves the progress bar', async () => {
       null, { timeout: 60000 });
   } finally {
     await p2.close();
+  }
+});
+
+// The page's visible text and the listening view's fields, for the blinding checks.
+function pageText(p) {
+  return p.evaluate(() => ({
+    text: document.body.innerText,
+    nowTrack: document.getElementById('now-track').textContent,
+    nowFile: document.getElementById('now-file').textContent,
+    nowIteration: document.getElementById('now-iteration').textContent,
+    iterationRows: document.getElementById('iterations-body').childElementCount,
+    audioSrc: document.getElementById('study-audio').getAttribute('src') || '',
+  }));
+}
+
+test('a blinded study runs from the page: every track answered, then finished and exported', async () => {
+  daemon3 = await startTrainingDaemon({ name: 'd3', trainingSteps: 4, tracks: 2 });
+  const d = daemon3;
+  const ready = async (number) => {
+    const it = (await d.rpc('iterations.list')).find((i) => i.number === number);
+    if (it && it.status === 'failed') throw new Error(`iteration ${number} failed\n${d.log}`);
+    return it && it.status === 'ready' ? it : null;
+  };
+  await until('iteration 0 from the fixture model', () => ready(0), 120000);
+  const first = await d.rpc('tracks.list');
+  assert.equal(first.length, 2);
+  for (const [i, stars] of [[0, 5], [1, 4]]) await d.rpc('rate', { track_id: first[i].id, stars });
+  const it = await d.rpc('iterate', {});
+  assert.equal(it.started, true, JSON.stringify(it));
+  await until('iteration 1 after a short fine-tune', () => ready(1), 180000);
+  const tracks = await d.rpc('tracks.list');
+  assert.equal(tracks.length, 4);
+  const starsBefore = new Map(tracks.map((t) => [t.id, t.stars]));
+
+  const p3 = await context.newPage();
+  p3.on('console', (m) => { if (m.type() === 'error') d.log += `[browser] ${m.text()}\n`; });
+  try {
+    // localhost again: the second daemon's page is closed, so its cookie may be replaced.
+    await p3.goto(`http://localhost:${d.port}/?token=${d.token}`);
+    await p3.waitForSelector('body[data-ready="true"]');
+    assert.equal(await p3.isChecked('#where-browser'), true);
+    await p3.click('#tab-study');
+    await p3.waitForSelector('#study-it-1');
+    // Typed key by key: digits in a text field are text, not a rating.
+    await p3.locator('#study-name').pressSequentially('ui-pilot-2');
+    await p3.check('#study-it-0');
+    await p3.check('#study-it-1');
+    await p3.fill('#study-per-iteration', '2');
+    await p3.fill('#study-participant', 'alice');
+    await p3.click('#btn-study-start');
+    await p3.waitForSelector('#study-session:not([hidden])');
+    const [s] = await d.rpc('study.list');
+    assert.equal(s.name, 'ui-pilot-2');
+    assert.equal(s.participant, 'alice');
+    assert.equal(s.status, 'running');
+    assert.equal(s.total, 4);
+    assert.deepEqual(s.params.iterations, [0, 1]);
+    assert.equal(s.params.tracks_per_iteration, 2);
+    assert.equal(await p3.isHidden('#view-listen'), true);
+    assert.equal(await p3.isDisabled('#tab-listen'), true);
+
+    // 4 stars (click), skip (button), 2 stars (key), 3.5 stars (click); a reload in between.
+    const answers = [4, null, 2, 3.5];
+    const codes = [];
+    for (let k = 0; k < answers.length; k++) {
+      if (k === 2) {
+        await p3.reload();
+        await p3.waitForSelector('body[data-ready="true"]');
+        assert.equal(await p3.isHidden('#view-listen'), true, 'a reload keeps the session blinded');
+      }
+      const next = await d.rpc('study.next');
+      assert.equal(next.done, false);
+      await p3.waitForFunction((c) => document.getElementById('study-code').textContent === c, next.code);
+      assert.equal(await p3.textContent('#study-progress'), `${k + 1} of 4`);
+      const seen = await pageText(p3);
+      assert.doesNotMatch(seen.text, /iteration/i, `item ${k + 1} shows an iteration:\n${seen.text}`);
+      assert.doesNotMatch(seen.text, /Track \d/);
+      for (const t of tracks) {
+        assert.ok(!seen.text.includes(path.basename(t.path)), `the page shows ${t.path}`);
+        if (t.tags && t.tags.length >= 3) assert.ok(!seen.text.includes(t.tags), `the page shows tags "${t.tags}"`);
+      }
+      assert.deepEqual([seen.nowTrack, seen.nowFile, seen.nowIteration, seen.iterationRows], ['Nothing playing', '', '–', 0]);
+      assert.doesNotMatch(seen.audioSrc, /\/tracks\//);
+
+      if (k === 0) {
+        // The browser plays the blinded copy by study and code; an unknown code is a 404.
+        const served = await request({
+          path: `/studies/${s.study_id}/audio/${next.code}`, to: d.port,
+          headers: { Authorization: `Bearer ${d.token}`, Range: 'bytes=0-0' },
+        });
+        assert.ok(served.status === 200 || served.status === 206, `study audio: ${served.status}`);
+        const unknown = await request({
+          path: `/studies/${s.study_id}/audio/ZZZZ9`, to: d.port,
+          headers: { Authorization: `Bearer ${d.token}` },
+        });
+        assert.equal(unknown.status, 404);
+        await p3.click('#btn-study-play');
+        await p3.waitForFunction(() => {
+          const a = document.getElementById('study-audio');
+          return a.currentTime > 0.3 || a.ended;
+        }, null, { timeout: 15000 });
+      }
+
+      if (answers[k] === null) await p3.click('#btn-study-skip');
+      else if (k === 2) await p3.keyboard.press(`Digit${answers[k]}`);
+      else await p3.click(`#study-stars button[data-value="${answers[k]}"]`);
+      codes.push(next.code);
+      await until(`answer ${k + 1} in the study`, async () => (await d.rpc('study.status')).answered === k + 1);
+    }
+    assert.equal(new Set(codes).size, 4);
+    await p3.waitForSelector('#study-done:not([hidden])');
+    assert.equal(await p3.isHidden('#study-item'), true);
+    assert.equal((await d.rpc('study.next')).done, true);
+
+    // Nothing sticks out sideways at phone width in the study view either.
+    await p3.setViewportSize({ width: 390, height: 844 });
+    const overflow = await p3.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the study view is ${overflow}px wider than the phone`);
+    await p3.setViewportSize({ width: 1280, height: 900 });
+
+    // A relative folder: the daemon's error shows and the study stays open for export.
+    await p3.fill('#study-out', 'relative/out');
+    await p3.click('#btn-study-finish');
+    await waitMessage(p3, /Exporting the study: study.export: parameter 'out' must be an absolute folder path/);
+    assert.equal((await d.rpc('study.status')).status, 'running');
+
+    const out = path.join(d.dir, 'export');
+    await p3.fill('#study-out', out);
+    await p3.click('#btn-study-finish');
+    await p3.waitForSelector('#study-result:not([hidden])', { timeout: 60000 });
+    assert.match(await p3.textContent('#study-result'), /“ui-pilot-2” is finished: 4 of 4 answered/);
+    const files = await p3.$$eval('#study-result .study-files code', (els) => els.map((e) => e.textContent));
+    for (const f of ['events.csv', 'summary.json', 'report.md']) assert.ok(files.includes(path.join(out, f)), `${f} in ${files}`);
+    for (const f of files) assert.ok(fs.existsSync(f), `${f} was listed but not written`);
+    const st = await d.rpc('study.status', { study_id: s.study_id });
+    assert.deepEqual([st.status, st.answered, st.total], ['finished', 4, 4]);
+
+    // Three ratings (the skip is none), from the chosen iterations, as answered.
+    const [head, ...rows] = fs.readFileSync(path.join(out, 'events.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
+    const col = (name) => head.indexOf(name);
+    assert.equal(rows.length, 3);
+    assert.deepEqual(rows.map((r) => Number(r[col('stars')])).sort((a, b) => a - b), [2, 3.5, 4]);
+    for (const r of rows) {
+      assert.equal(r[col('participant')], 'alice');
+      assert.ok(['0', '1'].includes(r[col('iteration')]), `iteration ${r[col('iteration')]}`);
+    }
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).study, 'ui-pilot-2');
+    // Study answers are not feedback to the loop: the tracks' own ratings are as before.
+    for (const t of await d.rpc('tracks.list')) assert.equal(t.stars, starsBefore.get(t.id), `track ${t.id}`);
+
+    const shot = path.join(ARTEFACTS, 'ui-screenshot-study.png');
+    await p3.screenshot({ path: shot, fullPage: true });
+    assert.ok(fs.statSync(shot).size > 10000);
+
+    // Closing the session brings the listening view back; the list shows the study finished.
+    await p3.click('#btn-study-close');
+    await p3.waitForSelector('#study-setup:not([hidden])');
+    await p3.waitForFunction((id) => {
+      const tr = document.querySelector(`#study-list-body tr[data-study-id="${id}"]`);
+      return tr && /finished/.test(tr.textContent) && /4\/4/.test(tr.textContent);
+    }, s.study_id);
+    assert.equal(await p3.isDisabled('#tab-listen'), false);
+    await p3.click('#tab-listen');
+    await p3.waitForSelector('#view-listen:not([hidden])');
+  } finally {
+    await p3.close();
   }
 });
