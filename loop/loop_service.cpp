@@ -165,6 +165,11 @@ void LoopService::check_automatic() {
     if (!d.start) return;
     spdlog::info("loop: starting an iteration: {}", d.reason);
     launch(prepare_iteration(store_, config_, listener, store::now_ms()));
+    waiting_for_data_.clear();
+  } catch (const EmptyDatasetError& e) {
+    // Not a failure: the listener has not liked anything yet. Say so once, not every check.
+    if (waiting_for_data_ != e.what()) spdlog::info("loop: waiting for feedback: {}", e.what());
+    waiting_for_data_ = e.what();
   } catch (const std::exception& e) {
     spdlog::error("loop: scheduler check failed: {}", e.what());
   }

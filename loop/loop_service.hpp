@@ -107,6 +107,7 @@ class LoopService {
   LoopOptions options_;
   asio::steady_timer timer_;
   std::optional<Running> current_;
+  std::string waiting_for_data_;  // io thread: the last "nothing to train on" reason logged
   std::string engine_error_;  // io thread's copy: why the model could not be loaded
   bool engine_loaded_ = false;
   bool probing_ = false;                  // a probe_engine task is queued on the worker

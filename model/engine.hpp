@@ -48,7 +48,7 @@ struct GenerateParams {
   std::vector<std::string> tags;  // words of the model's vocabulary; empty = untagged
   double seconds = 10.0;
   uint64_t seed = 0;
-  int steps = 10;
+  int steps = 25;                 // solver steps (the daemon's model.steps default too)
   double guidance = 3.0;          // classifier-free guidance, used only when tags are given
   std::string solver = "dpm++2m"; // or "ddim"
   std::optional<LatentHandle> seed_latent;  // img2img start (tiled or cropped to seconds)

@@ -1,7 +1,8 @@
 // Prints the model's speed figures: SGEMM peak, generation real-time factor (10 s, with and
 // without tags, per part), LoRA fine-tune step time and its achieved GFLOP/s.
-// Usage: bench_model [weights_dir] [threads]   (default: shipped weights, 2 threads;
-// without weights a randomly initialised model of the default configuration is timed).
+// Usage: bench_model [weights_dir] [threads] [solver_steps]   (default: shipped weights,
+// 2 threads, the engine's default steps; without weights a randomly initialised model of the
+// default configuration is timed).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -73,8 +74,9 @@ static double denoiser_forward_flops(const model::DenoiserConfig& c, int64_t bat
 int main(int argc, char** argv) {
   std::string weights = argc > 1 ? argv[1] : "";
   const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
+  const int solver_steps = argc > 3 ? std::atoi(argv[3]) : model::GenerateParams{}.steps;
   torch::set_num_threads(threads);
-  std::printf("threads: %d\n", threads);
+  std::printf("threads: %d, solver steps: %d\n", threads, solver_steps);
 
   // SGEMM peak: a large square matrix product.
   {
@@ -118,7 +120,7 @@ int main(int argc, char** argv) {
   for (int with_tags = 0; with_tags < 2; ++with_tags) {
     model::GenerateParams p;
     p.seconds = 10.0;
-    p.steps = 10;
+    p.steps = solver_steps;
     if (with_tags) {
       const auto vocab = engine->tag_vocabulary();
       for (size_t i = 0; i < std::min<size_t>(3, vocab.size()); ++i) p.tags.push_back(vocab[i]);

@@ -20,6 +20,7 @@
 #include <tuple>
 #include <vector>
 
+#include "config/config.hpp"
 #include "model/audio/features.hpp"
 #include "model/corpus/corpus.hpp"
 #include "model/engine.hpp"
@@ -51,7 +52,6 @@ class TempDir {
 constexpr int kTargetClips = 40;
 constexpr int kClips = 20;          // generations per condition (same seeds before and after)
 constexpr double kSeconds = 6.0;
-constexpr int kFineTuneSteps = 300;
 
 struct Character {
   std::string name;   // for the test name
@@ -153,12 +153,19 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
       GenerateParams p;
       p.seconds = kSeconds;
       p.seed = static_cast<uint64_t>(seed);
+      p.steps = config::ModelConfig{}.steps;  // as the daemon generates
       out.push_back(audio::measure(engine->generate(p)));
     }
   };
   generate_all(m.base);
 
-  ft.steps = kFineTuneSteps;
+  // The daemon's fine-tune settings (config defaults).
+  const config::TrainingConfig training;
+  ft.steps = training.steps;
+  ft.rank = training.rank;
+  ft.alpha = training.alpha;
+  ft.lr = training.learning_rate;
+  ft.batch = training.batch_size;
   ft.output_path = dir.file(c.name + ".safetensors");
   ft.name = c.name;
   std::atomic<bool> cancel{false};
@@ -188,12 +195,16 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
               c.style.c_str(), before, after, 100.0 * (1.0 - after / before), voiced_before, voiced_after,
               100.0 * (1.0 - voiced_after / voiced_before), target_spread, base_spread, adapted_spread,
               adapted_least);
+  // Per feature: the means, and how far base and adapted means lie from the target clips'
+  // in standard deviations (which features carry the distance that is left).
+  const auto zt = centroid(m.target, scale), zb = centroid(m.base, scale), za = centroid(m.adapted, scale);
   for (std::size_t i = 0; i < names.size(); ++i)
-    std::printf("  %-13s target %9.3f  voiced %9.3f  base %9.3f  adapted %9.3f\n", names[i].c_str(),
-                audio::as_vector(audio::mean_features(m.target))[i],
+    std::printf("  %-13s target %9.3f  voiced %9.3f  base %9.3f  adapted %9.3f   off by (sd): base %+.2f "
+                "adapted %+.2f\n",
+                names[i].c_str(), audio::as_vector(audio::mean_features(m.target))[i],
                 audio::as_vector(audio::mean_features(m.reachable))[i],
                 audio::as_vector(audio::mean_features(m.base))[i],
-                audio::as_vector(audio::mean_features(m.adapted))[i]);
+                audio::as_vector(audio::mean_features(m.adapted))[i], zb[i] - zt[i], za[i] - zt[i]);
 
   // The target is "at least halfway" (after <= 0.5 * before); the shipped model
   // does not reach it for every character (README: "Steerability"), so the test holds
