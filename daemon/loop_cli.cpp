@@ -22,8 +22,6 @@ struct Options {
   bool force = false;
 };
 
-bool json_output(const CLI::App& root) { return cli_json_output(root); }
-
 // Connects, calls, prints; failures become a message and an exit status (3 = no daemon).
 json call(const CLI::App& root, const std::string& method, const json& params) {
   try {
@@ -81,7 +79,7 @@ void add_loop_cli_commands(CLI::App& app) {
   it->add_flag("--force", o->force, "start even with less feedback than schedule.min_feedback");
   it->callback([o] {
     const json r = call(*o->root, "iterate", {{"force", o->force}});
-    if (json_output(*o->root)) {
+    if (cli_json_output(*o->root)) {
       std::cout << r.dump(2) << "\n";
     } else if (r.value("started", false)) {
       std::cout << "started iteration " << r["iteration_id"] << " (job " << r["job_id"] << "): "
@@ -104,7 +102,7 @@ void add_loop_cli_commands(CLI::App& app) {
     }
     const std::string method = "iterations." + o->action;
     const json r = call(*o->root, method, o->action == "list" ? json(nullptr) : json{{"id", o->id}});
-    if (json_output(*o->root) || o->action == "show") {
+    if (cli_json_output(*o->root) || o->action == "show") {
       std::cout << r.dump(2) << "\n";
     } else if (o->action == "list") {
       print_iterations(r);
@@ -122,7 +120,7 @@ void add_loop_cli_commands(CLI::App& app) {
       ->capture_default_str();
   job->callback([o, action] {
     const json r = call(*o->root, "job." + *action, nullptr);
-    if (json_output(*o->root)) {
+    if (cli_json_output(*o->root)) {
       std::cout << r.dump(2) << "\n";
       return;
     }

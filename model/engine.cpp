@@ -209,6 +209,24 @@ audio::Audio Engine::generate(const GenerateParams& p) {
       }
     }
   } restore{this, previous, p.adapter.has_value()};
+  // The active adapter is folded into the base weights for the whole sampling run, so each
+  // solver step runs one convolution per layer instead of base plus low-rank branch.
+  // Unmerging restores the exact base weights (before the adapter is switched back).
+  struct Merged {
+    torch::nn::Module* net;
+    std::string name;
+    ~Merged() {
+      if (name.empty()) return;
+      try {
+        adapters::unmerge_adapter(*net, name);
+      } catch (...) {
+      }
+    }
+  } merged{m.denoiser.get(), ""};
+  if (const auto active = adapters::active_adapter(*m.denoiser); !active.empty()) {
+    adapters::merge_adapter(*m.denoiser, active);
+    merged.name = active;
+  }
 
   auto t0 = Clock::now();
   auto z = sample(m.denoiser, length, tags, o) * m.denoiser->config.latent_scale;
