@@ -22,6 +22,7 @@
 #include "model/engine.hpp"
 #include "store/store.hpp"
 #include "tests/model/fixtures.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace tuneloop;
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they come, also in a log file
 
-  model::testing::TempDir dir;
+  test::TempDir dir("tuneloop-bench");
   config::Config cfg;  // the defaults
   cfg.paths.data_dir = dir.path();
   const fs::path shipped = fs::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";

@@ -6,12 +6,12 @@
 
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::adapters {
 namespace {
 
-using test::TempDir;
+using tuneloop::test::TempDir;
 
 // A tiny net with every LoRA layer type, nested one level like a real UNet block.
 struct BlockImpl : torch::nn::Module {
@@ -208,7 +208,7 @@ TEST(Lora, ModelHashIgnoresAdaptersAndMergingButNotBaseWeights) {
 }
 
 TEST(Lora, SavedAdapterLoadsIntoACopyOfTheBaseWithIdenticalOutputs) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   TinyNet net;
   auto x = input();
   add_adapter(*net, "style", {.rank = 2, .alpha = 4, .dropout = 0.1, .targets = {"stem", "head"}});
@@ -249,7 +249,7 @@ TEST(Lora, SavedAdapterLoadsIntoACopyOfTheBaseWithIdenticalOutputs) {
 }
 
 TEST(Lora, AdapterMadeForAnotherBaseModelIsRefused) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   TinyNet net, other;
   add_adapter(*net, "a", {});
   save_adapter(*net, "a", dir.file("a.safetensors"), model_hash(*net));
@@ -270,7 +270,7 @@ struct WideNetImpl : torch::nn::Module {
 TORCH_MODULE(WideNet);
 
 TEST(Lora, AdapterWhoseKeysOrShapesDoNotFitIsRefusedWithoutChangingTheModel) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   TinyNet net;
   add_adapter(*net, "a", {});
   save_adapter(*net, "a", dir.file("a.safetensors"), "");
@@ -368,7 +368,7 @@ TEST(Lora, DropoutActsOnlyInTraining) {
 }
 
 TEST(StateDict, SaveLoadRoundTripsParametersAndBuffers) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   TinyNet a, b;
   {
     torch::NoGradGuard no_grad;
@@ -386,7 +386,7 @@ TEST(StateDict, SaveLoadRoundTripsParametersAndBuffers) {
 }
 
 TEST(StateDict, StrictLoadListsMissingUnexpectedAndMismatchedKeys) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   TinyNet net;
   auto state = base_state_dict(*net);
   state.erase("head.bias");

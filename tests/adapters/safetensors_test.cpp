@@ -9,12 +9,12 @@
 
 #include "adapters/safetensors.hpp"
 #include "adapters/tensor_file.hpp"
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::adapters {
 namespace {
 
-using test::TempDir;
+using tuneloop::test::TempDir;
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -61,7 +61,7 @@ std::vector<uint8_t> valid_file(const TempDir& dir) {
 }
 
 TEST(Safetensors, RoundTripKeepsValuesDtypesShapesAndMetadata) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   std::vector<float> f32 = {1.f, -2.5f, 3.75f, 1e-20f};
   std::vector<uint16_t> f16 = {0x3c00, 0xc000};  // 1.0, -2.0
   std::vector<int32_t> i32 = {7, -8, 9};
@@ -91,7 +91,7 @@ TEST(Safetensors, RoundTripKeepsValuesDtypesShapesAndMetadata) {
 }
 
 TEST(Safetensors, DataSectionStartsEightByteAligned) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   auto bytes = valid_file(dir);
   uint64_t len = 0;
   for (int i = 7; i >= 0; --i) len = (len << 8) | bytes[static_cast<size_t>(i)];
@@ -99,7 +99,7 @@ TEST(Safetensors, DataSectionStartsEightByteAligned) {
 }
 
 TEST(Safetensors, TorchTensorsRoundTripInEveryDtype) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   torch::manual_seed(1);
   std::map<std::string, torch::Tensor> in = {
       {"f32", torch::randn({3, 4})},
@@ -126,7 +126,7 @@ TEST(Safetensors, TorchTensorsRoundTripInEveryDtype) {
 }
 
 TEST(Safetensors, SavingReplacesAnExistingFileAndLeavesNoTemporaryFiles) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   const std::string path = dir.file("t.safetensors");
   save_tensors(path, {{"x", torch::zeros({2})}});
   save_tensors(path, {{"y", torch::ones({3})}});
@@ -139,7 +139,7 @@ TEST(Safetensors, SavingReplacesAnExistingFileAndLeavesNoTemporaryFiles) {
 }
 
 TEST(Safetensors, WriterRefusesEntriesWhoseShapeDoesNotMatchTheirBytes) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   std::vector<float> v(3);
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(v.data()), 12);
   EXPECT_THROW(write_safetensors(dir.file("a"), {{"x", "F32", {4}, bytes}}), ModelFileError);
@@ -159,7 +159,7 @@ TEST(Safetensors, MissingFileIsReportedWithItsPath) {
 }
 
 TEST(Safetensors, EveryTruncationOfAValidFileIsRejected) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   auto bytes = valid_file(dir);
   ASSERT_EQ(parse_error(bytes), "");
   for (size_t n = 0; n < bytes.size(); ++n) {
@@ -249,7 +249,7 @@ TEST(Safetensors, HeaderThatIsNotAJsonObjectIsRejected) {
 }
 
 TEST(Safetensors, RandomByteFlipsNeverCrashTheReader) {
-  TempDir dir;
+  TempDir dir("tuneloop-adapters");
   const auto good = valid_file(dir);
   std::mt19937 rng(1234);
   int rejected = 0;

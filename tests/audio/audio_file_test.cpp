@@ -6,7 +6,7 @@
 #include <numbers>
 
 #include "model/audio/audio.hpp"
-#include "tests/audio/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::audio;
 using tuneloop::test::TempDir;

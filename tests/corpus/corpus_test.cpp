@@ -9,7 +9,7 @@
 
 #include "model/audio/features.hpp"
 #include "model/corpus/tags.hpp"
-#include "tests/audio/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::corpus;
 using tuneloop::audio::Audio;

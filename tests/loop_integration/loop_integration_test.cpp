@@ -2,6 +2,7 @@
 // feedback; SIGKILL mid-fine-tune -> resume; a corrupt parent adapter -> failed iteration.
 #include "tests/daemon/daemon_process.hpp"
 #include "tests/model/fixtures.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -34,8 +35,8 @@ class LoopIntegration : public ::testing::Test {
         "\n  after_new_ratings: 0\n"
         "dataset:\n  min_ratings: 2\n";
     daemon_ = std::make_unique<DaemonProcess>("none", yaml);
-    daemon_->use_weights(weights_.path() + "/w");
-    model::testing::write_fixture_weights(weights_.path() + "/w");
+    daemon_->use_weights(weights_.file("w"));
+    model::testing::write_fixture_weights(weights_.file("w"));
   }
 
   json call(const std::string& method, const json& params = nullptr) {
@@ -74,7 +75,7 @@ class LoopIntegration : public ::testing::Test {
     return ids;
   }
 
-  model::testing::TempDir weights_;
+  tuneloop::test::TempDir weights_{"tuneloop-model"};
   std::unique_ptr<DaemonProcess> daemon_;
 };
 

@@ -1,10 +1,8 @@
 #include "fixtures.hpp"
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
 
 #include <torch/torch.h>
 
@@ -13,17 +11,6 @@
 #include "model/model_files.hpp"
 
 namespace tuneloop::model::testing {
-
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "tuneloop-model-XXXXXX").string();
-  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
 
 std::vector<float> tone(double hz, double seconds, double notes_per_second, int sample_rate) {
   const auto n = static_cast<size_t>(seconds * sample_rate);

@@ -1,23 +1,9 @@
 #pragma once
-// Helpers shared by the model tests: temp folders, a tiny synthetic corpus, fixture weights.
+// Helpers shared by the model tests: a tiny synthetic corpus, fixture weights.
 #include <string>
 #include <vector>
 
 namespace tuneloop::model::testing {
-
-// A fresh folder from mkdtemp, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const noexcept { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // A tone (with harmonics, decaying notes at `notes_per_second`) at 16 kHz.
 std::vector<float> tone(double hz, double seconds, double notes_per_second, int sample_rate = 16000);

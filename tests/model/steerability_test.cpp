@@ -10,8 +10,6 @@
 // as the model's own autoencoder and decoder voice them is printed too.
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
-
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -24,30 +22,14 @@
 #include "model/audio/features.hpp"
 #include "model/corpus/corpus.hpp"
 #include "model/engine.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::model {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh folder from mkdtemp, removed afterwards. (fixtures.hpp has one too, but its
-// translation unit includes LibTorch; this test stays on the Engine interface.)
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "tuneloop-steer-XXXXXX").string();
-    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed for " + t);
-    path_ = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using tuneloop::test::TempDir;
 
 constexpr int kTargetClips = 40;
 constexpr int kClips = 20;          // generations per condition (same seeds before and after)
@@ -121,7 +103,7 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   const fs::path shipped = fs::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
   ASSERT_TRUE(fs::exists(shipped / "denoiser.safetensors"))
       << "the shipped base model is missing from " << shipped;
-  TempDir dir;
+  TempDir dir("tuneloop-steer");
 
   corpus::CorpusOptions co;
   co.count = kTargetClips;

@@ -7,11 +7,12 @@
 
 #include "fixtures.hpp"
 #include "model/engine.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::model {
 namespace {
 
-using testing::TempDir;
+using tuneloop::test::TempDir;
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -25,7 +26,7 @@ class EngineTest : public ::testing::Test {
     a.samples = testing::tone(hz, seconds, 4.0);
     return a;
   }
-  TempDir dir;
+  TempDir dir{"tuneloop-model"};
   std::unique_ptr<Engine> engine;
 };
 

@@ -13,11 +13,12 @@
 #include "model/model_files.hpp"
 #include "model/networks.hpp"
 #include "model/training.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::model {
 namespace {
 
-using testing::TempDir;
+using tuneloop::test::TempDir;
 
 double snr_db(const torch::Tensor& reference, const torch::Tensor& estimate) {
   const double signal = reference.pow(2).sum().item<double>();
@@ -143,7 +144,7 @@ TEST(Slerp, OfOneLatentIsItselfAndOfTwoHasANormBetweenTheirs) {
 }
 
 TEST(ModelFiles, SaveThenLoadGivesIdenticalOutputs) {
-  TempDir dir;
+  TempDir dir("tuneloop-model");
   torch::manual_seed(8);
   Autoencoder ae(fixture_autoencoder_config());
   auto dn = noisy_fixture_denoiser();
@@ -175,7 +176,7 @@ void expect_model_error_naming(const std::function<void()>& f, const std::string
 }
 
 TEST(ModelFiles, CorruptTruncatedOrMismatchedFilesAreRejectedWithTheFileNamed) {
-  TempDir dir;
+  TempDir dir("tuneloop-model");
   Autoencoder ae(fixture_autoencoder_config());
   const auto good = dir.file("ae.safetensors");
   save_autoencoder(ae, good);
@@ -219,7 +220,7 @@ TEST(Adapters, AZeroInitialisedAdapterLeavesSamplingUnchanged) {
 }
 
 TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
-  TempDir dir;
+  TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"));
   AutoencoderTrainOptions ao;
   ao.corpus = dir.file("corpus");
@@ -258,7 +259,7 @@ TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
 }
 
 TEST(Training, AStopRequestCheckpointsAndResumeContinuesFromThere) {
-  TempDir dir;
+  TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 4);
   std::atomic<bool> stop{true};
   AutoencoderTrainOptions ao;

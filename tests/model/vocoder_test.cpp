@@ -12,11 +12,12 @@
 #include "model/engine.hpp"
 #include "model/model_files.hpp"
 #include "model/vocoder.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::model {
 namespace {
 
-using testing::TempDir;
+using tuneloop::test::TempDir;
 namespace fs = std::filesystem;
 
 std::string error_of(const std::function<void()>& body) {
@@ -50,7 +51,7 @@ TEST(Vocoder, OutputHasExactlyTheRequestedLengthForAnyInputLength) {
 }
 
 TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
-  TempDir dir;
+  TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   testing::write_fixture_weights(dir.file("weights"));
   VocoderTrainOptions o;
@@ -83,7 +84,7 @@ TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
 }
 
 TEST(Vocoder, ACorruptTruncatedOrMismatchedFileIsRefusedNamingTheFile) {
-  TempDir dir;
+  TempDir dir("tuneloop-model");
   Vocoder voc(fixture_vocoder_config());
   const auto good = dir.file("vocoder.safetensors");
   save_vocoder(voc, good);
@@ -116,7 +117,7 @@ TEST(Vocoder, ACorruptTruncatedOrMismatchedFileIsRefusedNamingTheFile) {
 }
 
 TEST(Vocoder, TheEngineUsesAVocoderInItsWeightsFolderAndFallsBackToGriffinLim) {
-  TempDir dir;
+  TempDir dir("tuneloop-model");
   testing::write_fixture_weights(dir.file("weights"));
   GenerateParams p;
   p.seconds = 0.7;
@@ -147,7 +148,7 @@ TEST(Vocoder, TheEngineUsesAVocoderInItsWeightsFolderAndFallsBackToGriffinLim) {
 }
 
 TEST(Vocoder, ReconstructKeepsRateAndDurationOnEveryPath) {
-  TempDir dir;
+  TempDir dir("tuneloop-model");
   testing::write_fixture_weights(dir.file("weights"));
   save_vocoder(Vocoder(fixture_vocoder_config()), dir.file("weights/vocoder.safetensors"));
   audio::Audio in;

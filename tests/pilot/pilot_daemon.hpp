@@ -5,18 +5,18 @@
 #include <string>
 
 #include "tests/model/fixtures.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::pilot::testing {
 
 /// A folder with fixture autoencoder/denoiser weights, removed when the process exits.
 inline const std::string& fixture_weights() {
-  static model::testing::TempDir dir;
-  static const bool written = [] {
-    model::testing::write_fixture_weights(dir.path());
-    return true;
+  static tuneloop::test::TempDir dir("tuneloop-model");
+  static const std::string path = [] {
+    model::testing::write_fixture_weights(dir.path().string());
+    return dir.path().string();
   }();
-  (void)written;
-  return dir.path();
+  return path;
 }
 
 /// Daemon config sections (YAML, indented by `indent`) for a tiny loop on the fixture

@@ -8,12 +8,15 @@
 #include <sstream>
 
 #include "model/audio/features.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::pilot;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+using tuneloop::test::TempDir;
 
 Event rating(const std::string& who, int it, double stars,
              const std::string& phase = "evaluation") {
@@ -75,15 +78,6 @@ const json& iteration(const json& s, int it) {
     if (r["iteration"] == it) return r;
   throw std::runtime_error("no iteration");
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/pilot-report-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 }  // namespace
 
@@ -217,27 +211,27 @@ TEST(PilotReport, TheMarkdownReportShowsTheTableNextToThePaper) {
 TEST(PilotReport, GnuplotRendersNonEmptyPngPlots) {
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "gnuplot is not installed";
-  TempDir dir;
-  const json s = write_report(synthetic(), ReportOptions{}, dir.path, true);
+  TempDir dir("pilot-report");
+  const json s = write_report(synthetic(), ReportOptions{}, dir.path(), true);
   for (const char* f : {"events.csv", "summary.json", "report.md", "plots.gp"})
-    EXPECT_TRUE(fs::exists(dir.path / f)) << f;
+    EXPECT_TRUE(fs::exists(dir.path() / f)) << f;
   for (const char* f : {"rating_by_iteration.png", "rating_by_listener.png", "diversity.png"}) {
-    ASSERT_TRUE(fs::exists(dir.path / f)) << f;
-    EXPECT_GT(fs::file_size(dir.path / f), 1000u) << f;
-    std::ifstream in(dir.path / f, std::ios::binary);
+    ASSERT_TRUE(fs::exists(dir.path() / f)) << f;
+    EXPECT_GT(fs::file_size(dir.path() / f), 1000u) << f;
+    std::ifstream in(dir.path() / f, std::ios::binary);
     char magic[4] = {};
     in.read(magic, 4);
     EXPECT_EQ(std::string(magic + 1, 3), "PNG") << f;
   }
-  std::ifstream in(dir.path / "summary.json");
+  std::ifstream in(dir.path() / "summary.json");
   EXPECT_EQ(json::parse(in), s);
 }
 
 TEST(PilotReport, AMissingPlottingProgramIsAClearError) {
-  TempDir dir;
-  write_plot_data(summarise(synthetic(), ReportOptions{}), dir.path);
+  TempDir dir("pilot-report");
+  write_plot_data(summarise(synthetic(), ReportOptions{}), dir.path());
   try {
-    render_plots(dir.path, "no-such-gnuplot-binary");
+    render_plots(dir.path(), "no-such-gnuplot-binary");
     FAIL();
   } catch (const ReportError& e) {
     EXPECT_NE(std::string(e.what()).find("no-such-gnuplot-binary"), std::string::npos);

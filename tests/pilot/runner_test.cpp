@@ -12,6 +12,7 @@
 #include "model/audio/audio.hpp"
 #include "store/store.hpp"
 #include "tests/pilot/pilot_daemon.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop;
 using namespace tuneloop::pilot;
@@ -20,14 +21,7 @@ namespace pt = tuneloop::pilot::testing;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/pilot-runner-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using tuneloop::test::TempDir;
 
 fs::path daemon_binary() {
   return pt::tuneloopd_path();
@@ -77,9 +71,9 @@ TEST(PilotRunner, TheBlindedOrderMixesIterationsAndTakesTheChosenNumberFromEach)
 }
 
 TEST(PilotRunner, EachParticipantsDaemonConfigIsAcceptedByTheConfigLoader) {
-  TempDir dir;
-  PilotStudy s = tiny_study(dir.path);
-  const fs::path file = dir.path / "tuneloopd.yaml";
+  TempDir dir("pilot-runner");
+  PilotStudy s = tiny_study(dir.path());
+  const fs::path file = dir.path() / "tuneloopd.yaml";
   std::ofstream(file) << participant_config(s, s.participants[1], 1);
   const config::Config c = config::load_config_file(file);
   EXPECT_EQ(c.daemon.listener, "slow");
@@ -94,10 +88,10 @@ TEST(PilotRunner, EachParticipantsDaemonConfigIsAcceptedByTheConfigLoader) {
 }
 
 TEST(PilotRunner, TheDefaultStudysDaemonConfigIsValidForEveryParticipant) {
-  TempDir dir;
+  TempDir dir("pilot-runner");
   const PilotStudy s = load_study(fs::path(TUNELOOP_SOURCE_DIR) / "studies" / "default.yaml");
   for (std::size_t i = 0; i < s.participants.size(); ++i) {
-    const fs::path file = dir.path / (s.participants[i].name + ".yaml");
+    const fs::path file = dir.path() / (s.participants[i].name + ".yaml");
     std::ofstream(file) << participant_config(s, s.participants[i], i);
     const config::Config c = config::load_config_file(file);
     EXPECT_EQ(c.daemon.listener, s.participants[i].name);
@@ -119,11 +113,11 @@ TEST(PilotRunner, AMissingDaemonMethodIsNamedInTheError) {
 }
 
 TEST(PilotRunner, ADaemonThatCannotStartIsReportedWithItsLog) {
-  TempDir dir;
-  std::ofstream(dir.path / "bad.yaml") << "paths: {weights_dir: \"" << pt::fixture_weights()
+  TempDir dir("pilot-runner");
+  std::ofstream(dir.path() / "bad.yaml") << "paths: {weights_dir: \"" << pt::fixture_weights()
                                        << "\"}\naudio: {output: nowhere}\n";
   try {
-    DaemonProcess d(daemon_binary(), dir.path / "p", dir.path / "bad.yaml", dir.path / "s.sock",
+    DaemonProcess d(daemon_binary(), dir.path() / "p", dir.path() / "bad.yaml", dir.path() / "s.sock",
                     20);
     FAIL();
   } catch (const PilotError& e) {
@@ -141,7 +135,7 @@ store::Store participant_store(const fs::path& out, const std::string& who) {
 }  // namespace
 
 TEST(PilotRunner, AStudyDrivesEachParticipantsRealDaemonInParallelThroughEveryIterationAndTheBlindedEvaluation) {
-  TempDir dir;
+  TempDir dir("pilot-runner");
   PilotStudy s = parse_study(R"(iterations: 2
 tracks_per_iteration: 3
 iteration_timeout_s: 300
@@ -151,7 +145,7 @@ daemon_config:
   - {name: bright, taste: {brightness: 2500}, noise: 0}
   - {name: dark, taste: {brightness: 300}, noise: 0.3}
 )");
-  s.output = dir.path / "out";
+  s.output = dir.path() / "out";
   RunOptions o;
   o.daemon = daemon_binary();
   o.plots = false;
@@ -195,7 +189,7 @@ daemon_config:
 }
 
 TEST(PilotRunner, AnAbPairsStudyRecordsAChoiceForEachTrackAgainstABaseTrack) {
-  TempDir dir;
+  TempDir dir("pilot-runner");
   PilotStudy s = parse_study(R"(iterations: 1
 tracks_per_iteration: 3
 design: ab_pairs
@@ -204,7 +198,7 @@ daemon_config:
 )" + pt::tiny_loop_yaml() + R"(participants:
   - {name: bright, taste: {brightness: 2500}}
 )");
-  s.output = dir.path / "out";
+  s.output = dir.path() / "out";
   RunOptions o;
   o.daemon = daemon_binary();
   o.plots = false;

@@ -1,35 +1,15 @@
 #pragma once
 
-// Test helpers: a fresh temp folder and real audio files written with libsndfile.
+// Test helpers: real audio files written with libsndfile (temp folders: tests/support/temp_dir.hpp).
 
 #include <sndfile.h>
-#include <stdlib.h>
 
 #include <cmath>
-#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace tuneloop::player::testing {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "tuneloop-player-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // Writes a sine of `seconds` at `rate` Hz, the same tone in every channel.
 inline void write_sine(const std::string& path, double seconds, int rate, int format,

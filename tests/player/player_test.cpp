@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "audio_fixtures.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::player;
 using namespace tuneloop::player::testing;
+using tuneloop::test::TempDir;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -88,7 +90,7 @@ class RealtimePlayer : public ::testing::Test {
     return path;
   }
 
-  TempDir dir_;
+  TempDir dir_{"tuneloop-player"};
   Recorder recorder_;
   std::unique_ptr<Player> player_;
   int rate_ = 16000;

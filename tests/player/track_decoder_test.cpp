@@ -8,9 +8,11 @@
 
 #include "audio_fixtures.hpp"
 #include "player/player.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::player;
 using namespace tuneloop::player::testing;
+using tuneloop::test::TempDir;
 
 namespace {
 
@@ -30,7 +32,7 @@ double rms(const std::vector<float>& v) {
 }  // namespace
 
 TEST(TrackDecoder, DecodesAWavAtTheDeviceRateSampleForSample) {
-  TempDir dir;
+  TempDir dir("tuneloop-player");
   write_sine(dir.file("a.wav"), 1.0, 16000, kWav);
   TrackDecoder d(dir.file("a.wav"), 16000);
   EXPECT_DOUBLE_EQ(d.duration(), 1.0);
@@ -41,7 +43,7 @@ TEST(TrackDecoder, DecodesAWavAtTheDeviceRateSampleForSample) {
 }
 
 TEST(TrackDecoder, DecodesFlacAndOgg) {
-  TempDir dir;
+  TempDir dir("tuneloop-player");
   write_sine(dir.file("a.flac"), 1.0, 16000, kFlac);
   write_sine(dir.file("a.ogg"), 1.0, 16000, kOgg);
   for (const char* name : {"a.flac", "a.ogg"}) {
@@ -53,7 +55,7 @@ TEST(TrackDecoder, DecodesFlacAndOgg) {
 }
 
 TEST(TrackDecoder, ResamplesA44kStereoFileKeepingItsDuration) {
-  TempDir dir;
+  TempDir dir("tuneloop-player");
   write_sine(dir.file("cd.wav"), 1.5, 44100, kWav, 2);
   TrackDecoder d(dir.file("cd.wav"), 16000);
   EXPECT_EQ(d.file_rate(), 44100);
@@ -66,7 +68,7 @@ TEST(TrackDecoder, ResamplesA44kStereoFileKeepingItsDuration) {
 }
 
 TEST(TrackDecoder, SeekingRepositionsAndDecodesOnlyTheRest) {
-  TempDir dir;
+  TempDir dir("tuneloop-player");
   write_sine(dir.file("cd.wav"), 2.0, 44100, kWav);
   TrackDecoder d(dir.file("cd.wav"), 16000);
   std::vector<float> buf(4000);
@@ -76,7 +78,7 @@ TEST(TrackDecoder, SeekingRepositionsAndDecodesOnlyTheRest) {
 }
 
 TEST(TrackDecoder, ANonAudioFileIsADecodeErrorNamingThePath) {
-  TempDir dir;
+  TempDir dir("tuneloop-player");
   const std::string path = dir.file("notes.wav");
   std::ofstream(path) << "these are not samples\n";
   try {
@@ -89,7 +91,7 @@ TEST(TrackDecoder, ANonAudioFileIsADecodeErrorNamingThePath) {
 }
 
 TEST(PlayerWithoutOutput, ValidatesFilesButStaysSilentAndIdle) {
-  TempDir dir;
+  TempDir dir("tuneloop-player");
   write_sine(dir.file("a.wav"), 0.5, 16000, kWav);
   std::ofstream(dir.file("bad.ogg")) << "junk";
   PlayerOptions options;

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,29 +16,14 @@
 
 #include "store/schema.hpp"
 #include "store/store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace tuneloop::store;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "tuneloop-store-XXXXXX").string();
-    if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using tuneloop::test::TempDir;
 
 std::string hash_of(int n) {
   std::string h = std::to_string(n);
@@ -112,7 +96,7 @@ struct Mount {
 // ---------------------------------------------------------------- migrations
 
 TEST(StoreMigrations, AnEmptyFileIsMigratedToTheLatestVersion) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   EXPECT_EQ(store.schema_version(), Store::latest_version());
   EXPECT_GE(Store::latest_version(), 2);
@@ -121,7 +105,7 @@ TEST(StoreMigrations, AnEmptyFileIsMigratedToTheLatestVersion) {
 }
 
 TEST(StoreMigrations, EveryEarlierVersionMigratesToTheSameSchemaAsAFreshDatabase) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   { auto fresh = Store::open(dir.file("fresh.db")); }
   const std::string fresh_schema = schema_of(dir.file("fresh.db"));
   for (int from = 0; from < Store::latest_version(); ++from) {
@@ -151,7 +135,7 @@ TEST(StoreMigrations, EveryEarlierVersionMigratesToTheSameSchemaAsAFreshDatabase
 }
 
 TEST(StoreMigrations, ReopeningAMigratedDatabaseChangesNothing) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   { Store::open(dir.file("a.db")); }
   const std::string before = schema_of(dir.file("a.db"));
   auto store = Store::open(dir.file("a.db"));
@@ -160,7 +144,7 @@ TEST(StoreMigrations, ReopeningAMigratedDatabaseChangesNothing) {
 }
 
 TEST(StoreMigrations, AMigrationThatFailsHalfwayLeavesTheDatabaseAtItsOldVersion) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("a.db");
   { Store::open(path, {.max_version = 1}); }
   {
@@ -181,7 +165,7 @@ TEST(StoreMigrations, AMigrationThatFailsHalfwayLeavesTheDatabaseAtItsOldVersion
 }
 
 TEST(StoreMigrations, AnOldDatabaseOpenedReadOnlyIsRefusedRatherThanMigrated) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("a.db");
   { Store::open(path, {.max_version = 1}); }
   EXPECT_THROW(Store::open(path, {.read_only = true}), StoreError);
@@ -189,7 +173,7 @@ TEST(StoreMigrations, AnOldDatabaseOpenedReadOnlyIsRefusedRatherThanMigrated) {
 }
 
 TEST(StoreMigrations, ADatabaseFromANewerSchemaIsRefusedNamingFileAndVersions) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("future.db");
   {
     RawDb raw(path);
@@ -210,7 +194,7 @@ TEST(StoreMigrations, ADatabaseFromANewerSchemaIsRefusedNamingFileAndVersions) {
 }
 
 TEST(StoreMigrations, AFileThatIsNotADatabaseIsRefusedNamingTheFile) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("garbage.db");
   {
     std::ofstream out(path, std::ios::binary);
@@ -242,7 +226,7 @@ TEST(StoreEnvironment, AFolderThatCannotHoldFilesIsRefusedNamingThePath) {
 }
 
 TEST(StoreEnvironment, AWriteToAReadOnlyDatabaseFailsWithSqlitesMessageAndWritesNothing) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("a.db");
   Fixture f;
   {
@@ -265,7 +249,7 @@ TEST(StoreEnvironment, AWriteToAReadOnlyDatabaseFailsWithSqlitesMessageAndWrites
 }
 
 TEST(StoreEnvironment, AReadOnlyMountedDataFolderIsRefused) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const fs::path mnt = dir.path() / "ro";
   fs::create_directory(mnt);
   if (mount("tmpfs", mnt.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0)
@@ -306,7 +290,7 @@ int fill_until_full(Store& store, Id listener, int& error_code, std::string& mes
 }  // namespace
 
 TEST(StoreEnvironment, AFullDatabaseReportsTheErrorAndKeepsEarlierData) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("a.db");
   Fixture f;
   {
@@ -332,7 +316,7 @@ TEST(StoreEnvironment, AFullDatabaseReportsTheErrorAndKeepsEarlierData) {
 }
 
 TEST(StoreEnvironment, AFullFilesystemReportsTheErrorAndKeepsEarlierData) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const fs::path mnt = dir.path() / "small";
   fs::create_directory(mnt);
   if (mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=256k") != 0)
@@ -362,7 +346,7 @@ TEST(StoreEnvironment, AFullFilesystemReportsTheErrorAndKeepsEarlierData) {
 // ---------------------------------------------------------------- listeners and songs
 
 TEST(StoreListeners, EnsureListenerCreatesOnceAndNamesAreUnique) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto a = store.ensure_listener("default");
   auto b = store.ensure_listener("default");
@@ -375,7 +359,7 @@ TEST(StoreListeners, EnsureListenerCreatesOnceAndNamesAreUnique) {
 }
 
 TEST(StoreListeners, DeletingAListenerRemovesAllTheirDataAndNobodyElses) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto keep = add_listener_and_track(store, "keep");
   store.rate(keep.track, 3.0);
@@ -411,7 +395,7 @@ TEST(StoreListeners, DeletingAListenerRemovesAllTheirDataAndNobodyElses) {
 }
 
 TEST(StoreSongs, TheSameContentIsStoredOncePerListener) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto ada = store.create_listener("ada");
   auto bob = store.create_listener("bob");
@@ -441,7 +425,7 @@ TEST(StoreSongs, TheSameContentIsStoredOncePerListener) {
 // ---------------------------------------------------------------- tracks and plays
 
 TEST(StoreTracks, TracksAreListedPerListenerAndIteration) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);
   auto it = store.create_iteration(f.listener.id, std::nullopt);
@@ -468,7 +452,7 @@ TEST(StoreTracks, TracksAreListedPerListenerAndIteration) {
 }
 
 TEST(StorePlays, APlayRecordsCheckpointsAndItsEnd) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);
   Id p = store.start_play(PlayTarget::track(f.track), PlaySource::player, 1000);
@@ -495,7 +479,7 @@ TEST(StorePlays, APlayRecordsCheckpointsAndItsEnd) {
 }
 
 TEST(StorePlays, PlaysLeftOpenByACrashAreClosedAsInterruptedWithTheirLastCheckpoint) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);
   Id p = store.start_play(PlayTarget::track(f.track), PlaySource::player, 1000);
@@ -509,7 +493,7 @@ TEST(StorePlays, PlaysLeftOpenByACrashAreClosedAsInterruptedWithTheirLastCheckpo
 }
 
 TEST(StorePlays, TrackFeedbackSummarisesRatingsAndListeningTime) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);  // 4 s long
   store.record_listen(
@@ -538,7 +522,7 @@ TEST(StorePlays, TrackFeedbackSummarisesRatingsAndListeningTime) {
 // ---------------------------------------------------------------- ratings
 
 TEST(StoreRatings, OnlyWholeAndHalfStarsFromOneToFiveAreAccepted) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);
   for (double bad : {0.0, 0.5, 5.5, 4.3, -1.0, 6.0, std::nan(""), HUGE_VAL}) {
@@ -559,7 +543,7 @@ TEST(StoreRatings, OnlyWholeAndHalfStarsFromOneToFiveAreAccepted) {
 }
 
 TEST(StoreRatings, TheLatestRatingCountsAndTheHistoryIsKept) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);
   EXPECT_FALSE(store.current_rating(f.track));
@@ -583,7 +567,7 @@ TEST(StoreRatings, TheLatestRatingCountsAndTheHistoryIsKept) {
 }
 
 TEST(StoreRatings, RatingsAreCountedSinceATimeAndSinceAnIteration) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);
   store.rate(f.track, 3.0, 1000);
@@ -600,7 +584,7 @@ TEST(StoreRatings, RatingsAreCountedSinceATimeAndSinceAnIteration) {
 // ---------------------------------------------------------------- iterations
 
 TEST(StoreIterations, ExactlyOneIterationIsActiveAndAnyReadyOneCanBeRestored) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto ada = store.create_listener("ada");
   auto base = store.create_iteration(ada.id, std::nullopt);
@@ -652,7 +636,7 @@ TEST(StoreIterations, ExactlyOneIterationIsActiveAndAnyReadyOneCanBeRestored) {
 // ---------------------------------------------------------------- jobs
 
 TEST(StoreJobs, AJobGoesFromQueuedToFinishedAndUnfinishedOnesSurviveAReopen) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("a.db");
   Id a = 0, b = 0;
   {
@@ -695,7 +679,7 @@ TEST(StoreJobs, AJobGoesFromQueuedToFinishedAndUnfinishedOnesSurviveAReopen) {
 // ---------------------------------------------------------------- transactions and events
 
 TEST(StoreEvents, TheChangeListenerHearsEachCommittedWriteOnceAndNotFailedOnes) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);
   std::vector<std::string> heard;
@@ -715,7 +699,7 @@ TEST(StoreEvents, TheChangeListenerHearsEachCommittedWriteOnceAndNotFailedOnes) 
 }
 
 TEST(StoreEvents, ATransactionThatThrowsWritesNothing) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   auto store = Store::open(dir.file("a.db"));
   auto f = add_listener_and_track(store);
   EXPECT_THROW(store.transaction([&] {
@@ -741,7 +725,7 @@ TEST(StoreEvents, EnumNamesRoundTrip) {
 // ---------------------------------------------------------------- concurrency and durability
 
 TEST(StoreConcurrency, ReadersOnAnotherConnectionSeeConsistentDataDuringWrites) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("a.db");
   auto writer = Store::open(path);
   auto f = add_listener_and_track(writer);
@@ -782,7 +766,7 @@ TEST(StoreConcurrency, ReadersOnAnotherConnectionSeeConsistentDataDuringWrites) 
 }
 
 TEST(StoreDurability, AnAcknowledgedRatingSurvivesSigkillOfTheWriter) {
-  TempDir dir;
+  TempDir dir("tuneloop-store");
   const std::string path = dir.file("a.db");
   Fixture f;
   Id other = 0;

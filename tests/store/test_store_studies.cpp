@@ -2,33 +2,22 @@
 // kept apart from the listener's feedback ratings.
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 
 #include "store/store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace tuneloop::store;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "tuneloop-store-study-XXXXXX").string();
-    if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using tuneloop::test::TempDir;
 
 struct Fixture {
-  TempDir dir;
-  Store store = Store::open((dir.path / "s.db").string());
+  TempDir dir{"tuneloop-store-study"};
+  Store store = Store::open((dir.path() / "s.db").string());
   Listener listener = store.create_listener("alice");
   std::vector<Id> tracks;
   Fixture() {
