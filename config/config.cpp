@@ -61,6 +61,18 @@ std::string_view to_string(Device device) noexcept {
   return "auto";
 }
 
+std::string_view to_string(Vocoder vocoder) noexcept {
+  switch (vocoder) {
+    case Vocoder::automatic:
+      return "auto";
+    case Vocoder::neural:
+      return "neural";
+    case Vocoder::griffin_lim:
+      return "griffin-lim";
+  }
+  return "auto";
+}
+
 namespace {
 
 fs::path home_dir() {
@@ -549,6 +561,9 @@ const std::vector<Row>& rows() {
     t.push_back(integer(FIELD(model, steps), 1, 1000, "sampler steps per track"));
     t.push_back(real(FIELD(model, guidance), 0.0, 50.0,
                      "classifier-free guidance scale for tagged generation"));
+    t.push_back(enumeration(FIELD(model, vocoder),
+                            {Vocoder::automatic, Vocoder::neural, Vocoder::griffin_lim},
+                            "auto (the trained vocoder if the weights have one) | neural | griffin-lim"));
 
     t.push_back(integer(FIELD(training, rank), 1, 256, "LoRA rank"));
     t.push_back(

@@ -20,10 +20,12 @@ namespace tuneloop::config {
 enum class LogLevel { trace, debug, info, warn, error };
 enum class AudioOutput { automatic, portaudio, none };  // YAML: auto | portaudio | none
 enum class Device { automatic, cpu, cuda };             // YAML: auto | cpu | cuda
+enum class Vocoder { automatic, neural, griffin_lim };  // YAML: auto | neural | griffin-lim
 
 std::string_view to_string(LogLevel level) noexcept;
 std::string_view to_string(AudioOutput output) noexcept;
 std::string_view to_string(Device device) noexcept;
+std::string_view to_string(Vocoder vocoder) noexcept;
 
 /// `$XDG_DATA_HOME/tuneloop`, else `~/.local/share/tuneloop`.
 std::filesystem::path default_data_dir();
@@ -102,6 +104,7 @@ struct ModelConfig {
   int threads = 1;        // LibTorch threads for generation (OpenMP with 2 slows 4-6x when a core is busy)
   int steps = 25;         // sampler steps
   double guidance = 3.0;  // classifier-free guidance scale
+  Vocoder vocoder = Vocoder::automatic;  // the way from mel back to audio
   bool operator==(const ModelConfig&) const = default;
 };
 

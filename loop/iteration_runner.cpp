@@ -83,6 +83,8 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"alpha", f.alpha},
                 {"lr", f.lr},
                 {"batch", f.batch},
+                {"dropout", f.dropout},
+                {"targets", f.targets},
                 {"output_path", f.output_path},
                 {"checkpoint_every", f.checkpoint_every},
                 {"latent_cache_dir", f.latent_cache_dir},
@@ -98,6 +100,7 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"tags", p.generation.tags}}},
               {"sampler_steps", p.sampler_steps},
               {"guidance", p.guidance},
+              {"vocoder", p.vocoder},
               {"tracks_dir", p.tracks_dir},
               {"latent_dir", p.latent_dir},
               {"dataset_size", p.dataset_size}}
@@ -121,6 +124,9 @@ IterationPlan plan_from_json(const std::string& text) {
     p.fine_tune.alpha = f.at("alpha").get<double>();
     p.fine_tune.lr = f.at("lr").get<double>();
     p.fine_tune.batch = f.at("batch").get<int>();
+    // Plans queued before these two were recorded fine-tune every layer without dropout.
+    p.fine_tune.dropout = f.value("dropout", 0.0);
+    p.fine_tune.targets = f.value("targets", std::vector<std::string>{"*"});
     p.fine_tune.output_path = f.at("output_path").get<std::string>();
     p.fine_tune.checkpoint_every = f.at("checkpoint_every").get<int>();
     p.fine_tune.latent_cache_dir = f.at("latent_cache_dir").get<std::string>();
@@ -136,6 +142,7 @@ IterationPlan plan_from_json(const std::string& text) {
     p.generation.tags = g.at("tags").get<std::vector<std::string>>();
     p.sampler_steps = j.at("sampler_steps").get<int>();
     p.guidance = j.at("guidance").get<double>();
+    p.vocoder = j.value("vocoder", std::string("auto"));  // not recorded in older plans
     p.tracks_dir = j.at("tracks_dir").get<std::string>();
     p.latent_dir = j.at("latent_dir").get<std::string>();
     p.dataset_size = j.at("dataset_size").get<int>();
@@ -153,6 +160,7 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
   p.generation = config.generation;
   p.sampler_steps = config.model.steps;
   p.guidance = config.model.guidance;
+  p.vocoder = std::string(config::to_string(config.model.vocoder));
   p.latent_dir = (data / "latents").string();
   for (const auto& s : store.songs(listener_id)) p.song_paths.push_back(s.path);
 
@@ -182,6 +190,8 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
       f.alpha = t.alpha;
       f.lr = t.learning_rate;
       f.batch = t.batch_size;
+      f.dropout = t.dropout;
+      f.targets = t.targets;
       f.checkpoint_every = t.checkpoint_every;
       f.latent_cache_dir = p.latent_dir;
       f.name = "iter-" + std::to_string(it.number) + "-" + std::to_string(it.id);
@@ -280,6 +290,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     g.seed = track_seed(p.iteration_id, i);
     g.steps = p.sampler_steps;
     g.guidance = p.guidance;
+    g.vocoder = p.vocoder;
     g.adapter = adapter;
     if (is_seeded) {
       g.seed_latent = merged;

@@ -35,6 +35,7 @@ struct IterationPlan {
   config::GenerationConfig generation;
   int sampler_steps = 25;
   double guidance = 3.0;
+  std::string vocoder = "auto";  // GenerateParams::vocoder
   std::string tracks_dir;
   std::string latent_dir;
   int dataset_size = 0;

@@ -133,6 +133,10 @@ void add_model_commands(CLI::App& app) {
   ft_cmd->add_option("--alpha", ft->request.alpha, "LoRA alpha")->capture_default_str();
   ft_cmd->add_option("--lr", ft->request.lr, "AdamW learning rate")->capture_default_str();
   ft_cmd->add_option("--batch", ft->request.batch, "batch size")->capture_default_str();
+  ft_cmd->add_option("--dropout", ft->request.dropout, "LoRA dropout")->capture_default_str();
+  ft_cmd->add_option("--targets", ft->request.targets,
+                     "layers that get LoRA: shell-style patterns over dotted layer paths, e.g. 'mid*'")
+      ->capture_default_str();
   ft_cmd->add_option("--from-adapter", ft->request.previous_adapter, "adapter to continue from");
   ft_cmd->add_option("--checkpoint", ft->request.checkpoint_path,
                      "checkpoint file (resumed from when it exists)");
@@ -191,6 +195,9 @@ void add_model_commands(CLI::App& app) {
   gen_cmd->add_option("--guidance", gen->params.guidance, "guidance scale (with tags)")
       ->capture_default_str();
   gen_cmd->add_option("--solver", gen->params.solver, "dpm++2m or ddim")->capture_default_str();
+  gen_cmd->add_option("--vocoder", gen->params.vocoder,
+                      "auto (the trained vocoder if the weights have one) | neural | griffin-lim")
+      ->capture_default_str();
   gen_cmd->add_option("--griffin-lim", gen->params.griffin_lim_iterations, "Griffin-Lim iterations")
       ->capture_default_str();
   gen_cmd->add_option("--adapter", gen->adapter, "LoRA adapter file");

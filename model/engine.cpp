@@ -1,5 +1,6 @@
 #include "model/engine.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -30,6 +31,29 @@ struct LatentData {
 double LatentHandle::seconds() const noexcept { return data_ ? data_->seconds : 0.0; }
 
 namespace {
+
+// The levels the base model learned: the corpus renders "loud" at -17 and "soft" at
+// -23 dBFS RMS. Audio encoded for img2img or a fine-tune keeps its level inside this range
+// (so a fine-tune on loud or soft clips can teach loudness) and is brought to the nearer
+// bound outside it.
+constexpr double kQuietestDbfs = -26.0;
+constexpr double kLoudestDbfs = -14.0;
+
+// Shell-style layer patterns ("*", "?") as the whole-path regexes LoraConfig takes.
+std::vector<std::string> glob_to_regex(const std::vector<std::string>& globs) {
+  std::vector<std::string> out;
+  for (const auto& g : globs) {
+    std::string re;
+    for (char c : g) {
+      if (c == '*') re += ".*";
+      else if (c == '?') re += '.';
+      else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') re += c;
+      else re += std::string("\\") + c;
+    }
+    out.push_back(re);
+  }
+  return out;
+}
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) {
@@ -90,7 +114,7 @@ struct Engine::Impl {
   torch::Tensor encode_audio(audio::Audio a) {
     torch::NoGradGuard ng;
     if (a.sample_rate != sample_rate()) a = audio::resample(a, sample_rate());
-    audio::normalise_loudness(a);
+    audio::clamp_loudness(a, kQuietestDbfs, kLoudestDbfs);
     const auto& fc = frontend->config();
     if (a.samples.size() < static_cast<size_t>(fc.hop * factor() * 2 + fc.n_fft)) {
       throw ModelError("audio too short to encode (" + std::to_string(a.seconds()) + " s)");
@@ -337,6 +361,8 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
   if (r.steps < 1 || r.batch < 1 || r.rank < 1 || !(r.lr > 0.0) || !(r.alpha > 0.0)) {
     throw ModelError("fine-tune: steps, batch, rank, lr and alpha must be positive");
   }
+  if (!(r.dropout >= 0.0 && r.dropout < 1.0)) throw ModelError("fine-tune: dropout must be in [0, 1)");
+  if (r.targets.empty()) throw ModelError("fine-tune: no target layers (use \"*\" for all)");
   torch::set_num_threads(m.fine_tune_threads);
   torch::manual_seed(r.seed);
 
@@ -393,7 +419,7 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     if (!r.previous_adapter.empty()) {
       adapters::load_adapter(net, r.previous_adapter, m.base_hash, name);
     } else {
-      adapters::add_adapter(net, name, adapters::LoraConfig{r.rank, r.alpha, 0.0, {".*"}});
+      adapters::add_adapter(net, name, adapters::LoraConfig{r.rank, r.alpha, r.dropout, glob_to_regex(r.targets)});
     }
     adapters::set_active_adapter(net, name);
   });

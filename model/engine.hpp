@@ -78,6 +78,11 @@ struct FineTuneRequest {
   double alpha = 8.0;
   double lr = 1e-3;
   int batch = 8;
+  double dropout = 0.0;           // LoRA dropout, in [0, 1)
+  // Layers that get LoRA: shell-style patterns ('*' any run of characters, '?' one) over
+  // the denoiser's dotted layer paths, e.g. "mid*" or "*.conv1"; "*" = every layer.
+  // A fine-tune that continues from `previous_adapter` keeps that adapter's layers.
+  std::vector<std::string> targets = {"*"};
   std::string output_path;        // adapter .safetensors to write
   std::string checkpoint_path;    // "" = none; resumed from when it exists
   int checkpoint_every = 50;
@@ -112,7 +117,8 @@ class Engine {
   audio::Audio generate(const GenerateParams& params);
   const GenerateTimings& last_timings() const noexcept;
 
-  // Any sample rate (resampled with libsoxr), loudness-normalised first.
+  // Any sample rate (resampled with libsoxr). A level outside the corpus's range
+  // (-26..-14 dBFS RMS) is brought to the nearer bound; one inside is kept.
   // Throws ModelError if the audio is too short (under about 0.3 s).
   LatentHandle encode(const audio::Audio& audio);
   // Equal-weight spherical merge, cropped to the shortest. Throws ModelError if empty.

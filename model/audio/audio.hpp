@@ -47,6 +47,11 @@ double rms_dbfs(const std::vector<float>& samples) noexcept;
 // Silent audio is left as it is.
 void normalise_loudness(Audio& audio, double target_dbfs_rms = -20.0) noexcept;
 
+// Leaves audio whose RMS level lies in [low_dbfs, high_dbfs] as it is and brings any other
+// to the nearer bound (with normalise_loudness's peak limit). Keeps the dynamics a model was
+// trained on while taming imports mastered far louder or quieter.
+void clamp_loudness(Audio& audio, double low_dbfs, double high_dbfs) noexcept;
+
 // SHA-256 of a file's bytes as 64 lower-case hex digits.
 // Throws AudioError naming the path when it can't be read.
 std::string sha256_file(const std::string& path);

@@ -157,6 +157,12 @@ void normalise_loudness(Audio& audio, double target_dbfs_rms) noexcept {
   for (float& s : audio.samples) s = static_cast<float>(s * gain);
 }
 
+void clamp_loudness(Audio& audio, double low_dbfs, double high_dbfs) noexcept {
+  const double level = rms_dbfs(audio.samples);
+  if (level <= -119.0 || (level >= low_dbfs && level <= high_dbfs)) return;
+  normalise_loudness(audio, level < low_dbfs ? low_dbfs : high_dbfs);
+}
+
 // ---- SHA-256 (FIPS 180-4) ----
 namespace {
 

@@ -172,6 +172,21 @@ TEST(Loudness, APeakySignalIsLimitedInsteadOfClipped) {
   EXPECT_LT(rms_dbfs(a.samples), -10.0);
 }
 
+TEST(Loudness, ClampingLeavesALevelInsideTheRangeAndMovesOneOutsideToTheNearerBound) {
+  Audio inside = sine(16000, 440, 1.0, 0.1);  // about -23 dBFS
+  const std::vector<float> before = inside.samples;
+  clamp_loudness(inside, -26.0, -14.0);
+  EXPECT_EQ(inside.samples, before);
+
+  Audio quiet = sine(16000, 440, 1.0, 0.001);  // about -63 dBFS
+  clamp_loudness(quiet, -26.0, -14.0);
+  EXPECT_NEAR(rms_dbfs(quiet.samples), -26.0, 0.01);
+
+  Audio loud = sine(16000, 440, 1.0, 0.9);  // about -4 dBFS
+  clamp_loudness(loud, -26.0, -14.0);
+  EXPECT_NEAR(rms_dbfs(loud.samples), -14.0, 0.01);
+}
+
 TEST(Loudness, SilenceStaysSilent) {
   Audio a;
   a.samples.assign(1000, 0.0f);

@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
+#include <map>
+#include <string>
 #include <vector>
 
+#include "adapters/tensor_file.hpp"
 #include "fixtures.hpp"
 #include "model/engine.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -103,6 +107,38 @@ TEST_F(EngineTest, EncodedSongsMergeAndSeedGenerationAndStrengthZeroKeepsTheSeed
   EXPECT_EQ(engine->generate(p).samples, kept.samples);
 }
 
+// Loud and soft liked tracks must stay loud and soft for a fine-tune to learn loudness; only
+// levels outside the corpus's range are brought into it.
+TEST_F(EngineTest, EncodingKeepsALevelInsideTheCorpusRangeAndClampsOneOutsideIt) {
+  int n = 0;
+  // A sine (its level is reachable without clipping) over a little white noise, so that no
+  // mel band holds only FFT rounding noise, which the log would blow up.
+  auto latent_at = [&](double dbfs) {
+    audio::Audio a;
+    a.sample_rate = 16000;
+    uint32_t state = 1;
+    for (int i = 0; i < 32000; ++i) {
+      state = state * 1664525u + 1013904223u;
+      const double noise = static_cast<double>(state) / 4294967296.0 - 0.5;
+      a.samples.push_back(static_cast<float>(std::sin(0.13 * i) + 0.05 * noise));
+    }
+    audio::normalise_loudness(a, dbfs);
+    EXPECT_NEAR(audio::rms_dbfs(a.samples), dbfs, 0.01);
+    const auto path = dir.file("latent" + std::to_string(n++) + ".safetensors");
+    engine->save_latent(engine->encode(a), path);
+    return adapters::load_tensors(path).begin()->second;
+  };
+  auto difference = [](const torch::Tensor& x, const torch::Tensor& y) {
+    return (x - y).abs().max().item<float>() / y.abs().max().item<float>();
+  };
+  const auto loud = latent_at(-17.0), soft = latent_at(-23.0);
+  const auto too_loud = latent_at(-6.0), loudest = latent_at(-14.0);
+  const auto too_quiet = latent_at(-40.0), quietest = latent_at(-26.0);
+  EXPECT_GT(difference(loud, soft), 1e-3f) << "a -17 and a -23 dBFS clip encoded alike";
+  EXPECT_LT(difference(too_loud, loudest), 1e-4f) << "-6 dBFS was not brought to -14";
+  EXPECT_LT(difference(too_quiet, quietest), 1e-4f) << "-40 dBFS was not brought to -26";
+}
+
 TEST_F(EngineTest, FineTuneLowersTheLossAndWritesAnAdapterThatLoads) {
   std::vector<WeightedExample> examples;
   for (int i = 0; i < 3; ++i) {
@@ -145,6 +181,38 @@ TEST_F(EngineTest, FineTuneLowersTheLossAndWritesAnAdapterThatLoads) {
   auto adapted = fresh->generate(p);
   EXPECT_NE(base.samples, adapted.samples);
   EXPECT_EQ(fresh->adapter(), "");  // a per-call adapter does not stick
+}
+
+TEST_F(EngineTest, FineTuneAdaptsOnlyTheLayersItsTargetsNameAndRefusesPatternsThatMatchNone) {
+  const auto path = dir.file("ex.wav");
+  audio::write_audio(path, song(330.0));
+  FineTuneRequest r;
+  r.examples = {{path, 1.0}};
+  r.steps = 2;
+  r.batch = 2;
+  r.dropout = 0.1;
+  r.targets = {"mid?.*"};
+  r.output_path = dir.file("mid.safetensors");
+  std::atomic<bool> cancel{false};
+  engine->fine_tune(r, {}, cancel);
+  std::map<std::string, std::string> meta;
+  const auto tensors = adapters::load_tensors(r.output_path, &meta);
+  ASSERT_FALSE(tensors.empty());
+  for (const auto& [key, tensor] : tensors) EXPECT_EQ(key.rfind("mid", 0), 0u) << key;
+  EXPECT_NE(meta["dropout"].find("0.1"), std::string::npos) << meta["dropout"];
+
+  r.targets = {"no_such_layer*"};
+  r.output_path = dir.file("none.safetensors");
+  try {
+    engine->fine_tune(r, {}, cancel);
+    FAIL() << "a pattern that matches no layer was accepted";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_layer"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(r.output_path));
+  r.targets = {"*"};
+  r.dropout = 1.0;
+  EXPECT_THROW(engine->fine_tune(r, {}, cancel), ModelError);
 }
 
 TEST_F(EngineTest, ACancelledFineTuneResumesFromItsCheckpoint) {
