@@ -5,9 +5,10 @@
 // For each character: render 40 corpus clips of that style (FluidSynth), generate kClips
 // untagged clips from the base model, fine-tune an adapter on the 40 clips, generate the same
 // seeds with the adapter. In feature space standardised over base generations and targets,
-// the (noise-debiased) distance from the generations' mean to the target clips' mean must
-// fall, and the adapted clips must not collapse onto one clip. The distance to the targets
-// as the model's own autoencoder and decoder voice them is printed too.
+// each seed's clip must move toward the target clips' mean (a paired t test), and the adapted
+// clips must not collapse onto one clip. The (noise-debiased) distance between the means,
+// before and after, to the target clips and to the targets as the model's own autoencoder
+// and decoder voice them, is printed: the figure the README reports.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -32,7 +33,10 @@ namespace fs = std::filesystem;
 using tuneloop::test::TempDir;
 
 constexpr int kTargetClips = 40;
-constexpr int kClips = 20;          // generations per condition (same seeds before and after)
+// Generations per condition (same seeds before and after). With 20 the share of the way moved
+// by up to 25 points when seeds 21-40 were added: the features' sampling noise is as large as
+// the effect.
+constexpr int kClips = 40;
 constexpr double kSeconds = 6.0;
 
 struct Character {
@@ -71,9 +75,34 @@ double noise_of_mean(const std::vector<audio::AudioFeatures>& set, const audio::
   return total / (n - 1) / n;  // trace of the sample covariance over n
 }
 
+// Seed by seed (the same seeds before and after), how far the adapted clip lies beyond the
+// base clip along the line from the base generations' mean toward the target clips' mean, in
+// standardised units. An adapter that changes nothing gives exact zeros.
+std::vector<double> moves_toward_targets(const Measured& m, const audio::FeatureScale& s) {
+  const auto zb = centroid(m.base, s), zt = centroid(m.target, s);
+  const double length = distance(zt, zb);
+  std::vector<double> moves;
+  for (std::size_t k = 0; k < m.base.size(); ++k) {
+    const auto a = audio::standardise(m.adapted[k], s), b = audio::standardise(m.base[k], s);
+    double d = 0;
+    for (std::size_t i = 0; i < zb.size(); ++i) d += (a[i] - b[i]) * (zt[i] - zb[i]) / length;
+    moves.push_back(d);
+  }
+  return moves;
+}
+
+// One-sample t statistic of the mean against zero.
+double t_statistic(const std::vector<double>& x) {
+  const double n = static_cast<double>(x.size());
+  double mean = 0, var = 0;
+  for (double v : x) mean += v / n;
+  for (double v : x) var += (v - mean) * (v - mean) / (n - 1);
+  return var > 0 ? mean / std::sqrt(var / n) : 0.0;
+}
+
 // Distance between the means of two sets of clips in standardised feature space, with the
 // part that sampling noise alone adds taken out: E|mean_a - mean_b|^2 exceeds the true
-// squared distance by tr(cov_a)/n_a + tr(cov_b)/n_b, which with 20 clips and 7 noisy
+// squared distance by tr(cov_a)/n_a + tr(cov_b)/n_b, which with a few dozen clips and 7 noisy
 // features is as large as the effect being measured. Signed square root (it can be < 0).
 double debiased_distance(const std::vector<audio::AudioFeatures>& a, const std::vector<audio::AudioFeatures>& b,
                          const audio::FeatureScale& s) {
@@ -136,6 +165,7 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
       p.seconds = kSeconds;
       p.seed = static_cast<uint64_t>(seed);
       p.steps = config::ModelConfig{}.steps;  // as the daemon generates
+      p.vocoder = std::string(config::to_string(config::ModelConfig{}.vocoder));
       out.push_back(audio::measure(engine->generate(p)));
     }
   };
@@ -148,6 +178,8 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   ft.alpha = training.alpha;
   ft.lr = training.learning_rate;
   ft.batch = training.batch_size;
+  ft.dropout = training.dropout;
+  ft.targets = training.targets;
   ft.output_path = dir.file(c.name + ".safetensors");
   ft.name = c.name;
   std::atomic<bool> cancel{false};
@@ -169,6 +201,11 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   const auto [base_spread, base_least] = spread(m.base, scale);
   const auto [adapted_spread, adapted_least] = spread(m.adapted, scale);
 
+  const auto moves = moves_toward_targets(m, scale);
+  double mean_move = 0;
+  for (double v : moves) mean_move += v / static_cast<double>(moves.size());
+  const double t = t_statistic(moves);
+
   // The figures the README reports.
   const auto& names = audio::feature_names();
   std::printf("steerability [%s]: distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
@@ -177,6 +214,8 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
               c.style.c_str(), before, after, 100.0 * (1.0 - after / before), voiced_before, voiced_after,
               100.0 * (1.0 - voiced_after / voiced_before), target_spread, base_spread, adapted_spread,
               adapted_least);
+  std::printf("  seed by seed, toward the target clips: %+.3f sd on average (paired t = %.1f, %zu seeds)\n",
+              mean_move, t, moves.size());
   // Per feature: the means, and how far base and adapted means lie from the target clips'
   // in standard deviations (which features carry the distance that is left).
   const auto zt = centroid(m.target, scale), zb = centroid(m.base, scale), za = centroid(m.adapted, scale);
@@ -189,10 +228,11 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
                 audio::as_vector(audio::mean_features(m.adapted))[i], zb[i] - zt[i], za[i] - zt[i]);
 
   // The target is "at least halfway" (after <= 0.5 * before); the shipped model
-  // does not reach it for every character (README: "Steerability"), so the test holds
-  // the model to what it does reach: every adapter moves its generations toward the
-  // clips it was trained on, by a margin that fixed seeds make reproducible.
-  EXPECT_LT(after, 0.95 * before) << "the adapter did not move generations toward " << c.style;
+  // does not reach it for every character (README: "Steerability"), and with 40 clips the
+  // share of the way is still too noisy to hold one character to a threshold. The test holds
+  // every adapter to what it does reach beyond doubt: seed by seed, its generations move
+  // toward the clips it was trained on (t >= 3: one-sided p < 0.003 if it did nothing).
+  EXPECT_GE(t, 3.0) << "the adapter did not move generations toward " << c.style;
   // Varied: no two adapted clips alike, and the set keeps a good part of the spread that
   // clips of one character have among themselves.
   EXPECT_GT(adapted_least, 0.05) << "two adapted generations are nearly the same clip";
