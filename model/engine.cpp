@@ -38,6 +38,9 @@ namespace {
 // bound outside it.
 constexpr double kQuietestDbfs = -26.0;
 constexpr double kLoudestDbfs = -14.0;
+// Recorded with every cached fine-tune latent: a latent encoded another way (before
+// session 6 every example was normalised to -20 dBFS) is encoded again, not reused.
+constexpr const char* kLatentEncoding = "level kept in -26..-14 dBFS";
 
 // Shell-style layer patterns ("*", "?") as the whole-path regexes LoraConfig takes.
 std::vector<std::string> glob_to_regex(const std::vector<std::string>& globs) {
@@ -383,7 +386,9 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
         try {
           std::map<std::string, std::string> meta;
           auto t = adapters::load_tensors(cache_file.string(), &meta);
-          if (meta["base_model_hash"] == m.base_hash && t.count("latent")) z = t.at("latent");
+          if (meta["base_model_hash"] == m.base_hash && meta["encoding"] == kLatentEncoding &&
+              t.count("latent"))
+            z = t.at("latent");
         } catch (const adapters::ModelFileError&) {
         }
       }
@@ -392,7 +397,9 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
         if (!cache_file.empty()) {
           fs::create_directories(r.latent_cache_dir);
           adapters::save_tensors(cache_file.string(), {{"latent", z}},
-                                 {{"format", "tuneloop-latent"}, {"base_model_hash", m.base_hash}});
+                                 {{"format", "tuneloop-latent"},
+                                  {"base_model_hash", m.base_hash},
+                                  {"encoding", kLatentEncoding}});
         }
       }
       m.latent_cache[hash] = z;

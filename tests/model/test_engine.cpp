@@ -215,6 +215,36 @@ TEST_F(EngineTest, FineTuneAdaptsOnlyTheLayersItsTargetsNameAndRefusesPatternsTh
   EXPECT_THROW(engine->fine_tune(r, {}, cancel), ModelError);
 }
 
+// Cached fine-tune latents are reused only when they were encoded the current way: one
+// written before levels were kept (or by hand) is encoded again and the cache file replaced.
+TEST_F(EngineTest, ACachedLatentEncodedAnotherWayIsEncodedAgain) {
+  const auto path = dir.file("ex.wav");
+  audio::write_audio(path, song(330.0));
+  FineTuneRequest r;
+  r.examples = {{path, 1.0}};
+  r.steps = 1;
+  r.batch = 1;
+  r.latent_cache_dir = dir.file("latents");
+  r.output_path = dir.file("a.safetensors");
+  std::atomic<bool> cancel{false};
+  engine->fine_tune(r, {}, cancel);
+  const auto cache_file = dir.file("latents/" + audio::sha256_file(path) + ".safetensors");
+  std::map<std::string, std::string> meta;
+  const auto fresh = adapters::load_tensors(cache_file, &meta).at("latent");
+  ASSERT_FALSE(meta["encoding"].empty());
+
+  // The same base model, but no record of how it was encoded, and a latent of zeros.
+  meta.erase("encoding");
+  adapters::save_tensors(cache_file, {{"latent", torch::zeros_like(fresh)}}, meta);
+  auto other = Engine::load({dir.file("weights"), "cpu", 1});  // no in-memory cache
+  r.output_path = dir.file("b.safetensors");
+  other->fine_tune(r, {}, cancel);
+  std::map<std::string, std::string> again_meta;
+  const auto again = adapters::load_tensors(cache_file, &again_meta).at("latent");
+  EXPECT_FALSE(again_meta["encoding"].empty());
+  EXPECT_TRUE(torch::equal(again, fresh)) << "the stale cached latent was used";
+}
+
 TEST_F(EngineTest, ACancelledFineTuneResumesFromItsCheckpoint) {
   const auto path = dir.file("ex.wav");
   audio::write_audio(path, song(330));
