@@ -30,6 +30,17 @@ class EngineTest : public ::testing::Test {
     a.samples = testing::tone(hz, seconds, 4.0);
     return a;
   }
+  // A fine-tune request on one example (a 1.5-s tone written to ex.wav).
+  FineTuneRequest one_example(int steps, int batch, const std::string& output) {
+    const auto path = dir.file("ex.wav");
+    audio::write_audio(path, song(330.0));
+    FineTuneRequest r;
+    r.examples = {{path, 1.0}};
+    r.steps = steps;
+    r.batch = batch;
+    r.output_path = dir.file(output);
+    return r;
+  }
   TempDir dir{"tuneloop-model"};
   std::unique_ptr<Engine> engine;
 };
@@ -184,15 +195,9 @@ TEST_F(EngineTest, FineTuneLowersTheLossAndWritesAnAdapterThatLoads) {
 }
 
 TEST_F(EngineTest, FineTuneAdaptsOnlyTheLayersItsTargetsNameAndRefusesPatternsThatMatchNone) {
-  const auto path = dir.file("ex.wav");
-  audio::write_audio(path, song(330.0));
-  FineTuneRequest r;
-  r.examples = {{path, 1.0}};
-  r.steps = 2;
-  r.batch = 2;
+  FineTuneRequest r = one_example(2, 2, "mid.safetensors");
   r.dropout = 0.1;
   r.targets = {"mid?.*"};
-  r.output_path = dir.file("mid.safetensors");
   std::atomic<bool> cancel{false};
   engine->fine_tune(r, {}, cancel);
   std::map<std::string, std::string> meta;
@@ -218,17 +223,11 @@ TEST_F(EngineTest, FineTuneAdaptsOnlyTheLayersItsTargetsNameAndRefusesPatternsTh
 // Cached fine-tune latents are reused only when they were encoded the current way: one
 // written before levels were kept (or by hand) is encoded again and the cache file replaced.
 TEST_F(EngineTest, ACachedLatentEncodedAnotherWayIsEncodedAgain) {
-  const auto path = dir.file("ex.wav");
-  audio::write_audio(path, song(330.0));
-  FineTuneRequest r;
-  r.examples = {{path, 1.0}};
-  r.steps = 1;
-  r.batch = 1;
+  FineTuneRequest r = one_example(1, 1, "a.safetensors");
   r.latent_cache_dir = dir.file("latents");
-  r.output_path = dir.file("a.safetensors");
   std::atomic<bool> cancel{false};
   engine->fine_tune(r, {}, cancel);
-  const auto cache_file = dir.file("latents/" + audio::sha256_file(path) + ".safetensors");
+  const auto cache_file = dir.file("latents/" + audio::sha256_file(r.examples[0].audio_path) + ".safetensors");
   std::map<std::string, std::string> meta;
   const auto fresh = adapters::load_tensors(cache_file, &meta).at("latent");
   ASSERT_FALSE(meta["encoding"].empty());
@@ -246,13 +245,7 @@ TEST_F(EngineTest, ACachedLatentEncodedAnotherWayIsEncodedAgain) {
 }
 
 TEST_F(EngineTest, ACancelledFineTuneResumesFromItsCheckpoint) {
-  const auto path = dir.file("ex.wav");
-  audio::write_audio(path, song(330));
-  FineTuneRequest r;
-  r.examples = {{path, 1.0}};
-  r.steps = 6;
-  r.batch = 2;
-  r.output_path = dir.file("a.safetensors");
+  FineTuneRequest r = one_example(6, 2, "a.safetensors");
   r.checkpoint_path = dir.file("a.ckpt.safetensors");
   std::atomic<bool> cancel{false};
   int last_step = 0;
