@@ -34,7 +34,7 @@ using tuneloop::test::TempDir;
 
 constexpr int kTargetClips = 40;
 // Generations per condition (same seeds before and after). With 20 the share of the way moved
-// by up to 25 points when seeds 21-40 were added: the features' sampling noise is as large as
+// by up to 22 points when seeds 21-40 were added: the features' sampling noise is as large as
 // the effect.
 constexpr int kClips = 40;
 constexpr double kSeconds = 6.0;
