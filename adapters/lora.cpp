@@ -165,7 +165,8 @@ torch::Tensor LoraLayerImpl::branch(Adapter& a, const torch::Tensor& x,
   torch::Tensor in = x;
   if (with_dropout && a.config.dropout > 0)
     in = torch::dropout(x, a.config.dropout, is_training());
-  return a.B.forward(a.A.forward(in)) * a.scaling;
+  // Scaling the rank-r intermediate rather than B's output touches rank/out as much memory.
+  return a.B.forward(a.A.forward(in) * a.scaling);
 }
 
 torch::Tensor LoraLayerImpl::lora_forward(const torch::Tensor& x) {

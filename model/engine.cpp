@@ -500,7 +500,8 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
       }
       net.train();
       auto loss = diffusion_loss(m.denoiser, make_batch(r.batch), torch::Tensor());
-      opt.zero_grad();
+      // Dropping the gradients (rather than zero-filling them) lets backward write them fresh.
+      for (auto& p : params) p.mutable_grad() = torch::Tensor();
       loss.backward();
       opt.step();
       ++step;

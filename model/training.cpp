@@ -314,13 +314,25 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
                        o.autoencoder);
     }
   }
+  std::map<std::string, torch::Tensor> init_state;
+  if (!ckpt && !o.init.empty()) {
+    std::string made_for;
+    auto start = load_denoiser(o.init, &made_for);
+    if (made_for != ae_hash) {
+      throw ModelError(o.init + ": these denoiser weights were made for another autoencoder than " +
+                       o.autoencoder);
+    }
+    config = start->config;
+    init_state = adapters::base_state_dict(*start);
+  }
+  const bool fresh = !ckpt && init_state.empty();
   config.latent_channels = ae->config.latent_channels;
   config.latent_height = ae->config.latent_height();
 
   // Latents of the whole corpus, computed once and cached next to the weights.
   const auto clips = read_corpus_index(o.corpus);
   const auto index_hash = audio::sha256_file((fs::path(o.corpus) / "index.jsonl").string());
-  if (!ckpt) config.tags = o.vocabulary.empty() ? corpus_vocabulary(clips) : o.vocabulary;
+  if (fresh) config.tags = o.vocabulary.empty() ? corpus_vocabulary(clips) : o.vocabulary;
   const auto vocab_json = nlohmann::json(config.tags).dump();
   const int64_t multiple = ae->config.factor() * config.length_multiple();
   LatentSet data;
@@ -363,7 +375,7 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
                               {"vocabulary", vocab_json}});
     }
   }
-  if (!ckpt) {
+  if (fresh) {
     auto all = torch::cat(data.latents, -1);
     config.latent_scale = std::max(1e-3, all.std().item<double>());
   }
@@ -382,6 +394,9 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
     load_state(*ema, get_tensors(*ckpt, "ema."), ckpt_path);
     get_optimizer(*ckpt, opt, ckpt_path);
     step = std::stoi(metadata_value(ckpt->metadata, "step", ckpt_path));
+  } else if (!init_state.empty()) {
+    load_state(*denoiser, init_state, o.init);
+    load_state(*ema, init_state, o.init);
   } else {
     load_state(*ema, adapters::base_state_dict(*denoiser), "initial weights");
   }
@@ -392,7 +407,8 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
   log.note(std::to_string(clips.size()) + " clips, " + std::to_string(config.tags.size()) +
            " tags, crop " + std::to_string(crop) + " latent frames, latent scale " +
            std::to_string(scale) + ", " + std::to_string(parameter_count(*denoiser)) +
-           " parameters" + (ckpt ? ", resuming at step " + std::to_string(step) : ""));
+           " parameters" + (ckpt ? ", resuming at step " + std::to_string(step) : "") +
+           (ckpt || o.init.empty() ? "" : ", starting from " + o.init));
 
   // A batch: random crops of random clips, each with its tag row.
   auto make_batch = [&](int batch) {

@@ -48,6 +48,10 @@ struct DenoiserTrainOptions : TrainerOptions {
   std::vector<std::string> vocabulary;  // "" = the sorted union of the corpus's tags
   int crop_latent = 64;            // latent frames per example (64 ≈ 4.1 s)
   double ema = 0.999;
+  // Denoiser weights to start a fresh run from (e.g. the shipped ones, to train them further
+  // when their checkpoint is gone). Their configuration, tags and latent scale are kept; the
+  // optimizer starts afresh. Ignored when a checkpoint is resumed.
+  std::string init;
 };
 
 struct TrainResult {
