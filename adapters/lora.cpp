@@ -170,6 +170,12 @@ torch::Tensor LoraLayerImpl::branch(Adapter& a, const torch::Tensor& x,
 }
 
 torch::Tensor LoraLayerImpl::lora_forward(const torch::Tensor& x) {
+  if (!active_.empty() && merged_.empty()) {
+    Adapter& a = adapters_.at(active_);
+    if (a.config.dropout == 0 || !is_training()) {
+      if (auto both = base_and_down(x, a.A_weight)) return both->first + a.B.forward(both->second * a.scaling);
+    }
+  }
   torch::Tensor out = base_forward(x);
   if (!active_.empty() && active_ != merged_)
     out = out + branch(adapters_.at(active_), x, /*with_dropout=*/true);
@@ -231,6 +237,79 @@ std::pair<torch::nn::AnyModule, torch::nn::AnyModule> LoraConv2dImpl::make_facto
                .bias(false);
   auto b = torch::nn::Conv2dOptions(rank, o.out_channels(), 1).bias(false);
   return {torch::nn::AnyModule(torch::nn::Conv2d(a)), torch::nn::AnyModule(torch::nn::Conv2d(b))};
+}
+
+namespace {
+
+// A frozen convolution and a LoRA factor A over the same input, as one convolution with
+// weight [W; A]: the input is unfolded once and the GEMM is wider, which on a CPU costs
+// less than two convolutions when A has only `rank` output channels. Outputs W*x + b and
+// A*x. Backward gives gradients for x (one pass with [W; A]) and A only: W and b are frozen.
+struct FrozenConvWithDown : torch::autograd::Function<FrozenConvWithDown> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                                                torch::Tensor weight, torch::Tensor bias, torch::Tensor down,
+                                                std::vector<int64_t> stride, std::vector<int64_t> padding,
+                                                std::vector<int64_t> dilation) {
+    const int64_t out = weight.size(0), rank = down.size(0);
+    auto both = torch::cat({weight, down});
+    torch::Tensor b;
+    if (bias.defined()) b = torch::cat({bias, torch::zeros({rank}, bias.options())});
+    auto y = torch::conv2d(x, both, b, stride, padding, dilation);
+    ctx->save_for_backward({x, down});
+    ctx->saved_data["both"] = both;
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["padding"] = padding;
+    ctx->saved_data["dilation"] = dilation;
+    return {y.narrow(1, 0, out).contiguous(), y.narrow(1, out, rank).contiguous()};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& down = saved[1];
+    const auto both = ctx->saved_data["both"].toTensor();
+    const auto stride = ctx->saved_data["stride"].toIntVector();
+    const auto padding = ctx->saved_data["padding"].toIntVector();
+    const auto dilation = ctx->saved_data["dilation"].toIntVector();
+    const int64_t out = both.size(0) - down.size(0);
+    // An output that reached no loss has no gradient: it contributes zeros.
+    auto zeros_with_channels = [](const torch::Tensor& like, int64_t channels) {
+      auto shape = like.sizes().vec();
+      shape[1] = channels;
+      return torch::zeros(shape, like.options());
+    };
+    auto g_base = grads[0], g_down = grads[1];
+    if (!g_base.defined() && !g_down.defined()) return torch::autograd::variable_list(7);
+    if (!g_base.defined()) g_base = zeros_with_channels(g_down, out);
+    if (!g_down.defined()) g_down = zeros_with_channels(g_base, down.size(0));
+    torch::Tensor dx, ddown;
+    if (ctx->needs_input_grad(0)) {
+      dx = std::get<0>(at::convolution_backward(torch::cat({g_base, g_down}, 1), x, both, c10::nullopt, stride,
+                                                padding, dilation, false, {0, 0}, 1, {true, false, false}));
+    }
+    if (ctx->needs_input_grad(3)) {
+      ddown = std::get<1>(at::convolution_backward(g_down.contiguous(), x, down, c10::nullopt, stride, padding,
+                                                   dilation, false, {0, 0}, 1, {false, true, false}));
+    }
+    return {dx, torch::Tensor(), torch::Tensor(), ddown, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+std::optional<std::pair<torch::Tensor, torch::Tensor>> LoraConv2dImpl::base_and_down(
+    const torch::Tensor& x, const torch::Tensor& A_weight) {
+  const auto& o = base->options;
+  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const bool frozen = !base_weight().requires_grad() && !(base_bias().defined() && base_bias().requires_grad());
+  // Only worth it when gradients flow (a fine-tune); plain forwards keep the two convolutions.
+  if (!frozen || !A_weight.requires_grad() || !torch::GradMode::is_enabled() || padding == nullptr ||
+      !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()) || o.groups() != 1 || x.dim() != 4)
+    return std::nullopt;
+  auto outs = FrozenConvWithDown::apply(x, base_weight(), base_bias(), A_weight, at::IntArrayRef(o.stride()).vec(),
+                                        at::IntArrayRef(*padding).vec(), at::IntArrayRef(o.dilation()).vec());
+  return std::pair{outs[0], outs[1]};
 }
 
 // ---------------------------------------------------------------- tree functions

@@ -10,6 +10,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,12 @@ class LoraLayerImpl : public torch::nn::Module {
   torch::Tensor lora_forward(const torch::Tensor& x);
 
   virtual torch::Tensor base_forward(const torch::Tensor& x) = 0;
+  /// base(x) and A(x) from one pass over x when the layer can share that work (a frozen
+  /// Conv2d: one convolution with B's rank extra output channels); {} otherwise.
+  virtual std::optional<std::pair<torch::Tensor, torch::Tensor>> base_and_down(const torch::Tensor& x,
+                                                                              const torch::Tensor& A_weight) {
+    return std::nullopt;
+  }
   /// Builds the A and B factor modules for a rank. Throws std::invalid_argument if the
   /// layer cannot carry LoRA (e.g. a grouped conv).
   virtual std::pair<torch::nn::AnyModule, torch::nn::AnyModule> make_factors(int rank) = 0;
@@ -123,6 +130,8 @@ struct LoraConv2dImpl : LoraLayerImpl {
 
  protected:
   torch::Tensor base_forward(const torch::Tensor& x) override { return base->forward(x); }
+  std::optional<std::pair<torch::Tensor, torch::Tensor>> base_and_down(const torch::Tensor& x,
+                                                                      const torch::Tensor& A_weight) override;
   std::pair<torch::nn::AnyModule, torch::nn::AnyModule> make_factors(int rank) override;
 };
 TORCH_MODULE(LoraConv2d);

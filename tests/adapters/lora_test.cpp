@@ -352,6 +352,47 @@ TEST(Lora, TrainingLoraFactorsLowersTheLossAndLeavesBaseWeightsBitIdentical) {
   EXPECT_TRUE(same_state(clone_state(net), base_state));
 }
 
+// A frozen Conv2d computes its base output and the adapter's A factor as one convolution
+// (with a hand-written backward); gradients must be those of the two separate convolutions.
+TEST(Lora, AFrozenConvGivesTheSameOutputsAndGradientsAsSeparateConvolutions) {
+  TinyNet net;
+  add_adapter(*net, "ft", {.rank = 3, .alpha = 6});
+  randomize(net, "ft", 12);
+  set_active_adapter(*net, "ft");
+  net->train();
+  const auto factors = adapter_parameters(*net, "ft");
+  auto run = [&] {
+    auto x = input().requires_grad_(true);
+    auto y = net(x);
+    auto grads = torch::autograd::grad({(y * y).sum()}, [&] {
+      std::vector<torch::Tensor> wrt{x};
+      wrt.insert(wrt.end(), factors.begin(), factors.end());
+      return wrt;
+    }());
+    return std::pair{y.detach(), grads};
+  };
+  freeze_base(*net);  // frozen: the shared convolution
+  {
+    auto x = input().requires_grad_(true);
+    auto stem = net->stem(x);
+    ASSERT_TRUE(stem.grad_fn());
+    std::string names;
+    for (const auto& edge : stem.grad_fn()->next_edges())
+      if (edge.function) names += edge.function->name() + " ";
+    EXPECT_NE(names.find("FrozenConvWithDown"), std::string::npos) << names;
+  }
+  const auto [shared_y, shared_grads] = run();
+  for (auto& p : net->parameters()) p.set_requires_grad(true);  // trainable base: two convolutions
+  const auto [separate_y, separate_grads] = run();
+  EXPECT_TRUE(torch::allclose(shared_y, separate_y, 1e-5, 1e-6));
+  ASSERT_EQ(shared_grads.size(), separate_grads.size());
+  for (size_t i = 0; i < shared_grads.size(); ++i) {
+    ASSERT_TRUE(shared_grads[i].defined() && separate_grads[i].defined()) << i;
+    EXPECT_TRUE(torch::allclose(shared_grads[i], separate_grads[i], 1e-4, 1e-5))
+        << "gradient " << i << " differs by " << (shared_grads[i] - separate_grads[i]).abs().max().item<double>();
+  }
+}
+
 TEST(Lora, DropoutActsOnlyInTraining) {
   TinyNet net;
   auto x = input();
