@@ -173,7 +173,15 @@ torch::Tensor LoraLayerImpl::lora_forward(const torch::Tensor& x) {
   if (!active_.empty() && merged_.empty()) {
     Adapter& a = adapters_.at(active_);
     if (a.config.dropout == 0 || !is_training()) {
-      if (auto both = base_and_down(x, a.A_weight)) return both->first + a.B.forward(both->second * a.scaling);
+      if (auto both = base_and_down(x, a.A_weight)) {
+        // B is a 1x1 convolution: base + scaling * B·low as one batched GEMM per example
+        // writes the output once (a 1x1 conv would unfold its input first on one thread).
+        const auto& [base_out, low] = *both;
+        const int64_t n = base_out.size(0), out = base_out.size(1), rank = low.size(1);
+        auto y = torch::baddbmm(base_out.reshape({n, out, -1}), a.B_weight.reshape({1, out, rank}).expand({n, out, rank}),
+                                low.reshape({n, rank, -1}), /*beta=*/1.0, /*alpha=*/a.scaling);
+        return y.view(base_out.sizes());
+      }
     }
   }
   torch::Tensor out = base_forward(x);

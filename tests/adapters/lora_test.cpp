@@ -376,9 +376,15 @@ TEST(Lora, AFrozenConvGivesTheSameOutputsAndGradientsAsSeparateConvolutions) {
     auto x = input().requires_grad_(true);
     auto stem = net->stem(x);
     ASSERT_TRUE(stem.grad_fn());
+    // The backward graph a few nodes deep must hold the shared convolution's node.
     std::string names;
-    for (const auto& edge : stem.grad_fn()->next_edges())
-      if (edge.function) names += edge.function->name() + " ";
+    std::function<void(const torch::autograd::Node*, int)> visit = [&](const torch::autograd::Node* node, int depth) {
+      names += node->name() + " ";
+      if (depth > 0)
+        for (const auto& edge : node->next_edges())
+          if (edge.function) visit(edge.function.get(), depth - 1);
+    };
+    visit(stem.grad_fn().get(), 3);
     EXPECT_NE(names.find("FrozenConvWithDown"), std::string::npos) << names;
   }
   const auto [shared_y, shared_grads] = run();
