@@ -467,7 +467,7 @@ void unmerge_adapter(torch::nn::Module& root, const std::string& name) {
 }
 
 void save_adapter(const torch::nn::Module& root, const std::string& name, const std::string& path,
-                  const std::string& base_model_hash) {
+                  const std::string& base_model_hash, const std::map<std::string, std::string>& extra_metadata) {
   auto layers = lora_layers(root);
   require_loaded(layers, name);
   std::map<std::string, torch::Tensor> tensors;
@@ -480,14 +480,16 @@ void save_adapter(const torch::nn::Module& root, const std::string& name, const 
     config = &layer->adapter_config(name);
   }
   nlohmann::json targets = config->targets;
-  save_tensors(path, tensors,
-               {{"format", "tuneloop-lora"},
-                {"name", name},
-                {"rank", std::to_string(config->rank)},
-                {"alpha", format_double(config->alpha)},
-                {"dropout", format_double(config->dropout)},
-                {"targets", targets.dump()},
-                {"base_model_hash", base_model_hash}});
+  std::map<std::string, std::string> metadata = extra_metadata;
+  for (auto& [key, value] : std::map<std::string, std::string>{{"format", "tuneloop-lora"},
+                                                                {"name", name},
+                                                                {"rank", std::to_string(config->rank)},
+                                                                {"alpha", format_double(config->alpha)},
+                                                                {"dropout", format_double(config->dropout)},
+                                                                {"targets", targets.dump()},
+                                                                {"base_model_hash", base_model_hash}})
+    metadata[key] = value;
+  save_tensors(path, tensors, metadata);
 }
 
 std::map<std::string, std::string> adapter_metadata(const std::string& path) {

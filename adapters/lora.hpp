@@ -171,10 +171,12 @@ void merge_adapter(torch::nn::Module& root, const std::string& name);
 /// Restores the exact base weights. Throws std::logic_error if `name` is not merged.
 void unmerge_adapter(torch::nn::Module& root, const std::string& name);
 
-/// Writes the adapter's factors and metadata (see top of file) atomically.
+/// Writes the adapter's factors and metadata (see top of file), plus `extra_metadata`
+/// (keys other than the ones above), atomically.
 /// Throws std::logic_error if no layer has it; ModelFileError if it cannot be written.
 void save_adapter(const torch::nn::Module& root, const std::string& name,
-                  const std::string& path, const std::string& base_model_hash);
+                  const std::string& path, const std::string& base_model_hash,
+                  const std::map<std::string, std::string>& extra_metadata = {});
 /// Loads an adapter file as adapter `name` (default: the name in its metadata, else the
 /// file's stem), replacing one of that name; returns the name. Does not make it active.
 /// All-or-nothing: nothing changes unless the whole file fits.

@@ -579,6 +579,8 @@ const std::vector<Row>& rows() {
                         "steps between resumable checkpoints"));
     t.push_back(integer(FIELD(training, seed), 0, std::numeric_limits<std::int64_t>::max(),
                         "random seed for fine-tuning"));
+    t.push_back(integer(FIELD(training, calibration_clips), 0, 1000,
+                        "clips generated after a fine-tune to match its output level to its examples'; 0 = off"));
 
     t.push_back(integer(FIELD(generation, tracks_per_iteration), 1, 10000,
                         "tracks generated per iteration"));

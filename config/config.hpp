@@ -119,6 +119,7 @@ struct TrainingConfig {
   int threads = 1;            // LibTorch threads for the fine-tune worker (as above)
   int checkpoint_every = 50;  // steps between resumable checkpoints
   std::int64_t seed = 0;
+  int calibration_clips = 16;  // clips generated to set the adapter's output level; 0 = none
   bool operator==(const TrainingConfig&) const = default;
 };
 

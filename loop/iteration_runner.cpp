@@ -89,7 +89,9 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"checkpoint_every", f.checkpoint_every},
                 {"latent_cache_dir", f.latent_cache_dir},
                 {"name", f.name},
-                {"seed", f.seed}}},
+                {"seed", f.seed},
+                {"calibration_clips", f.calibration_clips},
+                {"calibration_seconds", f.calibration_seconds}}},
               {"parent_adapter", p.parent_adapter},
               {"song_paths", p.song_paths},
               {"generation",
@@ -132,6 +134,9 @@ IterationPlan plan_from_json(const std::string& text) {
     p.fine_tune.latent_cache_dir = f.at("latent_cache_dir").get<std::string>();
     p.fine_tune.name = f.at("name").get<std::string>();
     p.fine_tune.seed = f.at("seed").get<std::uint64_t>();
+    // Plans queued before session 7 made adapters without a level calibration.
+    p.fine_tune.calibration_clips = f.value("calibration_clips", 0);
+    p.fine_tune.calibration_seconds = f.value("calibration_seconds", 8.0);
     p.parent_adapter = j.at("parent_adapter").get<std::string>();
     p.song_paths = j.at("song_paths").get<std::vector<std::string>>();
     const json& g = j.at("generation");
@@ -193,6 +198,8 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
       f.dropout = t.dropout;
       f.targets = t.targets;
       f.checkpoint_every = t.checkpoint_every;
+      f.calibration_clips = t.calibration_clips;
+      f.calibration_seconds = config.generation.seconds;  // the length its tracks will have
       f.latent_cache_dir = p.latent_dir;
       f.name = "iter-" + std::to_string(it.number) + "-" + std::to_string(it.id);
       f.output_path = (data / "adapters" / (f.name + ".safetensors")).string();

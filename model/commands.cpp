@@ -145,6 +145,14 @@ void add_model_commands(CLI::App& app) {
   ft_cmd->add_option("--weights", ft->weights_dir, "weights folder (default: shipped)");
   ft_cmd->add_option("--threads", ft->threads, "LibTorch threads")->capture_default_str();
   ft_cmd->add_option("--seed", ft->request.seed, "random seed")->capture_default_str();
+  ft_cmd->add_option("--calibration-clips", ft->request.calibration_clips,
+                     "clips generated to match the adapter's output level to the examples' (0 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  ft_cmd->add_option("--calibration-seconds", ft->request.calibration_seconds,
+                     "length of each calibration clip (the length you will generate)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 600.0));
   ft_cmd->callback([ft] {
     guarded("fine-tune", [&] {
       StopOnSignal s;

@@ -89,10 +89,16 @@ struct FineTuneRequest {
   std::string latent_cache_dir;   // "" = in memory only; else latents by content hash
   std::string name;               // adapter name; "" = output file's stem
   uint64_t seed = 1;
+  // Level calibration: after training, this many untagged clips of calibration_seconds
+  // (the length the adapter will generate: longer clips come out quieter) are generated
+  // with the adapter, and its output gain is set so that their mean level matches the
+  // examples' (the sampler's output is quieter than what it learned from). 0 = no gain.
+  int calibration_clips = 16;
+  double calibration_seconds = 8.0;
 };
 
 struct Progress {
-  std::string phase;   // "encode", "evaluate", "train", "save"
+  std::string phase;   // "encode", "evaluate", "train", "calibrate", "save"
   int step = 0;
   int total = 0;
   double loss = 0.0;
@@ -127,8 +133,9 @@ class Engine {
   void save_latent(const LatentHandle& latent, const std::string& path);
   LatentHandle load_latent(const std::string& path);
 
-  // Trains a LoRA adapter on the denoiser (untagged), writes it to output_path, leaves it
-  // loaded under its name (not active) and returns the path.
+  // Trains a LoRA adapter on the denoiser (untagged), calibrates its output level (see
+  // FineTuneRequest::calibration_clips), writes it to output_path, leaves it loaded under
+  // its name (not active) and returns the path.
   // Throws Cancelled when cancel is set (after checkpointing), ModelError or
   // audio::AudioError on bad input.
   std::string fine_tune(const FineTuneRequest& request, const ProgressFn& progress,
@@ -141,6 +148,9 @@ class Engine {
   void set_adapter(const std::string& name);
   std::string adapter() const;
   std::vector<std::string> adapters() const;
+  // The output gain in dB that generation with adapter `name` applies (its level
+  // calibration; 0 for none, for an adapter file without one, or for an unknown name).
+  double adapter_gain_db(const std::string& name) const;
 
   std::string base_hash() const;
   int sample_rate() const;
@@ -151,6 +161,9 @@ class Engine {
 
  private:
   Engine();
+  double calibrate_level(const FineTuneRequest& r, const std::string& name,
+                         const std::vector<double>& weights, const std::vector<double>& levels,
+                         const ProgressFn& progress);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

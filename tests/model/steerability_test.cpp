@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <tuple>
@@ -144,7 +145,9 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
 
   // One LibTorch thread: ctest runs tests side by side, and OpenMP threads that compete for a
   // core run several times slower than one.
-  auto engine = Engine::load({"", "cpu", 1});
+  // TUNELOOP_STEER_WEIGHTS names another weights folder to measure (a candidate base model).
+  const char* weights = std::getenv("TUNELOOP_STEER_WEIGHTS");
+  auto engine = Engine::load({weights ? weights : "", "cpu", 1});
   Measured m;
   FineTuneRequest ft;
   for (int i = 0; i < kTargetClips; ++i) {
@@ -180,6 +183,8 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   ft.batch = training.batch_size;
   ft.dropout = training.dropout;
   ft.targets = training.targets;
+  ft.calibration_clips = training.calibration_clips;
+  ft.calibration_seconds = kSeconds;  // as the daemon calibrates at its tracks' length
   ft.output_path = dir.file(c.name + ".safetensors");
   ft.name = c.name;
   std::atomic<bool> cancel{false};
@@ -201,6 +206,13 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   const auto [base_spread, base_least] = spread(m.base, scale);
   const auto [adapted_spread, adapted_least] = spread(m.adapted, scale);
 
+  // What the adapter's level calibration contributes: the same clips without its gain
+  // (loudness is the one feature a gain moves; the peak limiter rarely acts on these).
+  const double gain_db = engine->adapter_gain_db(c.name);
+  std::vector<audio::AudioFeatures> uncalibrated = m.adapted;
+  for (auto& f : uncalibrated) f.loudness_db -= gain_db;
+  const double after_without_gain = debiased_distance(uncalibrated, m.target, scale);
+
   const auto moves = moves_toward_targets(m, scale);
   double mean_move = 0;
   for (double v : moves) mean_move += v / static_cast<double>(moves.size());
@@ -216,6 +228,8 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
               adapted_least);
   std::printf("  seed by seed, toward the target clips: %+.3f sd on average (paired t = %.1f, %zu seeds)\n",
               mean_move, t, moves.size());
+  std::printf("  level calibration: %+.2f dB; without it the distance would be %.3f (%.0f %% of the way)\n",
+              gain_db, after_without_gain, 100.0 * (1.0 - after_without_gain / before));
   // Per feature: the means, and how far base and adapted means lie from the target clips'
   // in standard deviations (which features carry the distance that is left).
   const auto zt = centroid(m.target, scale), zb = centroid(m.base, scale), za = centroid(m.adapted, scale);

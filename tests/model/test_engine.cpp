@@ -244,6 +244,97 @@ TEST_F(EngineTest, ACachedLatentEncodedAnotherWayIsEncodedAgain) {
   EXPECT_TRUE(torch::equal(again, fresh)) << "the stale cached latent was used";
 }
 
+// The level calibration measures the examples' level and the adapter's own output and sets
+// the gain between them: two adapters trained (one step, so alike) on the same tone at
+// -16 and -24 dBFS generate several dB apart, each near its examples' level. On the shipped
+// base model: the fixture's random decoder is near silent (about -94 dBFS), which the
+// calibration leaves alone.
+TEST(ShippedEngineTest, ALevelCalibratedAdapterGeneratesAtItsExamplesLevel) {
+  const auto shipped = std::filesystem::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
+  ASSERT_TRUE(std::filesystem::exists(shipped / "denoiser.safetensors")) << "no shipped base model in " << shipped;
+  TempDir dir("tuneloop-level");
+  auto engine = Engine::load({"", "cpu", 1});
+  std::atomic<bool> cancel{false};
+  std::vector<int> calibration_reports;
+  auto adapter_at = [&](double dbfs, const std::string& name) {
+    audio::Audio a;
+    a.sample_rate = 16000;
+    a.samples = testing::tone(330.0, 4.2, 3.0);
+    audio::normalise_loudness(a, dbfs);
+    const auto path = dir.file(name + ".wav");
+    audio::write_audio(path, a);
+    FineTuneRequest r;
+    r.examples = {{path, 1.0}};
+    r.steps = 1;
+    r.batch = 1;
+    r.calibration_clips = 4;
+    r.calibration_seconds = 2.0;
+    r.output_path = dir.file(name + ".safetensors");
+    engine->fine_tune(
+        r, [&](const Progress& p) { if (p.phase == "calibrate") calibration_reports.push_back(p.step); }, cancel);
+    return r.output_path;
+  };
+  auto mean_level = [&](const std::string& adapter) {
+    double sum = 0;
+    for (uint64_t seed = 1; seed <= 4; ++seed) {
+      GenerateParams p;
+      p.seconds = 2.0;
+      p.seed = seed;
+      p.adapter = adapter;
+      sum += audio::rms_dbfs(engine->generate(p).samples) / 4;
+    }
+    return sum;
+  };
+  const auto loud = adapter_at(-16.0, "loud");
+  adapter_at(-24.0, "soft");
+  EXPECT_EQ(calibration_reports, (std::vector<int>{1, 2, 3, 4, 1, 2, 3, 4}));
+  EXPECT_NEAR(engine->adapter_gain_db("loud") - engine->adapter_gain_db("soft"), 8.0, 0.5);
+  // Other seeds than the calibration's, and the peak limiter turns some loud clips down:
+  // measured -17.7 and -24.4 dBFS (gains +6.1 and -2.0 dB); uncalibrated both read alike.
+  const double loud_level = mean_level("loud"), soft_level = mean_level("soft");
+  EXPECT_NEAR(loud_level, -16.0, 2.5);
+  EXPECT_NEAR(soft_level, -24.0, 2.5);
+  EXPECT_GT(loud_level - soft_level, 6.0);
+
+  // The gain travels in the adapter file.
+  std::map<std::string, std::string> meta;
+  adapters::load_tensors(loud, &meta);
+  EXPECT_NEAR(std::stod(meta.at("output_gain_db")), engine->adapter_gain_db("loud"), 1e-3);
+  auto fresh = Engine::load({"", "cpu", 1});
+  EXPECT_NEAR(fresh->adapter_gain_db(fresh->load_adapter(loud)), engine->adapter_gain_db("loud"), 1e-3);
+}
+
+TEST_F(EngineTest, AnAdapterFileWithAnImpossibleGainIsRefusedAndLeavesTheLoadedOneInPlace) {
+  FineTuneRequest r = one_example(1, 1, "liked.safetensors");
+  r.calibration_clips = 2;
+  r.calibration_seconds = 1.0;
+  std::atomic<bool> cancel{false};
+  engine->fine_tune(r, {}, cancel);
+  const double gain = engine->adapter_gain_db("liked");
+  std::map<std::string, std::string> meta;
+  const auto tensors = adapters::load_tensors(r.output_path, &meta);
+  for (const std::string bad : {"40", "nan", "loud"}) {
+    meta["output_gain_db"] = bad;
+    const auto path = dir.file("bad/liked.safetensors");
+    std::filesystem::create_directories(dir.file("bad"));
+    adapters::save_tensors(path, tensors, meta);
+    try {
+      engine->load_adapter(path);
+      ADD_FAILURE() << "gain '" << bad << "' was accepted";
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("output_gain_db"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(engine->adapter_gain_db("liked"), gain);
+  }
+  r.calibration_clips = 0;
+  r.output_path = dir.file("plain.safetensors");
+  engine->fine_tune(r, {}, cancel);
+  EXPECT_EQ(engine->adapter_gain_db("plain"), 0.0);
+  r.calibration_seconds = 0.0;
+  EXPECT_THROW(engine->fine_tune(r, {}, cancel), ModelError);
+}
+
 TEST_F(EngineTest, ACancelledFineTuneResumesFromItsCheckpoint) {
   FineTuneRequest r = one_example(6, 2, "a.safetensors");
   r.checkpoint_path = dir.file("a.ckpt.safetensors");
