@@ -66,7 +66,7 @@ struct PhaseClock {
   }
   void print() const {
     std::printf("  phases (wall s):");
-    for (const char* ph : {"start", "encode", "evaluate", "train", "save", "generate"})
+    for (const char* ph : {"start", "encode", "evaluate", "train", "calibrate", "save", "generate"})
       if (seconds.count(ph)) std::printf("  %s %.2f", ph, seconds.at(ph));
     std::printf("\n");
     if (generated > 0)
