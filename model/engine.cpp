@@ -390,7 +390,7 @@ std::string Engine::vocoder() const { return impl_->vocoder ? "neural" : "griffi
 // The diffusion sampler's output comes out quieter than the audio it learned from (its
 // log-mel predictions average over what it cannot pin down, and an average of logs is
 // lower than the log of the average): the shipped model's untagged clips are ~1.8 dB under
-// the corpus, and an adapter trained on slow piano made its clips 2.5 dB quieter than its
+// the corpus, and an adapter trained on slow piano made its clips 2.6 dB quieter than its
 // examples. The gain that closes the gap is measured: generate a few untagged clips with
 // the adapter, compare their mean level with the examples' (weighted as they are sampled).
 double Engine::calibrate_level(const FineTuneRequest& r, const std::string& name,
