@@ -480,15 +480,14 @@ void save_adapter(const torch::nn::Module& root, const std::string& name, const 
     config = &layer->adapter_config(name);
   }
   nlohmann::json targets = config->targets;
-  std::map<std::string, std::string> metadata = extra_metadata;
-  for (auto& [key, value] : std::map<std::string, std::string>{{"format", "tuneloop-lora"},
-                                                                {"name", name},
-                                                                {"rank", std::to_string(config->rank)},
-                                                                {"alpha", format_double(config->alpha)},
-                                                                {"dropout", format_double(config->dropout)},
-                                                                {"targets", targets.dump()},
-                                                                {"base_model_hash", base_model_hash}})
-    metadata[key] = value;
+  std::map<std::string, std::string> metadata{{"format", "tuneloop-lora"},
+                                              {"name", name},
+                                              {"rank", std::to_string(config->rank)},
+                                              {"alpha", format_double(config->alpha)},
+                                              {"dropout", format_double(config->dropout)},
+                                              {"targets", targets.dump()},
+                                              {"base_model_hash", base_model_hash}};
+  metadata.insert(extra_metadata.begin(), extra_metadata.end());  // the keys above win
   save_tensors(path, tensors, metadata);
 }
 

@@ -50,6 +50,12 @@ constexpr const char* kGainKey = "output_gain_db";
 // No generated clip peaks above this (it is turned down as a whole instead).
 constexpr float kPeakLimit = 0.99f;
 
+float peak_of(const std::vector<float>& samples) {
+  float peak = 0.0f;
+  for (float s : samples) peak = std::max(peak, std::abs(s));
+  return peak;
+}
+
 // Shell-style layer patterns ("*", "?") as the whole-path regexes LoraConfig takes.
 std::vector<std::string> glob_to_regex(const std::vector<std::string>& globs) {
   std::vector<std::string> out;
@@ -286,9 +292,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
     const auto gain = static_cast<float>(std::pow(10.0, gain_db / 20.0));
     for (float& s : out.samples) s *= gain;
   }
-  float peak = 0.0f;
-  for (float s : out.samples) peak = std::max(peak, std::abs(s));
-  if (peak > kPeakLimit) {
+  if (const float peak = peak_of(out.samples); peak > kPeakLimit) {
     for (float& s : out.samples) s *= kPeakLimit / peak;
   }
   return out;
@@ -393,9 +397,11 @@ std::string Engine::vocoder() const { return impl_->vocoder ? "neural" : "griffi
 // the corpus, and an adapter trained on slow piano made its clips 2.6 dB quieter than its
 // examples. The gain that closes the gap is measured: generate a few untagged clips with
 // the adapter, compare their mean level with the examples' (weighted as they are sampled).
-double Engine::calibrate_level(const FineTuneRequest& r, const std::string& name,
-                               const std::vector<double>& weights, const std::vector<double>& levels,
-                               const ProgressFn& progress) {
+namespace {
+
+double calibrated_gain_db(Engine& engine, const FineTuneRequest& r, const std::string& name,
+                          const std::vector<double>& weights, const std::vector<double>& levels,
+                          const ProgressFn& progress) {
   if (r.calibration_clips <= 0) return 0.0;
   double target = 0.0, total_weight = 0.0;
   for (size_t i = 0; i < levels.size(); ++i) {
@@ -413,10 +419,8 @@ double Engine::calibrate_level(const FineTuneRequest& r, const std::string& name
     p.seconds = r.calibration_seconds;
     p.seed = r.seed * 1000003ULL + static_cast<uint64_t>(k);
     p.adapter = name;
-    const auto audio = generate(p);
-    float peak = 0.0f;
-    for (float s : audio.samples) peak = std::max(peak, std::abs(s));
-    clips.push_back({audio::rms_dbfs(audio.samples), 20.0 * std::log10(std::max(peak, 1e-9f))});
+    const auto audio = engine.generate(p);
+    clips.push_back({audio::rms_dbfs(audio.samples), 20.0 * std::log10(std::max(peak_of(audio.samples), 1e-9f))});
     generated += clips.back().rms_db / r.calibration_clips;
     if (progress) progress({"calibrate", k + 1, r.calibration_clips, generated, 0.0});
   }
@@ -439,6 +443,8 @@ double Engine::calibrate_level(const FineTuneRequest& r, const std::string& name
   }
   return 0.5 * (low + high);
 }
+
+}  // namespace
 
 std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progress,
                               const std::atomic<bool>& cancel) {
@@ -611,7 +617,7 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     report({"evaluate", step, r.steps, eval_loss(), 0.0});
     net.eval();
     m.adapter_gain_db.erase(name);
-    const double gain_db = calibrate_level(r, name, weights, levels, progress);
+    const double gain_db = calibrated_gain_db(*this, r, name, weights, levels, progress);
     char gain_text[32];
     std::snprintf(gain_text, sizeof gain_text, "%.3f", gain_db);
     as_model_error(r.output_path, [&] {

@@ -161,9 +161,6 @@ class Engine {
 
  private:
   Engine();
-  double calibrate_level(const FineTuneRequest& r, const std::string& name,
-                         const std::vector<double>& weights, const std::vector<double>& levels,
-                         const ProgressFn& progress);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -207,7 +207,7 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   const auto [adapted_spread, adapted_least] = spread(m.adapted, scale);
 
   // What the adapter's level calibration contributes: the same clips without its gain
-  // (loudness is the one feature a gain moves; the peak limiter rarely acts on these).
+  // (loudness is the one feature a gain moves; what the peak limiter took back is ignored).
   const double gain_db = engine->adapter_gain_db(c.name);
   std::vector<audio::AudioFeatures> uncalibrated = m.adapted;
   for (auto& f : uncalibrated) f.loudness_db -= gain_db;
