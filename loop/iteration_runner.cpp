@@ -254,7 +254,11 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       if (m.phase == "save") ip.fraction = kTrainShare;
       progress(ip);
     };
-    out.adapter_path = engine.fine_tune(p.fine_tune, on_progress, cancel);
+    // The level calibration samples as this iteration's tracks will be sampled.
+    model::FineTuneRequest request = p.fine_tune;
+    request.calibration_steps = p.sampler_steps;
+    request.calibration_vocoder = p.vocoder;
+    out.adapter_path = engine.fine_tune(request, on_progress, cancel);
     adapter = p.fine_tune.name.empty() ? fs::path(out.adapter_path).stem().string() : p.fine_tune.name;
     const auto loaded = engine.adapters();
     if (std::find(loaded.begin(), loaded.end(), adapter) == loaded.end())

@@ -153,6 +153,13 @@ void add_model_commands(CLI::App& app) {
                      "length of each calibration clip (the length you will generate)")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 600.0));
+  ft_cmd->add_option("--calibration-steps", ft->request.calibration_steps,
+                     "solver steps of the calibration clips (the steps you will generate with)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  ft_cmd->add_option("--calibration-vocoder", ft->request.calibration_vocoder,
+                     "way back to audio of the calibration clips: auto | neural | griffin-lim")
+      ->capture_default_str();
   ft_cmd->callback([ft] {
     guarded("fine-tune", [&] {
       StopOnSignal s;

@@ -203,19 +203,27 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
 
 const GenerateTimings& Engine::last_timings() const noexcept { return impl_->timings; }
 
+namespace {
+
+// A way back to audio that generate() can take with these weights, or a ModelError.
+void check_vocoder(const std::string& name, bool have_neural) {
+  if (name != "auto" && name != "neural" && name != "griffin-lim") {
+    throw ModelError("unknown vocoder '" + name + "' (use auto, neural or griffin-lim)");
+  }
+  if (name == "neural" && !have_neural) {
+    throw ModelError("vocoder 'neural' requested but the weights folder has no " + std::string(kVocoderFile));
+  }
+}
+
+}  // namespace
+
 audio::Audio Engine::generate(const GenerateParams& p) {
   auto& m = *impl_;
   if (!(p.seconds > 0.0) || p.seconds > 600.0) throw ModelError("seconds must be in (0, 600]");
   if (p.griffin_lim_iterations < 0 || p.griffin_lim_iterations > 1000) {
     throw ModelError("griffin_lim_iterations must be in 0..1000");
   }
-  if (p.vocoder != "auto" && p.vocoder != "neural" && p.vocoder != "griffin-lim") {
-    throw ModelError("unknown vocoder '" + p.vocoder + "' (use auto, neural or griffin-lim)");
-  }
-  if (p.vocoder == "neural" && !m.vocoder) {
-    throw ModelError("vocoder 'neural' requested but the weights folder has no " +
-                     std::string(kVocoderFile));
-  }
+  check_vocoder(p.vocoder, !m.vocoder.is_empty());
   const bool neural = m.vocoder && p.vocoder != "griffin-lim";
   torch::set_num_threads(m.threads);
   torch::NoGradGuard ng;
@@ -418,6 +426,8 @@ double calibrated_gain_db(Engine& engine, const FineTuneRequest& r, const std::s
     GenerateParams p;
     p.seconds = r.calibration_seconds;
     p.seed = r.seed * 1000003ULL + static_cast<uint64_t>(k);
+    p.steps = r.calibration_steps;
+    p.vocoder = r.calibration_vocoder;
     p.adapter = name;
     const auto audio = engine.generate(p);
     clips.push_back({audio::rms_dbfs(audio.samples), 20.0 * std::log10(std::max(peak_of(audio.samples), 1e-9f))});
@@ -465,6 +475,11 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
   if (!(r.calibration_seconds > 0.0 && r.calibration_seconds <= 600.0)) {
     throw ModelError("fine-tune: calibration_seconds must be in (0, 600]");
   }
+  if (r.calibration_steps < 1 || r.calibration_steps > 1000) {
+    throw ModelError("fine-tune: calibration_steps must be in 1..1000");
+  }
+  // Checked before training, not when the first calibration clip is generated.
+  check_vocoder(r.calibration_vocoder, !m.vocoder.is_empty());
   torch::set_num_threads(m.fine_tune_threads);
   torch::manual_seed(r.seed);
 

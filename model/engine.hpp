@@ -95,6 +95,10 @@ struct FineTuneRequest {
   // examples' (the sampler's output is quieter than what it learned from). 0 = no gain.
   int calibration_clips = 16;
   double calibration_seconds = 8.0;
+  // How the calibration clips are sampled and turned into audio: as the adapter's tracks
+  // will be (the daemon passes its model.steps and model.vocoder; the level depends on both).
+  int calibration_steps = 25;
+  std::string calibration_vocoder = "auto";
 };
 
 struct Progress {

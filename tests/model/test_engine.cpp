@@ -339,6 +339,35 @@ TEST_F(EngineTest, AnAdapterFileWithAnImpossibleGainIsRefusedAndLeavesTheLoadedO
   EXPECT_THROW(engine->fine_tune(r, {}, cancel), ModelError);
 }
 
+// The calibration clips are sampled as the tracks will be: a way back to audio or a step
+// count that generate() would refuse is refused before any training, naming the setting.
+TEST_F(EngineTest, AFineTuneRefusesCalibrationSettingsThatGenerateWouldRefuseBeforeTraining) {
+  FineTuneRequest r = one_example(2, 1, "x.safetensors");
+  r.calibration_clips = 1;
+  r.calibration_seconds = 1.0;
+  std::atomic<bool> cancel{false};
+  auto message_of = [&](const FineTuneRequest& req) {
+    int trained = 0;
+    try {
+      engine->fine_tune(req, [&](const Progress& p) { trained += p.phase == "train"; }, cancel);
+    } catch (const ModelError& e) {
+      EXPECT_EQ(trained, 0) << "it trained before refusing";
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "accepted";
+    return std::string();
+  };
+  r.calibration_vocoder = "wavenet";
+  EXPECT_NE(message_of(r).find("unknown vocoder 'wavenet'"), std::string::npos);
+  r.calibration_vocoder = "neural";  // the fixture weights have no vocoder
+  EXPECT_NE(message_of(r).find("vocoder.safetensors"), std::string::npos);
+  r.calibration_vocoder = "griffin-lim";
+  r.calibration_steps = 0;
+  EXPECT_NE(message_of(r).find("calibration_steps"), std::string::npos);
+  r.calibration_steps = 3;
+  EXPECT_TRUE(std::filesystem::exists(engine->fine_tune(r, {}, cancel)));
+}
+
 TEST_F(EngineTest, ACancelledFineTuneResumesFromItsCheckpoint) {
   FineTuneRequest r = one_example(6, 2, "a.safetensors");
   r.checkpoint_path = dir.file("a.ckpt.safetensors");
