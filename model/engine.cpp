@@ -475,11 +475,13 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
   if (!(r.calibration_seconds > 0.0 && r.calibration_seconds <= 600.0)) {
     throw ModelError("fine-tune: calibration_seconds must be in (0, 600]");
   }
-  if (r.calibration_steps < 1 || r.calibration_steps > 1000) {
-    throw ModelError("fine-tune: calibration_steps must be in 1..1000");
-  }
   // Checked before training, not when the first calibration clip is generated.
-  check_vocoder(r.calibration_vocoder, !m.vocoder.is_empty());
+  if (r.calibration_clips > 0) {
+    if (r.calibration_steps < 1 || r.calibration_steps > 1000) {
+      throw ModelError("fine-tune: calibration_steps must be in 1..1000");
+    }
+    check_vocoder(r.calibration_vocoder, !m.vocoder.is_empty());
+  }
   torch::set_num_threads(m.fine_tune_threads);
   torch::manual_seed(r.seed);
 

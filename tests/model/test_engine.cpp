@@ -366,6 +366,10 @@ TEST_F(EngineTest, AFineTuneRefusesCalibrationSettingsThatGenerateWouldRefuseBef
   EXPECT_NE(message_of(r).find("calibration_steps"), std::string::npos);
   r.calibration_steps = 3;
   EXPECT_TRUE(std::filesystem::exists(engine->fine_tune(r, {}, cancel)));
+  // Without a calibration the settings are unused, so not checked.
+  r.calibration_clips = 0;
+  r.calibration_vocoder = "wavenet";
+  EXPECT_TRUE(std::filesystem::exists(engine->fine_tune(r, {}, cancel)));
 }
 
 TEST_F(EngineTest, ACancelledFineTuneResumesFromItsCheckpoint) {
