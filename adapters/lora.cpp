@@ -117,14 +117,15 @@ void LoraLayerImpl::set_active_adapter(const std::string& name) {
   active_ = name;
 }
 
-void LoraLayerImpl::merge(const std::string& name) {
+void LoraLayerImpl::merge(const std::string& name, double scale) {
   adapter(name);  // throws if not loaded
   if (!merged_.empty())
     throw std::logic_error("adapter \"" + merged_ + "\" is already merged; unmerge it first");
   torch::NoGradGuard no_grad;
   merged_backup_ = weight_.detach().clone();
-  weight_.add_(delta_weight(name).to(weight_.scalar_type()));
+  weight_.add_(delta_weight(name).to(weight_.scalar_type()), scale);
   merged_ = name;
+  merged_scale_ = scale;
 }
 
 void LoraLayerImpl::unmerge() {
@@ -133,6 +134,7 @@ void LoraLayerImpl::unmerge() {
   weight_.copy_(merged_backup_);
   merged_backup_ = torch::Tensor();
   merged_.clear();
+  merged_scale_ = 1.0;
 }
 
 const LoraLayerImpl::Adapter& LoraLayerImpl::adapter(const std::string& name) const {
@@ -188,7 +190,7 @@ torch::Tensor LoraLayerImpl::lora_forward(const torch::Tensor& x) {
   if (!active_.empty() && active_ != merged_)
     out = out + branch(adapters_.at(active_), x, /*with_dropout=*/true);
   if (!merged_.empty() && merged_ != active_)
-    out = out - branch(adapters_.at(merged_), x, /*with_dropout=*/false);
+    out = out - merged_scale_ * branch(adapters_.at(merged_), x, /*with_dropout=*/false);
   return out;
 }
 
@@ -445,7 +447,7 @@ void freeze_base(torch::nn::Module& root) {
     if (!factors.count(p.unsafeGetTensorImpl())) p.set_requires_grad(false);
 }
 
-void merge_adapter(torch::nn::Module& root, const std::string& name) {
+void merge_adapter(torch::nn::Module& root, const std::string& name, double scale) {
   auto layers = lora_layers(root);
   require_loaded(layers, name);
   for (auto& [path, layer] : layers)
@@ -453,7 +455,7 @@ void merge_adapter(torch::nn::Module& root, const std::string& name) {
       throw std::logic_error("adapter \"" + layer->merged_adapter() +
                              "\" is already merged; unmerge it first");
   for (auto& [path, layer] : layers)
-    if (layer->has_adapter(name)) layer->merge(name);
+    if (layer->has_adapter(name)) layer->merge(name, scale);
 }
 
 void unmerge_adapter(torch::nn::Module& root, const std::string& name) {

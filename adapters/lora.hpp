@@ -46,9 +46,10 @@ class LoraLayerImpl : public torch::nn::Module {
   void set_active_adapter(const std::string& name);
   const std::string& active_adapter() const noexcept { return active_; }
 
-  /// Folds the adapter's ΔW into the base weight (keeping an exact copy of the original).
+  /// Folds scale · ΔW of the adapter into the base weight (keeping an exact copy of the
+  /// original); scale 1 is the adapter as trained, > 1 extrapolates past it.
   /// Throws std::logic_error if not loaded or another adapter is merged.
-  void merge(const std::string& name);
+  void merge(const std::string& name, double scale = 1.0);
   /// Restores the exact original base weight; no-op if nothing is merged.
   void unmerge();
   const std::string& merged_adapter() const noexcept { return merged_; }
@@ -98,6 +99,7 @@ class LoraLayerImpl : public torch::nn::Module {
   std::shared_ptr<torch::nn::Module> lora_A_, lora_B_;
   std::map<std::string, Adapter> adapters_;
   std::string active_, merged_;
+  double merged_scale_ = 1.0;
   torch::Tensor weight_, bias_, merged_backup_;
 };
 
@@ -165,9 +167,10 @@ void remove_adapter(torch::nn::Module& root, const std::string& name);
 std::vector<torch::Tensor> adapter_parameters(torch::nn::Module& root, const std::string& name);
 /// requires_grad = false on every parameter that is not a LoRA factor.
 void freeze_base(torch::nn::Module& root);
-/// Folds the adapter into the base weights of every layer that has it; forward then
-/// skips its branch. Throws std::logic_error if no layer has it or another is merged.
-void merge_adapter(torch::nn::Module& root, const std::string& name);
+/// Folds scale · ΔW of the adapter into the base weights of every layer that has it;
+/// forward then skips its branch. Throws std::logic_error if no layer has it or another is
+/// merged.
+void merge_adapter(torch::nn::Module& root, const std::string& name, double scale = 1.0);
 /// Restores the exact base weights. Throws std::logic_error if `name` is not merged.
 void unmerge_adapter(torch::nn::Module& root, const std::string& name);
 

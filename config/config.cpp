@@ -564,6 +564,9 @@ const std::vector<Row>& rows() {
     t.push_back(enumeration(FIELD(model, vocoder),
                             {Vocoder::automatic, Vocoder::neural, Vocoder::griffin_lim},
                             "auto (the trained vocoder if the weights have one) | neural | griffin-lim"));
+    t.push_back(real(FIELD(model, adapter_strength), 0.0, 4.0,
+                     "how much of the active adapter's change is applied: 0 = base model, 1 = as trained, "
+                     "above 1 = further in its direction"));
 
     t.push_back(integer(FIELD(training, rank), 1, 256, "LoRA rank"));
     t.push_back(

@@ -103,6 +103,7 @@ std::string plan_to_json(const IterationPlan& p) {
               {"sampler_steps", p.sampler_steps},
               {"guidance", p.guidance},
               {"vocoder", p.vocoder},
+              {"adapter_strength", p.adapter_strength},
               {"tracks_dir", p.tracks_dir},
               {"latent_dir", p.latent_dir},
               {"dataset_size", p.dataset_size}}
@@ -148,6 +149,7 @@ IterationPlan plan_from_json(const std::string& text) {
     p.sampler_steps = j.at("sampler_steps").get<int>();
     p.guidance = j.at("guidance").get<double>();
     p.vocoder = j.value("vocoder", std::string("auto"));  // not recorded in older plans
+    p.adapter_strength = j.value("adapter_strength", 1.0);  // nor this, before session 9
     p.tracks_dir = j.at("tracks_dir").get<std::string>();
     p.latent_dir = j.at("latent_dir").get<std::string>();
     p.dataset_size = j.at("dataset_size").get<int>();
@@ -166,6 +168,7 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
   p.sampler_steps = config.model.steps;
   p.guidance = config.model.guidance;
   p.vocoder = std::string(config::to_string(config.model.vocoder));
+  p.adapter_strength = config.model.adapter_strength;
   p.latent_dir = (data / "latents").string();
   for (const auto& s : store.songs(listener_id)) p.song_paths.push_back(s.path);
 
@@ -258,6 +261,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     model::FineTuneRequest request = p.fine_tune;
     request.calibration_steps = p.sampler_steps;
     request.calibration_vocoder = p.vocoder;
+    request.calibration_strength = p.adapter_strength;
     out.adapter_path = engine.fine_tune(request, on_progress, cancel);
     adapter = p.fine_tune.name.empty() ? fs::path(out.adapter_path).stem().string() : p.fine_tune.name;
     const auto loaded = engine.adapters();
@@ -303,6 +307,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     g.guidance = p.guidance;
     g.vocoder = p.vocoder;
     g.adapter = adapter;
+    g.adapter_strength = p.adapter_strength;
     if (is_seeded) {
       g.seed_latent = merged;
       g.strength = p.generation.strength;
@@ -319,6 +324,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     t.duration_s = a.seconds();
     json params{{"seconds", g.seconds}, {"steps", g.steps}, {"solver", g.solver},
                 {"adapter", adapter}, {"iteration", p.number}, {"seeded", is_seeded}};
+    if (!adapter.empty()) params["adapter_strength"] = g.adapter_strength;
     if (is_seeded) params["strength"] = g.strength;
     if (!g.tags.empty()) params["guidance"] = g.guidance;
     t.params_json = params.dump();

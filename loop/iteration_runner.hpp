@@ -36,6 +36,7 @@ struct IterationPlan {
   int sampler_steps = 25;
   double guidance = 3.0;
   std::string vocoder = "auto";  // GenerateParams::vocoder
+  double adapter_strength = 1.0;  // GenerateParams::adapter_strength
   std::string tracks_dir;
   std::string latent_dir;
   int dataset_size = 0;

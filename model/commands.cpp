@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <optional>
 
+#include "config/config.hpp"
 #include "model/corpus/tags.hpp"
 #include "model/engine.hpp"
+#include "model/progress.hpp"
 #include "model/training.hpp"
 #include "model/vocoder_training.hpp"
 
@@ -70,6 +75,44 @@ void add_trainer_options(CLI::App* cmd, TrainerOptions& o) {
   cmd->add_option("--seed", o.seed, "random seed")->capture_default_str();
 }
 
+// --device and --config of the commands that load an Engine (generate, fine-tune).
+void add_device_options(CLI::App* cmd, std::string& device, std::string& config_file) {
+  cmd->add_option("--device", device,
+                  "cpu | cuda | auto (default: model.device of the config tuneloopd reads, "
+                  "built-in auto = cuda when this LibTorch has it)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option("--config", config_file,
+                  "config file for the --device default (default: " +
+                      config::default_config_path().string() + " if it exists)");
+}
+
+// The examples of a fine-tune: files as given, folders' audio files in name order.
+std::vector<WeightedExample> collect_examples(const std::vector<std::string>& paths) {
+  std::vector<WeightedExample> examples;
+  for (const auto& a : paths) {
+    if (fs::is_directory(a)) {
+      std::vector<std::string> files;
+      for (const auto& e : fs::directory_iterator(a)) {
+        const auto ext = e.path().extension().string();
+        if (e.is_regular_file() && (ext == ".wav" || ext == ".flac" || ext == ".ogg")) {
+          files.push_back(e.path().string());
+        }
+      }
+      std::sort(files.begin(), files.end());
+      for (auto& f : files) examples.push_back({f, 1.0});
+    } else {
+      examples.push_back({a, 1.0});
+    }
+  }
+  return examples;
+}
+
+// Beside `output_path`, with the adapter's extension replaced by `suffix`.
+std::string beside_output(const std::string& output_path, const std::string& suffix) {
+  auto p = fs::path(output_path);
+  return (p.parent_path() / (p.stem().string() + suffix)).string();
+}
+
 // train-vocoder, reconstruct, evaluate-vocoder (model/vocoder_training.hpp).
 void add_vocoder_commands(CLI::App& app);
 
@@ -120,13 +163,7 @@ void add_model_commands(CLI::App& app) {
   });
 
   // ------------------------------------------------------------ fine-tune
-  struct FineTuneArgs {
-    FineTuneRequest request;
-    std::vector<std::string> audio;
-    std::string weights_dir;
-    int threads = 2;
-  };
-  auto ft = std::make_shared<FineTuneArgs>();
+  auto ft = std::make_shared<FineTuneCommand>();
   auto* ft_cmd = app.add_subcommand("fine-tune", "fine-tune a LoRA adapter on a folder of audio");
   ft_cmd->add_option("--audio", ft->audio, "audio files or folders")->required();
   ft_cmd->add_option("--out", ft->request.output_path, "adapter .safetensors to write")->required();
@@ -140,9 +177,19 @@ void add_model_commands(CLI::App& app) {
                      "layers that get LoRA: shell-style patterns over dotted layer paths, e.g. 'mid*'")
       ->capture_default_str();
   ft_cmd->add_option("--from-adapter", ft->request.previous_adapter, "adapter to continue from");
-  ft_cmd->add_option("--checkpoint", ft->request.checkpoint_path,
-                     "checkpoint file (resumed from when it exists)");
+  auto* checkpoint_opt = ft_cmd->add_option(
+      "--checkpoint", ft->request.checkpoint_path,
+      "checkpoint file, resumed from when it exists and removed once the adapter is written "
+      "(default: OUT_STEM.ckpt.safetensors beside --out)");
+  ft_cmd->add_flag("--no-checkpoint", ft->no_checkpoint,
+                   "write no checkpoint (an interrupted run starts over)")
+      ->excludes(checkpoint_opt);
+  ft_cmd->add_option("--checkpoint-every", ft->request.checkpoint_every,
+                     "checkpoint every N steps (0 = only when interrupted)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   ft_cmd->add_option("--weights", ft->weights_dir, "weights folder (default: shipped)");
+  add_device_options(ft_cmd, ft->device, ft->config_file);
   ft_cmd->add_option("--threads", ft->threads, "LibTorch threads")->capture_default_str();
   ft_cmd->add_option("--seed", ft->request.seed, "random seed")->capture_default_str();
   ft_cmd->add_option("--calibration-clips", ft->request.calibration_clips,
@@ -160,47 +207,28 @@ void add_model_commands(CLI::App& app) {
   ft_cmd->add_option("--calibration-vocoder", ft->request.calibration_vocoder,
                      "way back to audio of the calibration clips: auto | neural | griffin-lim")
       ->capture_default_str();
+  ft_cmd->add_option("--calibration-strength", ft->request.calibration_strength,
+                     "adapter strength of the calibration clips (the --adapter-strength you will generate at)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 4.0));
+  ft_cmd->footer("Writes OUT and appends each step's loss to OUT_STEM.losses.csv beside it. "
+                 "Interrupted (Ctrl-C), it checkpoints; the same command run again resumes.");
   ft_cmd->callback([ft] {
     guarded("fine-tune", [&] {
       StopOnSignal s;
-      for (const auto& a : ft->audio) {
-        if (fs::is_directory(a)) {
-          std::vector<std::string> files;
-          for (const auto& e : fs::directory_iterator(a)) {
-            const auto ext = e.path().extension().string();
-            if (e.is_regular_file() && (ext == ".wav" || ext == ".flac" || ext == ".ogg")) {
-              files.push_back(e.path().string());
-            }
-          }
-          std::sort(files.begin(), files.end());
-          for (auto& f : files) ft->request.examples.push_back({f, 1.0});
-        } else {
-          ft->request.examples.push_back({a, 1.0});
-        }
+      try {
+        std::printf("%s\n", run_fine_tune(*ft, g_stop).c_str());
+      } catch (const Cancelled& e) {
+        if (ft->no_checkpoint) throw;
+        throw Cancelled(std::string(e.what()) + " (the same command resumes)");
       }
-      auto engine = Engine::load({ft->weights_dir, "cpu", ft->threads});
-      std::fprintf(stderr, "fine-tune  %zu examples\n", ft->request.examples.size());
-      auto last = std::chrono::steady_clock::now();
-      const auto path = engine->fine_tune(
-          ft->request,
-          [&](const Progress& p) {
-            const auto now = std::chrono::steady_clock::now();
-            if (p.phase != "train" || p.step == p.total ||
-                std::chrono::duration<double>(now - last).count() >= 2.0) {
-              last = now;
-              std::fprintf(stderr, "fine-tune  %s %d/%d  loss %.5f  ETA %.0fs\n", p.phase.c_str(),
-                           p.step, p.total, p.loss, p.eta_seconds);
-            }
-          },
-          g_stop);
-      std::printf("%s\n", path.c_str());
     });
   });
 
   // ------------------------------------------------------------ generate
   struct GenerateArgs {
     GenerateParams params;
-    std::string tags, adapter, from, out, weights_dir;
+    std::string tags, adapter, from, out, weights_dir, device, config_file;
     int threads = 2;
   };
   auto gen = std::make_shared<GenerateArgs>();
@@ -212,21 +240,30 @@ void add_model_commands(CLI::App& app) {
   gen_cmd->add_option("--guidance", gen->params.guidance, "guidance scale (with tags)")
       ->capture_default_str();
   gen_cmd->add_option("--solver", gen->params.solver, "dpm++2m or ddim")->capture_default_str();
+  gen_cmd->add_option("--schedule", gen->params.schedule,
+                      "where the solver steps fall: karras (more at low noise) | uniform")
+      ->capture_default_str();
   gen_cmd->add_option("--vocoder", gen->params.vocoder,
                       "auto (the trained vocoder if the weights have one) | neural | griffin-lim")
       ->capture_default_str();
   gen_cmd->add_option("--griffin-lim", gen->params.griffin_lim_iterations, "Griffin-Lim iterations")
       ->capture_default_str();
   gen_cmd->add_option("--adapter", gen->adapter, "LoRA adapter file");
+  gen_cmd->add_option("--adapter-strength", gen->params.adapter_strength,
+                      "share of the adapter's change applied: 0 = base model, 1 = as trained, >1 = further")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 4.0));
   gen_cmd->add_option("--from", gen->from, "song to start from (img2img)");
   gen_cmd->add_option("--strength", gen->params.strength, "how far to stray from --from (0..1)")
       ->capture_default_str();
   gen_cmd->add_option("--weights", gen->weights_dir, "weights folder (default: shipped)");
+  add_device_options(gen_cmd, gen->device, gen->config_file);
   gen_cmd->add_option("--threads", gen->threads, "LibTorch threads")->capture_default_str();
   gen_cmd->add_option("-o,--output", gen->out, "output audio file (.wav/.flac/.ogg)")->required();
   gen_cmd->callback([gen] {
     guarded("generate", [&] {
-      auto engine = Engine::load({gen->weights_dir, "cpu", gen->threads});
+      auto engine =
+          Engine::load({gen->weights_dir, resolve_device(gen->device, gen->config_file), gen->threads});
       gen->params.tags = split_words(gen->tags);
       if (!gen->adapter.empty()) gen->params.adapter = engine->load_adapter(gen->adapter);
       if (!gen->from.empty()) {
@@ -242,6 +279,104 @@ void add_model_commands(CLI::App& app) {
     });
   });
   add_vocoder_commands(app);
+}
+
+std::string resolve_device(const std::string& requested, const std::string& config_file) {
+  if (!requested.empty()) return requested;
+  config::LoadOptions options;
+  if (!config_file.empty()) options.config_file = config_file;
+  try {
+    return std::string(config::to_string(config::load_config(options).model.device));
+  } catch (const std::exception& e) {
+    if (!config_file.empty()) throw ModelError(e.what());
+    std::fprintf(stderr, "tuneloop: ignoring the config (%s)\n", e.what());
+    return std::string(config::to_string(config::ModelConfig{}.device));
+  }
+}
+
+std::string default_fine_tune_checkpoint(const std::string& output_path) {
+  return beside_output(output_path, ".ckpt.safetensors");
+}
+
+std::string fine_tune_losses_path(const std::string& output_path) {
+  return beside_output(output_path, ".losses.csv");
+}
+
+std::string run_fine_tune(const FineTuneCommand& command, const std::atomic<bool>& stop,
+                          const ProgressFn& observer) {
+  FineTuneRequest r = command.request;
+  if (r.output_path.empty()) throw ModelError("fine-tune: no output path");
+  for (auto& e : collect_examples(command.audio)) r.examples.push_back(std::move(e));
+  if (command.no_checkpoint) {
+    r.checkpoint_path.clear();
+  } else if (r.checkpoint_path.empty()) {
+    r.checkpoint_path = default_fine_tune_checkpoint(r.output_path);
+  }
+  if (!r.checkpoint_path.empty() &&
+      fs::weakly_canonical(r.checkpoint_path) == fs::weakly_canonical(r.output_path)) {
+    throw ModelError("fine-tune: the checkpoint " + r.checkpoint_path + " is the adapter file");
+  }
+  if (const auto dir = fs::path(r.output_path).parent_path(); !dir.empty()) {
+    fs::create_directories(dir);
+  }
+  auto engine =
+      Engine::load({command.weights_dir, resolve_device(command.device, command.config_file),
+                    command.threads});
+  const bool resuming = !r.checkpoint_path.empty() && fs::exists(r.checkpoint_path);
+  LossLog losses(fine_tune_losses_path(r.output_path), resuming);
+
+  const auto style = progress_style_for(stderr, false);
+  auto note = [&](const std::string& text) {
+    if (style != ProgressStyle::none) std::fprintf(stderr, "fine-tune  %s\n", text.c_str());
+  };
+  note(std::to_string(r.examples.size()) + " examples, device " + engine->device() +
+       (resuming ? ", resuming from " + r.checkpoint_path : ""));
+  // One display a phase, each started when its phase does: clips encoded, steps trained
+  // (from the evaluation before the first step), calibration clips generated.
+  std::optional<ProgressDisplay> display;
+  display.emplace("fine-tune encode", static_cast<int>(r.examples.size()), style, stderr, "clips");
+  std::string phase = "encode";
+  int first_step = 0;
+  double loss_before = std::nan("");
+  char text[96];
+  const auto path = engine->fine_tune(
+      r,
+      [&](const Progress& p) {
+        if (p.phase == "encode" || p.phase == "calibrate") {
+          if (phase != p.phase) {
+            display.reset();
+            display.emplace("fine-tune " + p.phase, p.total, style, stderr, "clips");
+            phase = p.phase;
+          }
+          display->update(p.step, 0);
+        } else if (p.phase == "evaluate" && std::isnan(loss_before)) {
+          display.reset();
+          loss_before = p.loss;
+          std::snprintf(text, sizeof text, "eval loss %.5f", p.loss);
+          note(text + (p.step > 0 ? ", resuming at step " + std::to_string(p.step) : ""));
+          display.emplace("fine-tune", p.total, style);
+          phase = "train";
+          first_step = p.step;
+        } else if (p.phase == "train") {
+          if (!display) display.emplace("fine-tune", p.total, style);
+          losses.add(p.step, p.loss, display->elapsed_seconds());
+          display->update(p.step, first_step, p.loss);
+        } else {
+          display.reset();
+          phase = p.phase;
+          if (p.phase == "evaluate") {
+            std::snprintf(text, sizeof text, "eval loss %.5f -> %.5f", loss_before, p.loss);
+            note(text);
+            if (r.calibration_clips > 0) {
+              display.emplace("fine-tune calibrate", r.calibration_clips, style, stderr, "clips");
+              phase = "calibrate";
+            }
+          }
+        }
+        if (observer) observer(p);
+      },
+      stop);
+  return path;
 }
 
 namespace {

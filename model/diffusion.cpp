@@ -37,6 +37,12 @@ Solver solver_from_name(const std::string& name) {
   throw ModelError("unknown solver '" + name + "' (use ddim or dpm++2m)");
 }
 
+Schedule schedule_from_name(const std::string& name) {
+  if (name == "uniform") return Schedule::uniform;
+  if (name == "karras") return Schedule::karras;
+  throw ModelError("unknown schedule '" + name + "' (use uniform or karras)");
+}
+
 namespace {
 
 // v from the denoiser, with classifier-free guidance when tags are given: the conditional
@@ -58,6 +64,25 @@ torch::Tensor predict_v(Denoiser& denoiser, const torch::Tensor& x, double t,
 }
 
 }  // namespace
+
+std::vector<double> sample_times(double t_start, int steps, Schedule schedule) {
+  std::vector<double> times(static_cast<size_t>(steps) + 1, 0.0);
+  if (schedule == Schedule::uniform || steps < 2) {
+    for (int i = 0; i <= steps; ++i) times[i] = t_start * (1.0 - static_cast<double>(i) / steps);
+    return times;
+  }
+  // Karras et al. 2022 (EDM): noise-to-signal ratios r = σ/α spaced evenly in r^(1/ρ) from
+  // r_max down to r_min, then 0; the steps crowd toward low noise, where detail is decided.
+  constexpr double rho = 7.0, r_min = 0.002, r_cap = 80.0;
+  const double r_max = std::min(r_cap, std::tan(t_start * M_PI / 2));
+  const double a = std::pow(r_max, 1.0 / rho), b = std::pow(r_min, 1.0 / rho);
+  times[0] = t_start;
+  for (int i = 1; i < steps; ++i) {
+    const double r = std::pow(a + static_cast<double>(i) / (steps - 1) * (b - a), rho);
+    times[i] = std::min(t_start, 2.0 / M_PI * std::atan(r));
+  }
+  return times;
+}
 
 torch::Tensor sample(Denoiser& denoiser, int64_t length, const torch::Tensor& tags,
                      const SampleOptions& o) {
@@ -90,11 +115,12 @@ torch::Tensor sample(Denoiser& denoiser, int64_t length, const torch::Tensor& ta
     x = noise;
   }
 
+  const auto times = sample_times(t_start, steps, o.schedule);
   torch::Tensor previous_x0;
   double previous_h = 0.0;
   for (int i = 0; i < steps; ++i) {
-    const double t = t_start * (1.0 - static_cast<double>(i) / steps);
-    const double tn = t_start * (1.0 - static_cast<double>(i + 1) / steps);
+    const double t = times[i];
+    const double tn = times[i + 1];
     const double a = alpha_of(t), s = sigma_of(t), an = alpha_of(tn), sn = sigma_of(tn);
     auto v = predict_v(denoiser, x, t, tags, o.guidance);
     auto x0 = a * x - s * v;

@@ -3,6 +3,7 @@
 // α = cos(πt/2), σ = sin(πt/2), and the denoiser predicts v = α ε − σ x0.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -27,8 +28,17 @@ enum class Solver { ddim, dpmpp_2m };
 // Throws ModelError on an unknown name ("ddim", "dpm++2m").
 Solver solver_from_name(const std::string& name);
 
+// Where the solver's steps fall between t_start and 0: evenly in t, or Karras et al.'s
+// schedule (evenly in (σ/α)^(1/7), so more of them at low noise).
+enum class Schedule { uniform, karras };
+// Throws ModelError on an unknown name ("uniform", "karras").
+Schedule schedule_from_name(const std::string& name);
+// The steps + 1 times t_start = t_0 > t_1 > ... > t_steps = 0 the solver visits.
+std::vector<double> sample_times(double t_start, int steps, Schedule schedule);
+
 struct SampleOptions {
   int steps = 10;
+  Schedule schedule = Schedule::uniform;
   double guidance = 3.0;          // used only when tags has any entry set
   Solver solver = Solver::dpmpp_2m;
   uint64_t seed = 0;

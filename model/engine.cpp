@@ -47,6 +47,8 @@ constexpr const char* kLatentEncoding = "level kept in -26..-14 dBFS";
 // the adapter is broken, not quiet.
 constexpr double kMaxGainDb = 12.0;
 constexpr const char* kGainKey = "output_gain_db";
+// Past this an adapter's extrapolated weights are far outside anything it was trained at.
+constexpr double kMaxAdapterStrength = 4.0;
 // No generated clip peaks above this (it is turned down as a whole instead).
 constexpr float kPeakLimit = 0.99f;
 
@@ -215,6 +217,15 @@ void check_vocoder(const std::string& name, bool have_neural) {
   }
 }
 
+void check_adapter_strength(double strength) {
+  if (!(strength >= 0.0 && strength <= kMaxAdapterStrength)) {
+    char message[96];
+    std::snprintf(message, sizeof message, "adapter strength must be in [0, %g], got %g", kMaxAdapterStrength,
+                  strength);
+    throw ModelError(message);
+  }
+}
+
 }  // namespace
 
 audio::Audio Engine::generate(const GenerateParams& p) {
@@ -224,6 +235,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
     throw ModelError("griffin_lim_iterations must be in 0..1000");
   }
   check_vocoder(p.vocoder, !m.vocoder.is_empty());
+  check_adapter_strength(p.adapter_strength);
   const bool neural = m.vocoder && p.vocoder != "griffin-lim";
   torch::set_num_threads(m.threads);
   torch::NoGradGuard ng;
@@ -237,6 +249,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
   o.steps = p.steps;
   o.guidance = p.guidance;
   o.solver = solver_from_name(p.solver);
+  o.schedule = schedule_from_name(p.schedule);
   o.seed = p.seed;
   o.strength = p.strength;
   if (p.seed_latent) {
@@ -247,6 +260,9 @@ audio::Audio Engine::generate(const GenerateParams& p) {
 
   const auto previous = adapters::active_adapter(*m.denoiser);
   if (p.adapter) set_adapter(*p.adapter);
+  // Strength 0 is the base model: no weight change and no output gain of the adapter's.
+  const bool base_only = p.adapter_strength == 0.0 && !adapters::active_adapter(*m.denoiser).empty();
+  if (base_only) set_adapter("");
   struct Restore {
     Engine* e;
     std::string name;
@@ -259,7 +275,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
         }
       }
     }
-  } restore{this, previous, p.adapter.has_value()};
+  } restore{this, previous, p.adapter.has_value() || base_only};
   // The active adapter is folded into the base weights for the whole sampling run, so each
   // solver step runs one convolution per layer instead of base plus low-rank branch.
   // Unmerging restores the exact base weights (before the adapter is switched back).
@@ -275,7 +291,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
     }
   } merged{m.denoiser.get(), ""};
   if (const auto active = adapters::active_adapter(*m.denoiser); !active.empty()) {
-    adapters::merge_adapter(*m.denoiser, active);
+    adapters::merge_adapter(*m.denoiser, active, p.adapter_strength);
     merged.name = active;
   }
 
@@ -428,6 +444,7 @@ double calibrated_gain_db(Engine& engine, const FineTuneRequest& r, const std::s
     p.seed = r.seed * 1000003ULL + static_cast<uint64_t>(k);
     p.steps = r.calibration_steps;
     p.vocoder = r.calibration_vocoder;
+    p.adapter_strength = r.calibration_strength;
     p.adapter = name;
     const auto audio = engine.generate(p);
     clips.push_back({audio::rms_dbfs(audio.samples), 20.0 * std::log10(std::max(peak_of(audio.samples), 1e-9f))});
@@ -481,6 +498,7 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
       throw ModelError("fine-tune: calibration_steps must be in 1..1000");
     }
     check_vocoder(r.calibration_vocoder, !m.vocoder.is_empty());
+    check_adapter_strength(r.calibration_strength);
   }
   torch::set_num_threads(m.fine_tune_threads);
   torch::manual_seed(r.seed);

@@ -51,9 +51,15 @@ struct GenerateParams {
   int steps = 25;                 // solver steps (the daemon's model.steps default too)
   double guidance = 3.0;          // classifier-free guidance, used only when tags are given
   std::string solver = "dpm++2m"; // or "ddim"
+  // Where the solver steps fall: "karras" (crowded toward low noise; at 25 steps as clean
+  // as 100 evenly spaced ones) or "uniform" (evenly in t; the default until session 9).
+  std::string schedule = "karras";
   std::optional<LatentHandle> seed_latent;  // img2img start (tiled or cropped to seconds)
   double strength = 0.6;          // with seed_latent: 0 = the seed itself, 1 = ignore it
   std::optional<std::string> adapter;  // unset = the engine's current adapter; "" = none
+  // How much of the active adapter's change to the denoiser's weights is applied, in [0, 4]:
+  // 1 = as trained, 0 = the base model, above 1 extrapolates further in its direction.
+  double adapter_strength = 1.0;
   int griffin_lim_iterations = 32;
   // "auto" = the neural vocoder when the weights folder has vocoder.safetensors, else
   // Griffin-Lim; "neural" (an error without the file) or "griffin-lim".
@@ -99,6 +105,7 @@ struct FineTuneRequest {
   // will be (the daemon passes its model.steps and model.vocoder; the level depends on both).
   int calibration_steps = 25;
   std::string calibration_vocoder = "auto";
+  double calibration_strength = 1.0;  // the adapter_strength its tracks will be generated at
 };
 
 struct Progress {
@@ -122,8 +129,8 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Throws ModelError on an unknown tag (listing the vocabulary), an unknown adapter, an
-  // unknown or unavailable vocoder, or parameters out of range (seconds in (0, 600],
-  // steps 1..1000, strength in [0, 1]).
+  // unknown solver or schedule, an unknown or unavailable vocoder, or parameters out of
+  // range (seconds in (0, 600], steps 1..1000, strength in [0, 1], adapter_strength in [0, 4]).
   audio::Audio generate(const GenerateParams& params);
   const GenerateTimings& last_timings() const noexcept;
 

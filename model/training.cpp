@@ -81,34 +81,12 @@ std::vector<torch::Tensor> corpus_log_mels(const std::vector<CorpusClip>& clips,
 
 TrainLog::TrainLog(std::string name, const std::string& csv_path, bool append, int total,
                    bool quiet)
-    : name_(std::move(name)), total_(total), quiet_(quiet),
-      start_(std::chrono::steady_clock::now()), last_print_(start_) {
-  const bool fresh = !append || !fs::exists(csv_path);
-  csv_.open(csv_path, fresh ? std::ios::trunc : std::ios::app);
-  if (!csv_) throw ModelError(csv_path + ": cannot write the loss log");
-  if (fresh) csv_ << "step,loss,seconds\n";
-}
+    : display_(std::move(name), total, progress_style_for(stderr, quiet)),
+      losses_(csv_path, append) {}
 
 void TrainLog::step(int step, int first_step, double loss) {
-  const auto now = std::chrono::steady_clock::now();
-  const double elapsed = std::chrono::duration<double>(now - start_).count();
-  csv_ << step << ',' << loss << ',' << elapsed << '\n';
-  smoothed_ = std::isnan(smoothed_) ? loss : 0.95 * smoothed_ + 0.05 * loss;
-  const int done = step - first_step;
-  rate_ = done > 0 ? done / std::max(elapsed, 1e-9) : 0.0;
-  if (quiet_) return;
-  if (std::chrono::duration<double>(now - last_print_).count() >= 2.0 || step == total_) {
-    last_print_ = now;
-    const double eta = rate_ > 0 ? (total_ - step) / rate_ : 0.0;
-    std::fprintf(stderr, "%s  step %d/%d  loss %.5f  %.2f steps/s  ETA %dm%02ds\n",
-                 name_.c_str(), step, total_, smoothed_, rate_, static_cast<int>(eta) / 60,
-                 static_cast<int>(eta) % 60);
-    csv_.flush();
-  }
-}
-
-void TrainLog::note(const std::string& text) const {
-  if (!quiet_) std::fprintf(stderr, "%s  %s\n", name_.c_str(), text.c_str());
+  losses_.add(step, loss, display_.elapsed_seconds());
+  display_.update(step, first_step, loss);
 }
 
 // ---------------------------------------------------------------- autoencoder

@@ -12,6 +12,7 @@
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"
 #include "model/networks.hpp"
+#include "model/progress.hpp"
 #include "model/training.hpp"
 
 namespace tuneloop::model {
@@ -43,23 +44,19 @@ struct TrainingRun {
 TrainingRun start_training_run(const std::string& out, const std::string& name,
                                const std::string& weights_file, int threads, uint64_t seed, bool resume);
 
-// A progress line on stderr every 2 s (step/total, smoothed loss, steps/s, ETA) and a
-// CSV row per step. Throws ModelError if the CSV can't be written.
+// Progress on stderr (a redrawn bar when it is a terminal, else a line every 2 s: step/total,
+// smoothed loss, steps/s, ETA; model/progress.hpp) and a CSV row per step.
+// Throws ModelError if the CSV can't be written.
 class TrainLog {
  public:
   TrainLog(std::string name, const std::string& csv_path, bool append, int total, bool quiet);
   void step(int step, int first_step, double loss);
-  void note(const std::string& text) const;
-  double rate() const noexcept { return rate_; }
+  void note(const std::string& text) { display_.note(text); }
+  double rate() const noexcept { return display_.rate(); }
 
  private:
-  std::string name_;
-  int total_;
-  bool quiet_;
-  std::chrono::steady_clock::time_point start_, last_print_;
-  std::ofstream csv_;
-  double smoothed_ = std::nan("");
-  double rate_ = 0.0;
+  ProgressDisplay display_;
+  LossLog losses_;
 };
 
 }  // namespace tuneloop::model

@@ -175,6 +175,34 @@ TEST(Lora, MergedForwardEqualsUnmergedAndUnmergeRestoresBaseWeights) {
   EXPECT_TRUE(torch::allclose(net(x), base_out_while_merged, 1e-5, 1e-5));
 }
 
+TEST(Lora, MergingAtAStrengthScalesTheWeightChangeAndUnmergesExactly) {
+  TinyNet net;
+  net->eval();
+  auto base_state = clone_state(net);
+  add_adapter(*net, "a", {.rank = 2, .alpha = 4});
+  randomize(net, "a", 6);
+  const auto delta = net->head->delta_weight("a");
+  merge_adapter(*net, "a", 2.5);
+  EXPECT_TRUE(torch::allclose(net->head->base_weight(), base_state.at("head.weight") + 2.5 * delta, 1e-5, 1e-6));
+  // Strength 0 leaves the base model's outputs.
+  unmerge_adapter(*net, "a");
+  EXPECT_TRUE(same_state(clone_state(net), base_state));
+  auto x = input();
+  auto base_out = net(x);
+  merge_adapter(*net, "a", 0.0);
+  EXPECT_TRUE(torch::allclose(net(x), base_out, 1e-5, 1e-5));
+  unmerge_adapter(*net, "a");
+  // While merged at a strength, another active adapter still sees the plain base.
+  add_adapter(*net, "b", {});
+  randomize(net, "b", 7);
+  set_active_adapter(*net, "b");
+  auto b_only = net(x);
+  merge_adapter(*net, "a", 1.7);
+  EXPECT_TRUE(torch::allclose(net(x), b_only, 1e-5, 1e-5));
+  unmerge_adapter(*net, "a");
+  EXPECT_TRUE(torch::allclose(net(x), b_only, 1e-5, 1e-5));
+}
+
 TEST(Lora, WhileOneAdapterIsMergedAnotherCanBeActive) {
   TinyNet net;
   auto x = input();

@@ -162,9 +162,13 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
     p.strength = 0.0;
     m.reachable.push_back(audio::measure(engine->generate(p)));
   }
+  // As the daemon applies its adapters; TUNELOOP_STEER_STRENGTH measures another strength.
+  const char* strength_override = std::getenv("TUNELOOP_STEER_STRENGTH");
+  const double strength = strength_override ? std::atof(strength_override) : config::ModelConfig{}.adapter_strength;
   auto generate_all = [&](std::vector<audio::AudioFeatures>& out) {
     for (int seed = 1; seed <= kClips; ++seed) {
       GenerateParams p;
+      p.adapter_strength = strength;
       p.seconds = kSeconds;
       p.seed = static_cast<uint64_t>(seed);
       p.steps = config::ModelConfig{}.steps;  // as the daemon generates
@@ -185,6 +189,7 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   ft.targets = training.targets;
   ft.calibration_clips = training.calibration_clips;
   ft.calibration_seconds = kSeconds;  // as the daemon calibrates at its tracks' length
+  ft.calibration_strength = strength;
   ft.output_path = dir.file(c.name + ".safetensors");
   ft.name = c.name;
   std::atomic<bool> cancel{false};
@@ -220,10 +225,10 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
 
   // The figures the README reports.
   const auto& names = audio::feature_names();
-  std::printf("steerability [%s]: distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
+  std::printf("steerability [%s, adapter strength %.2f]: distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
               "to the targets as the model voices them %.3f -> %.3f (%.0f %%); spread target %.3f "
               "base %.3f adapted %.3f (closest pair %.3f)\n",
-              c.style.c_str(), before, after, 100.0 * (1.0 - after / before), voiced_before, voiced_after,
+              c.style.c_str(), strength, before, after, 100.0 * (1.0 - after / before), voiced_before, voiced_after,
               100.0 * (1.0 - voiced_after / voiced_before), target_spread, base_spread, adapted_spread,
               adapted_least);
   std::printf("  seed by seed, toward the target clips: %+.3f sd on average (paired t = %.1f, %zu seeds)\n",

@@ -78,6 +78,9 @@ TEST_F(EngineTest, UnknownTagsAndBadParametersAreRefusedWithAMessage) {
   p.seconds = 1;
   p.solver = "euler";
   EXPECT_THROW(engine->generate(p), ModelError);
+  p.solver = "ddim";
+  p.schedule = "exponential";
+  EXPECT_THROW(engine->generate(p), ModelError);
 }
 
 TEST_F(EngineTest, MissingOrMismatchedWeightsAreRefusedNamingTheFile) {
@@ -193,6 +196,22 @@ TEST_F(EngineTest, FineTuneLowersTheLossAndWritesAnAdapterThatLoads) {
   auto adapted = fresh->generate(p);
   EXPECT_NE(base.samples, adapted.samples);
   EXPECT_EQ(fresh->adapter(), "");  // a per-call adapter does not stick
+
+  // Adapter strength: 0 is the base model, 1 the adapter as trained, 2 goes further.
+  p.adapter_strength = 0.0;
+  EXPECT_EQ(fresh->generate(p).samples, base.samples);
+  p.adapter_strength = 1.0;
+  EXPECT_EQ(fresh->generate(p).samples, adapted.samples);
+  p.adapter_strength = 2.0;
+  const auto further = fresh->generate(p);
+  EXPECT_NE(further.samples, adapted.samples);
+  // The adapter's weights are restored after each call: strength 1 again gives the same clip.
+  p.adapter_strength = 1.0;
+  EXPECT_EQ(fresh->generate(p).samples, adapted.samples);
+  p.adapter_strength = 4.5;
+  EXPECT_THROW(fresh->generate(p), ModelError);
+  p.adapter_strength = -0.1;
+  EXPECT_THROW(fresh->generate(p), ModelError);
 }
 
 TEST_F(EngineTest, FineTuneAdaptsOnlyTheLayersItsTargetsNameAndRefusesPatternsThatMatchNone) {

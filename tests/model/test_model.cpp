@@ -98,9 +98,11 @@ Denoiser noisy_fixture_denoiser() {
 TEST(Sampler, IsDeterministicForASeedAndDiffersAcrossSeeds) {
   auto dn = noisy_fixture_denoiser();
   auto tags = torch::tensor({{1.0f, 0.0f}});
-  for (auto solver : {Solver::ddim, Solver::dpmpp_2m}) {
+  for (auto [solver, schedule] : {std::pair{Solver::ddim, Schedule::uniform}, std::pair{Solver::dpmpp_2m, Schedule::uniform},
+                                   std::pair{Solver::dpmpp_2m, Schedule::karras}}) {
     SampleOptions o;
     o.solver = solver;
+    o.schedule = schedule;
     o.steps = 6;
     o.seed = 42;
     auto a = sample(dn, 8, tags, o);
@@ -111,6 +113,26 @@ TEST(Sampler, IsDeterministicForASeedAndDiffersAcrossSeeds) {
     EXPECT_FALSE(torch::allclose(a, c));
     EXPECT_FALSE(torch::isnan(a).any().item<bool>());
   }
+}
+
+TEST(Sampler, StepTimesRunFromTheStartDownToZeroAndKarrasCrowdsThemAtLowNoise) {
+  for (double t_start : {1.0, 0.6}) {
+    for (auto schedule : {Schedule::uniform, Schedule::karras}) {
+      const auto times = sample_times(t_start, 25, schedule);
+      ASSERT_EQ(times.size(), 26u);
+      EXPECT_EQ(times.front(), t_start);
+      EXPECT_EQ(times.back(), 0.0);
+      for (size_t i = 1; i < times.size(); ++i) EXPECT_LT(times[i], times[i - 1]) << "step " << i;
+    }
+    auto below = [](const std::vector<double>& times, double t) {
+      return std::count_if(times.begin(), times.end(), [t](double x) { return x < t; });
+    };
+    // Below noise-to-signal ratio 0.1 (t ≈ 0.063) from t = 1: 2 of the 26 uniform times, 7 of Karras's.
+    EXPECT_GE(below(sample_times(t_start, 25, Schedule::karras), 0.063),
+              below(sample_times(t_start, 25, Schedule::uniform), 0.063) + 4);
+  }
+  EXPECT_EQ(sample_times(1.0, 1, Schedule::karras), (std::vector<double>{1.0, 0.0}));
+  EXPECT_THROW(schedule_from_name("cosine"), ModelError);
 }
 
 TEST(Sampler, Img2ImgWithStrengthZeroReturnsTheSeedAndSmallStrengthStaysClose) {
