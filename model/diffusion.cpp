@@ -16,19 +16,35 @@ torch::Tensor drop_tags(const torch::Tensor& tags, double p_tag, double p_all) {
   return tags * keep_tag * keep_all;
 }
 
-torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0, const torch::Tensor& tags,
-                             const torch::Tensor& weights) {
+namespace {
+
+torch::Tensor loss_on(Denoiser& denoiser, const torch::Tensor& x0, const torch::Tensor& tags,
+                      const torch::Tensor& weights, const DiffusionDraws& draws) {
   const auto b = x0.size(0);
-  auto t = torch::rand({b}, x0.options());
-  auto noise = torch::randn_like(x0);
-  auto a = alpha_of(t).view({b, 1, 1, 1});
-  auto s = sigma_of(t).view({b, 1, 1, 1});
-  auto xt = a * x0 + s * noise;
-  auto target = a * noise - s * x0;
-  auto v = denoiser->forward(xt, t, tags);
+  auto a = alpha_of(draws.t).view({b, 1, 1, 1});
+  auto s = sigma_of(draws.t).view({b, 1, 1, 1});
+  auto xt = a * x0 + s * draws.noise;
+  auto target = a * draws.noise - s * x0;
+  auto v = denoiser->forward(xt, draws.t, tags);
   auto per_example = (v - target).pow(2).mean({1, 2, 3});
   if (weights.defined()) return (per_example * weights).sum() / weights.sum().clamp_min(1e-8);
   return per_example.mean();
+}
+
+}  // namespace
+
+DiffusionDraws draw_diffusion_noise(const torch::Tensor& x0) {
+  auto t = torch::rand({x0.size(0)}, x0.options());
+  return {t, torch::randn_like(x0)};
+}
+
+torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0, const torch::Tensor& tags,
+                             const torch::Tensor& weights) {
+  return loss_on(denoiser, x0, tags, weights, draw_diffusion_noise(x0));
+}
+
+torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0, const DiffusionDraws& draws) {
+  return loss_on(denoiser, x0, torch::Tensor(), torch::Tensor(), draws);
 }
 
 Solver solver_from_name(const std::string& name) {

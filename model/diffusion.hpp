@@ -24,6 +24,15 @@ torch::Tensor drop_tags(const torch::Tensor& tags, double p_tag = 0.1, double p_
 torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0, const torch::Tensor& tags,
                              const torch::Tensor& weights = {});
 
+// The times [B] and noise (like x0) diffusion_loss draws, drawn ahead: the same draws from
+// the same generator state, so a batch split across threads trains as the whole batch would.
+struct DiffusionDraws {
+  torch::Tensor t, noise;
+};
+DiffusionDraws draw_diffusion_noise(const torch::Tensor& x0);
+// The untagged, unweighted loss on given draws.
+torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0, const DiffusionDraws& draws);
+
 enum class Solver { ddim, dpmpp_2m };
 // Throws ModelError on an unknown name ("ddim", "dpm++2m").
 Solver solver_from_name(const std::string& name);
