@@ -84,6 +84,7 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"lr", f.lr},
                 {"batch", f.batch},
                 {"dropout", f.dropout},
+                {"low_noise_emphasis", f.low_noise_emphasis},
                 {"targets", f.targets},
                 {"output_path", f.output_path},
                 {"checkpoint_every", f.checkpoint_every},
@@ -129,6 +130,8 @@ IterationPlan plan_from_json(const std::string& text) {
     p.fine_tune.batch = f.at("batch").get<int>();
     // Plans queued before these two were recorded fine-tune every layer without dropout.
     p.fine_tune.dropout = f.value("dropout", 0.0);
+    // Plans queued before session 9 drew training noise levels uniformly.
+    p.fine_tune.low_noise_emphasis = f.value("low_noise_emphasis", 1.0);
     p.fine_tune.targets = f.value("targets", std::vector<std::string>{"*"});
     p.fine_tune.output_path = f.at("output_path").get<std::string>();
     p.fine_tune.checkpoint_every = f.at("checkpoint_every").get<int>();
@@ -199,6 +202,7 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
       f.lr = t.learning_rate;
       f.batch = t.batch_size;
       f.dropout = t.dropout;
+      f.low_noise_emphasis = t.low_noise_emphasis;
       f.targets = t.targets;
       f.checkpoint_every = t.checkpoint_every;
       f.calibration_clips = t.calibration_clips;

@@ -594,6 +594,9 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     throw ModelError("fine-tune: steps, batch, rank, lr and alpha must be positive");
   }
   if (!(r.dropout >= 0.0 && r.dropout < 1.0)) throw ModelError("fine-tune: dropout must be in [0, 1)");
+  if (!(r.low_noise_emphasis >= 0.25 && r.low_noise_emphasis <= 8.0)) {
+    throw ModelError("fine-tune: low_noise_emphasis must be in [0.25, 8]");
+  }
   if (r.targets.empty()) throw ModelError("fine-tune: no target layers (use \"*\" for all)");
   if (r.calibration_clips < 0 || r.calibration_clips > 1000) {
     throw ModelError("fine-tune: calibration_clips must be in 0..1000");
@@ -760,7 +763,8 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
       }
       net.train();
       const auto x0 = make_batch(r.batch);
-      const auto draws = draw_diffusion_noise(x0);
+      auto draws = draw_diffusion_noise(x0);
+      if (r.low_noise_emphasis != 1.0) draws.t = draws.t.pow(r.low_noise_emphasis);
       const auto [loss, grads] = loss_and_gradients(m.denoiser, params, x0, draws, workers ? &*workers : nullptr);
       for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
       opt.step();

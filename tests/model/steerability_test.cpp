@@ -186,6 +186,9 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   ft.lr = training.learning_rate;
   ft.batch = training.batch_size;
   ft.dropout = training.dropout;
+  // TUNELOOP_STEER_EMPHASIS measures another training.low_noise_emphasis.
+  const char* emphasis = std::getenv("TUNELOOP_STEER_EMPHASIS");
+  ft.low_noise_emphasis = emphasis ? std::atof(emphasis) : training.low_noise_emphasis;
   ft.targets = training.targets;
   ft.calibration_clips = training.calibration_clips;
   ft.calibration_seconds = kSeconds;  // as the daemon calibrates at its tracks' length
@@ -225,10 +228,10 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
 
   // The figures the README reports.
   const auto& names = audio::feature_names();
-  std::printf("steerability [%s, adapter strength %.2f]: distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
+  std::printf("steerability [%s, adapter strength %.2f, low-noise emphasis %.2f]: distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
               "to the targets as the model voices them %.3f -> %.3f (%.0f %%); spread target %.3f "
               "base %.3f adapted %.3f (closest pair %.3f)\n",
-              c.style.c_str(), strength, before, after, 100.0 * (1.0 - after / before), voiced_before, voiced_after,
+              c.style.c_str(), strength, ft.low_noise_emphasis, before, after, 100.0 * (1.0 - after / before), voiced_before, voiced_after,
               100.0 * (1.0 - voiced_after / voiced_before), target_spread, base_spread, adapted_spread,
               adapted_least);
   std::printf("  seed by seed, toward the target clips: %+.3f sd on average (paired t = %.1f, %zu seeds)\n",

@@ -244,6 +244,36 @@ TEST_F(EngineTest, AFineTuneSplitAcrossThreadsTrainsAsOneThreadDoesAndRepeatsExa
     EXPECT_TRUE(torch::equal(t, again.factors.at(key))) << key << " differs between two 2-thread runs";
 }
 
+TEST_F(EngineTest, LowNoiseEmphasisChangesWhatTheFineTuneLearnsAndAnOutOfRangeValueIsRefused) {
+  auto factors_with = [&](double emphasis, const std::string& name) {
+    FineTuneRequest r = one_example(4, 4, name + ".safetensors");
+    r.calibration_clips = 0;
+    r.low_noise_emphasis = emphasis;
+    std::atomic<bool> cancel{false};
+    engine->fine_tune(r, {}, cancel);
+    return adapters::load_tensors(r.output_path);
+  };
+  const auto uniform = factors_with(1.0, "uniform"), low = factors_with(2.0, "low");
+  const auto again = factors_with(1.0, "uniform_again");
+  bool differs = false;
+  for (const auto& [key, t] : uniform) {
+    EXPECT_TRUE(torch::equal(t, again.at(key))) << key;  // the same setting repeats exactly
+    differs = differs || !torch::equal(t, low.at(key));
+  }
+  EXPECT_TRUE(differs) << "drawing the noise levels as u^2 trained the same adapter as uniform draws";
+  for (double bad : {0.0, 0.1, 9.0}) {
+    FineTuneRequest r = one_example(1, 1, "bad.safetensors");
+    r.low_noise_emphasis = bad;
+    std::atomic<bool> cancel{false};
+    try {
+      engine->fine_tune(r, {}, cancel);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find("low_noise_emphasis"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST_F(EngineTest, FineTuneAdaptsOnlyTheLayersItsTargetsNameAndRefusesPatternsThatMatchNone) {
   FineTuneRequest r = one_example(2, 2, "mid.safetensors");
   r.dropout = 0.1;
