@@ -83,14 +83,15 @@ torch::Tensor predict_v(Denoiser& denoiser, const torch::Tensor& x, double t,
 
 std::vector<double> sample_times(double t_start, int steps, Schedule schedule) {
   std::vector<double> times(static_cast<size_t>(steps) + 1, 0.0);
-  if (schedule == Schedule::uniform || steps < 2) {
+  constexpr double rho = 7.0, r_min = 0.002, r_cap = 80.0;
+  const double r_max = std::min(r_cap, std::tan(t_start * M_PI / 2));
+  // An img2img start below r_min (strength under ~0.0013) has no room for Karras's spacing.
+  if (schedule == Schedule::uniform || steps < 2 || r_max <= r_min) {
     for (int i = 0; i <= steps; ++i) times[i] = t_start * (1.0 - static_cast<double>(i) / steps);
     return times;
   }
   // Karras et al. 2022 (EDM): noise-to-signal ratios r = σ/α spaced evenly in r^(1/ρ) from
   // r_max down to r_min, then 0; the steps crowd toward low noise, where detail is decided.
-  constexpr double rho = 7.0, r_min = 0.002, r_cap = 80.0;
-  const double r_max = std::min(r_cap, std::tan(t_start * M_PI / 2));
   const double a = std::pow(r_max, 1.0 / rho), b = std::pow(r_min, 1.0 / rho);
   times[0] = t_start;
   for (int i = 1; i < steps; ++i) {

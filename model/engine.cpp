@@ -2,16 +2,17 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <map>
-#include <condition_variable>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
-#include <nlohmann/json.hpp>
 
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"

@@ -132,6 +132,8 @@ TEST(Sampler, StepTimesRunFromTheStartDownToZeroAndKarrasCrowdsThemAtLowNoise) {
               below(sample_times(t_start, 25, Schedule::uniform), 0.063) + 4);
   }
   EXPECT_EQ(sample_times(1.0, 1, Schedule::karras), (std::vector<double>{1.0, 0.0}));
+  // A start too close to 0 for Karras's range falls back to even steps, still decreasing.
+  EXPECT_EQ(sample_times(0.001, 2, Schedule::karras), (std::vector<double>{0.001, 0.0005, 0.0}));
   EXPECT_THROW(schedule_from_name("cosine"), ModelError);
 }
 
