@@ -564,22 +564,26 @@ const std::vector<Row>& rows() {
     t.push_back(enumeration(FIELD(model, vocoder),
                             {Vocoder::automatic, Vocoder::neural, Vocoder::griffin_lim},
                             "auto (the trained vocoder if the weights have one) | neural | griffin-lim"));
-    t.push_back(real(FIELD(model, adapter_strength), 0.0, 4.0,
-                     "how much of the active adapter's change is applied: 0 = base model, 1 = as trained, "
-                     "above 1 = further in its direction"));
+    t.push_back(
+        real(FIELD(model, adapter_strength), 0.0, 4.0,
+             "how much of the active adapter's change is applied: 0 = base model, 1 = as trained, "
+             "above 1 = further in its direction"));
 
     t.push_back(integer(FIELD(training, rank), 1, 256, "LoRA rank"));
     t.push_back(
         real(FIELD(training, alpha), 0.0, 4096.0, "LoRA alpha; the scale is alpha / rank", true));
     t.push_back(real(FIELD(training, dropout), 0.0, 0.9, "LoRA dropout"));
-    t.push_back(real(FIELD(training, low_noise_emphasis), 0.25, 8.0,
-                     "training noise levels drawn as u^p: 1 = uniform, 2 = more at low noise (cleaner tones)"));
+    t.push_back(real(
+        FIELD(training, low_noise_emphasis), 0.25, 8.0,
+        "training noise levels drawn as u^p: 1 = uniform, 2 = more at low noise (cleaner tones)"));
     t.push_back(string_list(FIELD(training, targets), false,
                             "module-name patterns that get LoRA; \"*\" = every conv and linear"));
     t.push_back(integer(FIELD(training, steps), 1, kMaxCount, "fine-tune steps per iteration"));
     t.push_back(integer(FIELD(training, batch_size), 1, 1024, "examples per fine-tune step"));
     t.push_back(real(FIELD(training, learning_rate), 0.0, 1.0, "fine-tune learning rate", true));
-    t.push_back(integer(FIELD(training, threads), 1, 256, "LibTorch threads for fine-tuning (2 only on an idle machine: see README)"));
+    t.push_back(integer(
+        FIELD(training, threads), 1, 256,
+        "fine-tune threads, each taking a share of every batch (1 leaves a core to playback)"));
     t.push_back(integer(FIELD(training, checkpoint_every), 1, kMaxCount,
                         "steps between resumable checkpoints"));
     t.push_back(integer(FIELD(training, seed), 0, std::numeric_limits<std::int64_t>::max(),

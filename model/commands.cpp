@@ -173,8 +173,9 @@ void add_model_commands(CLI::App& app) {
   ft_cmd->add_option("--lr", ft->request.lr, "AdamW learning rate")->capture_default_str();
   ft_cmd->add_option("--batch", ft->request.batch, "batch size")->capture_default_str();
   ft_cmd->add_option("--dropout", ft->request.dropout, "LoRA dropout")->capture_default_str();
-  ft_cmd->add_option("--low-noise-emphasis", ft->request.low_noise_emphasis,
-                     "training noise levels drawn as u^p: 1 = uniform, 2 = more at low noise")
+  ft_cmd
+      ->add_option("--low-noise-emphasis", ft->request.low_noise_emphasis,
+                   "training noise levels drawn as u^p: 1 = uniform, 2 = more at low noise")
       ->capture_default_str()
       ->check(CLI::Range(0.25, 8.0));
   ft_cmd->add_option("--targets", ft->request.targets,
@@ -185,16 +186,19 @@ void add_model_commands(CLI::App& app) {
       "--checkpoint", ft->request.checkpoint_path,
       "checkpoint file, resumed from when it exists and removed once the adapter is written "
       "(default: OUT_STEM.ckpt.safetensors beside --out)");
-  ft_cmd->add_flag("--no-checkpoint", ft->no_checkpoint,
-                   "write no checkpoint (an interrupted run starts over)")
+  ft_cmd
+      ->add_flag("--no-checkpoint", ft->no_checkpoint,
+                 "write no checkpoint (an interrupted run starts over)")
       ->excludes(checkpoint_opt);
-  ft_cmd->add_option("--checkpoint-every", ft->request.checkpoint_every,
-                     "checkpoint every N steps (0 = only when interrupted)")
+  ft_cmd
+      ->add_option("--checkpoint-every", ft->request.checkpoint_every,
+                   "checkpoint every N steps (0 = only when interrupted)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
   ft_cmd->add_option("--weights", ft->weights_dir, "weights folder (default: shipped)");
   add_device_options(ft_cmd, ft->device, ft->config_file);
-  ft_cmd->add_option("--threads", ft->threads, "LibTorch threads")->capture_default_str();
+  ft_cmd->add_option("--threads", ft->threads, "threads, each taking a share of every batch")
+      ->capture_default_str();
   ft_cmd->add_option("--seed", ft->request.seed, "random seed")->capture_default_str();
   ft_cmd->add_option("--calibration-clips", ft->request.calibration_clips,
                      "clips generated to match the adapter's output level to the examples' (0 = off)")
@@ -211,12 +215,15 @@ void add_model_commands(CLI::App& app) {
   ft_cmd->add_option("--calibration-vocoder", ft->request.calibration_vocoder,
                      "way back to audio of the calibration clips: auto | neural | griffin-lim")
       ->capture_default_str();
-  ft_cmd->add_option("--calibration-strength", ft->request.calibration_strength,
-                     "adapter strength of the calibration clips (the --adapter-strength you will generate at)")
+  ft_cmd
+      ->add_option(
+          "--calibration-strength", ft->request.calibration_strength,
+          "adapter strength of the calibration clips (the --adapter-strength you will generate at)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 4.0));
-  ft_cmd->footer("Writes OUT and appends each step's loss to OUT_STEM.losses.csv beside it. "
-                 "Interrupted (Ctrl-C), it checkpoints; the same command run again resumes.");
+  ft_cmd->footer(
+      "Writes OUT and appends each step's loss to OUT_STEM.losses.csv beside it. "
+      "Interrupted (Ctrl-C), it checkpoints; the same command run again resumes.");
   ft_cmd->callback([ft] {
     guarded("fine-tune", [&] {
       StopOnSignal s;
@@ -244,8 +251,9 @@ void add_model_commands(CLI::App& app) {
   gen_cmd->add_option("--guidance", gen->params.guidance, "guidance scale (with tags)")
       ->capture_default_str();
   gen_cmd->add_option("--solver", gen->params.solver, "dpm++2m or ddim")->capture_default_str();
-  gen_cmd->add_option("--schedule", gen->params.schedule,
-                      "where the solver steps fall: karras (more at low noise) | uniform")
+  gen_cmd
+      ->add_option("--schedule", gen->params.schedule,
+                   "where the solver steps fall: karras (more at low noise) | uniform")
       ->capture_default_str();
   gen_cmd->add_option("--vocoder", gen->params.vocoder,
                       "auto (the trained vocoder if the weights have one) | neural | griffin-lim")
@@ -253,8 +261,10 @@ void add_model_commands(CLI::App& app) {
   gen_cmd->add_option("--griffin-lim", gen->params.griffin_lim_iterations, "Griffin-Lim iterations")
       ->capture_default_str();
   gen_cmd->add_option("--adapter", gen->adapter, "LoRA adapter file");
-  gen_cmd->add_option("--adapter-strength", gen->params.adapter_strength,
-                      "share of the adapter's change applied: 0 = base model, 1 = as trained, >1 = further")
+  gen_cmd
+      ->add_option(
+          "--adapter-strength", gen->params.adapter_strength,
+          "share of the adapter's change applied: 0 = base model, 1 = as trained, >1 = further")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 4.0));
   gen_cmd->add_option("--from", gen->from, "song to start from (img2img)");
@@ -266,8 +276,8 @@ void add_model_commands(CLI::App& app) {
   gen_cmd->add_option("-o,--output", gen->out, "output audio file (.wav/.flac/.ogg)")->required();
   gen_cmd->callback([gen] {
     guarded("generate", [&] {
-      auto engine =
-          Engine::load({gen->weights_dir, resolve_device(gen->device, gen->config_file), gen->threads});
+      auto engine = Engine::load(
+          {gen->weights_dir, resolve_device(gen->device, gen->config_file), gen->threads});
       gen->params.tags = split_words(gen->tags);
       if (!gen->adapter.empty()) gen->params.adapter = engine->load_adapter(gen->adapter);
       if (!gen->from.empty()) {
@@ -323,9 +333,8 @@ std::string run_fine_tune(const FineTuneCommand& command, const std::atomic<bool
   if (const auto dir = fs::path(r.output_path).parent_path(); !dir.empty()) {
     fs::create_directories(dir);
   }
-  auto engine =
-      Engine::load({command.weights_dir, resolve_device(command.device, command.config_file),
-                    command.threads});
+  auto engine = Engine::load(
+      {command.weights_dir, resolve_device(command.device, command.config_file), command.threads});
   const bool resuming = !r.checkpoint_path.empty() && fs::exists(r.checkpoint_path);
   LossLog losses(fine_tune_losses_path(r.output_path), resuming);
 

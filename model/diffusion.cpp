@@ -43,7 +43,8 @@ torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0, const 
   return loss_on(denoiser, x0, tags, weights, draw_diffusion_noise(x0));
 }
 
-torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0, const DiffusionDraws& draws) {
+torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0,
+                             const DiffusionDraws& draws) {
   return loss_on(denoiser, x0, torch::Tensor(), torch::Tensor(), draws);
 }
 

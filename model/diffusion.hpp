@@ -31,7 +31,8 @@ struct DiffusionDraws {
 };
 DiffusionDraws draw_diffusion_noise(const torch::Tensor& x0);
 // The untagged, unweighted loss on given draws.
-torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0, const DiffusionDraws& draws);
+torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0,
+                             const DiffusionDraws& draws);
 
 enum class Solver { ddim, dpmpp_2m };
 // Throws ModelError on an unknown name ("ddim", "dpm++2m").

@@ -225,8 +225,8 @@ void check_vocoder(const std::string& name, bool have_neural) {
 void check_adapter_strength(double strength) {
   if (!(strength >= 0.0 && strength <= kMaxAdapterStrength)) {
     char message[96];
-    std::snprintf(message, sizeof message, "adapter strength must be in [0, %g], got %g", kMaxAdapterStrength,
-                  strength);
+    std::snprintf(message, sizeof message, "adapter strength must be in [0, %g], got %g",
+                  kMaxAdapterStrength, strength);
     throw ModelError(message);
   }
 }
@@ -266,7 +266,8 @@ audio::Audio Engine::generate(const GenerateParams& p) {
   const auto previous = adapters::active_adapter(*m.denoiser);
   if (p.adapter) set_adapter(*p.adapter);
   // Strength 0 is the base model: no weight change and no output gain of the adapter's.
-  const bool base_only = p.adapter_strength == 0.0 && !adapters::active_adapter(*m.denoiser).empty();
+  const bool base_only =
+      p.adapter_strength == 0.0 && !adapters::active_adapter(*m.denoiser).empty();
   if (base_only) set_adapter("");
   struct Restore {
     Engine* e;
@@ -491,11 +492,9 @@ class ShardWorkers {
 // The batch's mean loss and its gradients for `params`, computed in one slice of the batch
 // on this thread plus one slice per worker. Gradients are summed in slice order, so the
 // result does not depend on which thread finishes first.
-std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(Denoiser& denoiser,
-                                                                  const std::vector<torch::Tensor>& params,
-                                                                  const torch::Tensor& x0,
-                                                                  const DiffusionDraws& draws,
-                                                                  ShardWorkers* workers) {
+std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
+    Denoiser& denoiser, const std::vector<torch::Tensor>& params, const torch::Tensor& x0,
+    const DiffusionDraws& draws, ShardWorkers* workers) {
   const int shards = 1 + (workers ? static_cast<int>(workers->size()) : 0);
   const int64_t batch = x0.size(0);
   std::vector<double> losses(shards, 0.0);
@@ -766,7 +765,8 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
       const auto x0 = make_batch(r.batch);
       auto draws = draw_diffusion_noise(x0);
       if (r.low_noise_emphasis != 1.0) draws.t = draws.t.pow(r.low_noise_emphasis);
-      const auto [loss, grads] = loss_and_gradients(m.denoiser, params, x0, draws, workers ? &*workers : nullptr);
+      const auto [loss, grads] =
+          loss_and_gradients(m.denoiser, params, x0, draws, workers ? &*workers : nullptr);
       for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
       opt.step();
       ++step;

@@ -183,7 +183,8 @@ TEST(Lora, MergingAtAStrengthScalesTheWeightChangeAndUnmergesExactly) {
   randomize(net, "a", 6);
   const auto delta = net->head->delta_weight("a");
   merge_adapter(*net, "a", 2.5);
-  EXPECT_TRUE(torch::allclose(net->head->base_weight(), base_state.at("head.weight") + 2.5 * delta, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(net->head->base_weight(), base_state.at("head.weight") + 2.5 * delta,
+                              1e-5, 1e-6));
   // Strength 0 leaves the base model's outputs.
   unmerge_adapter(*net, "a");
   EXPECT_TRUE(same_state(clone_state(net), base_state));

@@ -164,7 +164,8 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   }
   // As the daemon applies its adapters; TUNELOOP_STEER_STRENGTH measures another strength.
   const char* strength_override = std::getenv("TUNELOOP_STEER_STRENGTH");
-  const double strength = strength_override ? std::atof(strength_override) : config::ModelConfig{}.adapter_strength;
+  const double strength =
+      strength_override ? std::atof(strength_override) : config::ModelConfig{}.adapter_strength;
   auto generate_all = [&](std::vector<audio::AudioFeatures>& out) {
     for (int seed = 1; seed <= kClips; ++seed) {
       GenerateParams p;
@@ -228,12 +229,15 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
 
   // The figures the README reports.
   const auto& names = audio::feature_names();
-  std::printf("steerability [%s, adapter strength %.2f, low-noise emphasis %.2f]: distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
-              "to the targets as the model voices them %.3f -> %.3f (%.0f %%); spread target %.3f "
-              "base %.3f adapted %.3f (closest pair %.3f)\n",
-              c.style.c_str(), strength, ft.low_noise_emphasis, before, after, 100.0 * (1.0 - after / before), voiced_before, voiced_after,
-              100.0 * (1.0 - voiced_after / voiced_before), target_spread, base_spread, adapted_spread,
-              adapted_least);
+  std::printf(
+      "steerability [%s, adapter strength %.2f, low-noise emphasis %.2f]: distance to the target "
+      "clips %.3f -> %.3f (%.0f %% of the way); "
+      "to the targets as the model voices them %.3f -> %.3f (%.0f %%); spread target %.3f "
+      "base %.3f adapted %.3f (closest pair %.3f)\n",
+      c.style.c_str(), strength, ft.low_noise_emphasis, before, after,
+      100.0 * (1.0 - after / before), voiced_before, voiced_after,
+      100.0 * (1.0 - voiced_after / voiced_before), target_spread, base_spread, adapted_spread,
+      adapted_least);
   std::printf("  seed by seed, toward the target clips: %+.3f sd on average (paired t = %.1f, %zu seeds)\n",
               mean_move, t, moves.size());
   std::printf("  level calibration: %+.2f dB; without it the distance would be %.3f (%.0f %% of the way)\n",

@@ -225,11 +225,17 @@ TEST_F(EngineTest, AFineTuneSplitAcrossThreadsTrainsAsOneThreadDoesAndRepeatsExa
     r.calibration_clips = 0;
     Run run;
     std::atomic<bool> cancel{false};
-    e->fine_tune(r, [&](const Progress& p) { if (p.phase == "train") run.losses.push_back(p.loss); }, cancel);
+    e->fine_tune(
+        r,
+        [&](const Progress& p) {
+          if (p.phase == "train") run.losses.push_back(p.loss);
+        },
+        cancel);
     run.factors = adapters::load_tensors(r.output_path);
     return run;
   };
-  const auto one = fine_tune_with(1, "one"), two = fine_tune_with(2, "two"), again = fine_tune_with(2, "again");
+  const auto one = fine_tune_with(1, "one"), two = fine_tune_with(2, "two"),
+             again = fine_tune_with(2, "again");
   // The same batches and noise: the same losses step by step, but for rounding (two half-batch
   // gradients summed round differently from one; Adam magnifies that in factors whose
   // gradients are near zero, so the losses are compared, not those factors).
@@ -241,7 +247,8 @@ TEST_F(EngineTest, AFineTuneSplitAcrossThreadsTrainsAsOneThreadDoesAndRepeatsExa
   // Two runs on two threads give the same adapter to the bit.
   ASSERT_EQ(two.factors.size(), again.factors.size());
   for (const auto& [key, t] : two.factors)
-    EXPECT_TRUE(torch::equal(t, again.factors.at(key))) << key << " differs between two 2-thread runs";
+    EXPECT_TRUE(torch::equal(t, again.factors.at(key)))
+        << key << " differs between two 2-thread runs";
 }
 
 TEST_F(EngineTest, LowNoiseEmphasisChangesWhatTheFineTuneLearnsAndAnOutOfRangeValueIsRefused) {
@@ -260,7 +267,8 @@ TEST_F(EngineTest, LowNoiseEmphasisChangesWhatTheFineTuneLearnsAndAnOutOfRangeVa
     EXPECT_TRUE(torch::equal(t, again.at(key))) << key;  // the same setting repeats exactly
     differs = differs || !torch::equal(t, low.at(key));
   }
-  EXPECT_TRUE(differs) << "drawing the noise levels as u^2 trained the same adapter as uniform draws";
+  EXPECT_TRUE(differs)
+      << "drawing the noise levels as u^2 trained the same adapter as uniform draws";
   for (double bad : {0.0, 0.1, 9.0}) {
     FineTuneRequest r = one_example(1, 1, "bad.safetensors");
     r.low_noise_emphasis = bad;

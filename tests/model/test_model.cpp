@@ -98,8 +98,9 @@ Denoiser noisy_fixture_denoiser() {
 TEST(Sampler, IsDeterministicForASeedAndDiffersAcrossSeeds) {
   auto dn = noisy_fixture_denoiser();
   auto tags = torch::tensor({{1.0f, 0.0f}});
-  for (auto [solver, schedule] : {std::pair{Solver::ddim, Schedule::uniform}, std::pair{Solver::dpmpp_2m, Schedule::uniform},
-                                   std::pair{Solver::dpmpp_2m, Schedule::karras}}) {
+  for (auto [solver, schedule] :
+       {std::pair{Solver::ddim, Schedule::uniform}, std::pair{Solver::dpmpp_2m, Schedule::uniform},
+        std::pair{Solver::dpmpp_2m, Schedule::karras}}) {
     SampleOptions o;
     o.solver = solver;
     o.schedule = schedule;
@@ -127,7 +128,8 @@ TEST(Sampler, StepTimesRunFromTheStartDownToZeroAndKarrasCrowdsThemAtLowNoise) {
     auto below = [](const std::vector<double>& times, double t) {
       return std::count_if(times.begin(), times.end(), [t](double x) { return x < t; });
     };
-    // Below noise-to-signal ratio 0.1 (t ≈ 0.063) from t = 1: 2 of the 26 uniform times, 7 of Karras's.
+    // Below noise-to-signal ratio 0.1 (t ≈ 0.063) from t = 1: 2 of the 26 uniform times, 7 of
+    // Karras's.
     EXPECT_GE(below(sample_times(t_start, 25, Schedule::karras), 0.063),
               below(sample_times(t_start, 25, Schedule::uniform), 0.063) + 4);
   }
