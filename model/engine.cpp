@@ -19,6 +19,7 @@
 #include "model/diffusion.hpp"
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"
+#include "model/shard_workers.hpp"
 #include "model/training_util.hpp"
 #include "model/vocoder.hpp"
 
@@ -428,66 +429,6 @@ std::string Engine::vocoder() const { return impl_->vocoder ? "neural" : "griffi
 // examples. The gain that closes the gap is measured: generate a few untagged clips with
 // the adapter, compare their mean level with the examples' (weighted as they are sampled).
 namespace {
-
-// Threads that each run one LibTorch thread and wait for a job: the fine-tune's batch shards.
-// They live for the whole fine-tune because setting a thread's LibTorch thread count also
-// empties oneDNN's cache of prepared convolutions, which is too costly to do every step.
-class ShardWorkers {
- public:
-  explicit ShardWorkers(int count) {
-    for (int k = 0; k < count; ++k) threads_.emplace_back([this, k] { serve(k); });
-  }
-  ~ShardWorkers() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  size_t size() const noexcept { return threads_.size(); }
-  // Starts job(k) on worker k for every k; `job` must not throw and must outlive wait().
-  void start(const std::function<void(int)>& job) {
-    {
-      std::lock_guard lock(mutex_);
-      job_ = &job;
-      pending_ = static_cast<int>(threads_.size());
-      ++generation_;
-    }
-    wake_.notify_all();
-  }
-  // Returns when every worker has finished the job start() gave it.
-  void wait() {
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-    job_ = nullptr;
-  }
-
- private:
-  void serve(int k) {
-    torch::set_num_threads(1);
-    uint64_t seen = 0;
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      const auto* job = job_;
-      lock.unlock();
-      (*job)(k);
-      lock.lock();
-      if (--pending_ == 0) done_.notify_one();
-    }
-  }
-
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable wake_, done_;
-  const std::function<void(int)>* job_ = nullptr;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
-};
 
 // The batch's mean loss and its gradients for `params`, computed in one slice of the batch
 // on this thread plus one slice per worker. Gradients are summed in slice order, so the

@@ -1,5 +1,6 @@
 #include "model/vocoder.hpp"
 
+#include <array>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,8 @@ void read_fields(const json& j, std::initializer_list<std::pair<const char*, T*>
   }
 }
 
+constexpr std::array<int64_t, 3> kStftLossSizes{512, 1024, 2048};
+
 // Magnitude with a floor, so that the gradient stays finite at exact digital silence.
 torch::Tensor magnitude(const torch::Tensor& spectrum) {
   return torch::sqrt(torch::view_as_real(spectrum).pow(2).sum(-1) + 1e-7);
@@ -37,14 +40,36 @@ torch::Tensor stft_at(const torch::Tensor& wave, int64_t n_fft) {
                      /*onesided=*/true, /*return_complex=*/true);
 }
 
+// Outputs per bin of the head: log-magnitude and phase offset, then for the integrated
+// phases the per-frame deviation, then for locking one weight per neighbour (and for
+// hybrid one more, for no clock at all).
+constexpr int kLockRadius = 2;  // Hann's main lobe: a steady tone spans ±2 bins
+int lock_choices(const std::string& phase) {
+  if (phase == "locked") return 2 * kLockRadius + 1;
+  if (phase == "hybrid") return 2 * kLockRadius + 2;
+  return 0;
+}
+int head_outputs_per_bin(const std::string& phase) {
+  if (phase == "direct") return 2;
+  return 3 + lock_choices(phase);
+}
+
 }  // namespace
+
+void check_phase(const std::string& phase, const std::string& where) {
+  if (phase != "direct" && phase != "integrated" && phase != "locked" && phase != "hybrid") {
+    throw ModelError(where + ": vocoder phase '" + phase +
+                     "' is not one of direct, integrated, locked, hybrid");
+  }
+}
 
 std::string to_json(const VocoderConfig& c) {
   return json{{"frontend", json::parse(to_json(c.frontend))},
               {"dim", c.dim},
               {"intermediate", c.intermediate},
               {"layers", c.layers},
-              {"kernel", c.kernel}}
+              {"kernel", c.kernel},
+              {"phase", c.phase}}
       .dump();
 }
 
@@ -59,6 +84,11 @@ VocoderConfig vocoder_config_from_json(const std::string& text, const std::strin
   read_fields<int>(j, {{"dim", &c.dim}, {"intermediate", &c.intermediate}, {"layers", &c.layers},
                        {"kernel", &c.kernel}},
                    where);
+  c.phase = "direct";  // files written before the key existed
+  if (j.contains("phase")) {
+    if (!j.at("phase").is_string()) throw ModelError(where + ": vocoder metadata's 'phase' is not a string");
+    c.phase = j.at("phase").get<std::string>();
+  }
   if (!j.contains("frontend")) throw ModelError(where + ": vocoder metadata lacks the key 'frontend'");
   const auto& f = j.at("frontend");
   auto& fc = c.frontend;
@@ -76,6 +106,7 @@ VocoderConfig vocoder_config_from_json(const std::string& text, const std::strin
       c.layers > 64 || c.kernel < 1 || c.kernel > 63 || c.kernel % 2 == 0) {
     throw ModelError(where + ": vocoder hyper-parameters out of range");
   }
+  check_phase(c.phase, where);
   return c;
 }
 
@@ -104,6 +135,7 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
 }
 
 VocoderImpl::VocoderImpl(VocoderConfig cfg) : config(std::move(cfg)), frontend(config.frontend) {
+  check_phase(config.phase, "vocoder");
   const int d = config.dim;
   embed = register_module(
       "embed", nn::Conv1d(nn::Conv1dOptions(config.frontend.mels, d, config.kernel).padding(config.kernel / 2)));
@@ -113,7 +145,20 @@ VocoderImpl::VocoderImpl(VocoderConfig cfg) : config(std::move(cfg)), frontend(c
   }
   register_module("blocks", blocks);
   out_norm = register_module("out_norm", nn::LayerNorm(nn::LayerNormOptions({d}).eps(1e-6)));
-  head = register_module("head", nn::Linear(d, 2 * frontend.bins()));
+  const int64_t bins = frontend.bins();
+  head = register_module("head", nn::Linear(d, head_outputs_per_bin(config.phase) * bins));
+  if (config.phase != "direct") {
+    torch::NoGradGuard ng;
+    // Deviations start near zero (each bin runs at its own clock) and locking starts on the
+    // bin itself (weight e⁴ against 1 for each neighbour).
+    head->weight.narrow(0, 2 * bins, bins).mul_(0.01);
+    head->bias.narrow(0, 2 * bins, bins).zero_();
+    if (const int n = lock_choices(config.phase); n > 0) {
+      head->weight.narrow(0, 3 * bins, n * bins).mul_(0.01);
+      head->bias.narrow(0, 3 * bins, n * bins).zero_();
+      head->bias.narrow(0, (3 + kLockRadius) * bins, bins).fill_(4.0);
+    }
+  }
 }
 
 torch::Tensor VocoderImpl::spectrum(const torch::Tensor& log_mel) {
@@ -121,11 +166,71 @@ torch::Tensor VocoderImpl::spectrum(const torch::Tensor& log_mel) {
   auto x = embed->forward(frontend.normalise(log_mel));
   x = embed_norm->forward(x.transpose(1, 2)).transpose(1, 2);
   for (const auto& b : *blocks) x = b->as<ConvNeXtBlock>()->forward(x);
-  auto out = head->forward(out_norm->forward(x.transpose(1, 2))).transpose(1, 2);  // [B, 2F, T]
-  auto parts = out.chunk(2, 1);
+  auto out = head->forward(out_norm->forward(x.transpose(1, 2))).transpose(1, 2);  // [B, n·F, T]
+  const int64_t bins = frontend.bins();
   // The clamp bounds exp() (e^7 ≈ 1100, above a full-scale sine's 512 with this window).
-  auto mag = torch::exp(torch::clamp_max(parts[0], 7.0));
-  return torch::complex(mag * torch::cos(parts[1]), mag * torch::sin(parts[1]));
+  auto mag = torch::exp(torch::clamp_max(out.narrow(1, 0, bins), 7.0));
+  auto offset = out.narrow(1, bins, bins);
+  auto re = mag * torch::cos(offset), im = mag * torch::sin(offset);
+  if (config.phase == "direct") return torch::complex(re, im);
+
+  // A network that sees frames one hop apart the same way gives a steady tone the same
+  // phase every frame; a tone between the bins' own frequencies needs its phase to turn
+  // by 2π·f·hop/rate a frame. So each bin runs a clock: its own frequency's turn
+  // (2π·k·hop/n_fft a frame, kept exact in integers) plus the running sum of a predicted
+  // deviation (float64 so that long tracks keep their precision).
+  const int64_t frames = out.size(2), n_fft = config.frontend.n_fft, hop = config.frontend.hop;
+  auto k = torch::arange(bins, torch::kLong).unsqueeze(1);
+  auto t = torch::arange(frames, torch::kLong).unsqueeze(0);
+  auto clock = ((k * t * hop) % n_fft).to(torch::kFloat32) * static_cast<float>(2.0 * M_PI / n_fft);
+  auto drift = torch::cumsum(out.narrow(1, 2 * bins, bins).to(torch::kFloat64), 2)
+                   .remainder(2.0 * M_PI)
+                   .to(out.scalar_type());
+  auto run = clock.to(out.device()) + drift;  // [B, F, T]
+  auto run_re = torch::cos(run), run_im = torch::sin(run);
+  if (const int64_t n = lock_choices(config.phase); n > 0) {
+    // Phase locking: bin k takes the running phase of bin k + j, j ∈ [−2, 2], with soft
+    // weights, so all the bins of one tone turn together whatever their histories. Hybrid
+    // adds a sixth choice, no clock (the offset alone, as a direct phase), for the frames
+    // where a running phase's history is in the way: onsets, whose bins must line up.
+    auto w = torch::softmax(out.narrow(1, 3 * bins, n * bins).view({out.size(0), n, bins, frames}), 1);
+    auto pad_re = torch::constant_pad_nd(run_re, {0, 0, kLockRadius, kLockRadius});
+    auto pad_im = torch::constant_pad_nd(run_im, {0, 0, kLockRadius, kLockRadius});
+    torch::Tensor lr, li;
+    for (int64_t j = 0; j < 2 * kLockRadius + 1; ++j) {
+      auto wj = w.select(1, j);
+      auto r = wj * pad_re.narrow(1, j, bins), i = wj * pad_im.narrow(1, j, bins);
+      lr = lr.defined() ? lr + r : r;
+      li = li.defined() ? li + i : i;
+    }
+    if (n > 2 * kLockRadius + 1) lr = lr + w.select(1, n - 1);  // the free phasor, 1 + 0i
+    run_re = lr;
+    run_im = li;
+  }
+  return torch::complex(re * run_re - im * run_im, re * run_im + im * run_re);
+}
+
+void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where) {
+  const auto& a = dst->config;
+  const auto& b = src->config;
+  if (a.frontend != b.frontend || a.dim != b.dim || a.intermediate != b.intermediate ||
+      a.layers != b.layers || a.kernel != b.kernel) {
+    throw ModelError(where + ": its sizes or front end differ from the vocoder being trained");
+  }
+  torch::NoGradGuard ng;
+  auto from = src->named_parameters();
+  for (auto& p : dst->named_parameters()) {
+    const auto* s = from.find(p.key());
+    if (s == nullptr) continue;
+    if (s->sizes() == p.value().sizes()) {
+      p.value().copy_(*s);
+    } else if (p.key().rfind("head.", 0) == 0 && s->size(0) <= p.value().size(0)) {
+      // log-magnitude and offset rows carry over; the phase clock's rows keep their start.
+      p.value().narrow(0, 0, s->size(0)).copy_(*s);
+    } else {
+      throw ModelError(where + ": tensor '" + p.key() + "' does not fit the vocoder being trained");
+    }
+  }
 }
 
 torch::Tensor VocoderImpl::forward(const torch::Tensor& log_mel, int64_t length) {
@@ -181,8 +286,7 @@ Vocoder load_vocoder(const std::string& path) {
 
 torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torch::Tensor& target) {
   torch::Tensor total;
-  const std::vector<int64_t> sizes{512, 1024, 2048};
-  for (int64_t n : sizes) {
+  for (int64_t n : kStftLossSizes) {
     auto a = magnitude(stft_at(output, n));
     auto b = magnitude(stft_at(target, n));
     // Over the whole batch: a silent example's own norm would be ~0.
@@ -191,7 +295,24 @@ torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torc
     auto l = sc + log_l1;
     total = total.defined() ? total + l : l;
   }
-  return total / static_cast<double>(sizes.size());
+  return total / static_cast<double>(kStftLossSizes.size());
+}
+
+StftLossSums multi_resolution_stft_sums(const torch::Tensor& output, const torch::Tensor& target) {
+  StftLossSums s;
+  for (int64_t n : kStftLossSizes) {
+    auto a = magnitude(stft_at(output, n));
+    torch::Tensor b;
+    {
+      torch::NoGradGuard ng;
+      b = magnitude(stft_at(target, n));
+    }
+    s.error_squares.push_back((b - a).pow(2).sum());
+    s.target_squares.push_back(b.pow(2).sum().item<double>());
+    s.log_errors.push_back((torch::log(a) - torch::log(b)).abs().sum());
+    s.counts.push_back(b.numel());
+  }
+  return s;
 }
 
 std::pair<double, double> spectral_distances(const MelFrontEnd& frontend, const torch::Tensor& output,

@@ -39,6 +39,13 @@ struct VocoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(Vocoder);
 
+// Throws ModelError naming `where` unless `phase` is direct, integrated or locked.
+void check_phase(const std::string& phase, const std::string& where);
+
+// Copies `src`'s tensors into `dst` (same front end and sizes; `dst`'s phase may add head
+// outputs, which keep their initial values). Throws ModelError naming `where` otherwise.
+void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where);
+
 // The mel [.., mels, T] cropped, or its last frame repeated, to `frames` frames.
 torch::Tensor fit_frames(const torch::Tensor& mel, int64_t frames);
 
@@ -51,6 +58,16 @@ Vocoder load_vocoder(const std::string& path);
 // The multi-resolution STFT loss (spectral convergence + log-magnitude L1 at n_fft 512,
 // 1024, 2048, averaged) between waveforms [B, N].
 torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torch::Tensor& target);
+
+// The same loss as sums, one entry per resolution, so that slices of a batch can be scored
+// apart and combined: spectral convergence is √(Σ error²) / √(Σ target²) over the batch.
+struct StftLossSums {
+  std::vector<torch::Tensor> error_squares;  // Σ (|S| − |Ŝ|)² (with gradient)
+  std::vector<double> target_squares;        // Σ |S|²
+  std::vector<torch::Tensor> log_errors;     // Σ |log|S| − log|Ŝ||  (with gradient)
+  std::vector<int64_t> counts;               // bins × frames × examples
+};
+StftLossSums multi_resolution_stft_sums(const torch::Tensor& output, const torch::Tensor& target);
 
 // Spectral convergence and log-spectral distance (dB) of `output` against `target` ([N]).
 std::pair<double, double> spectral_distances(const MelFrontEnd& frontend, const torch::Tensor& output,

@@ -21,6 +21,14 @@ struct VocoderConfig {
   int intermediate = 384;   // hidden width of each block's pointwise MLP
   int layers = 8;           // ConvNeXt blocks
   int kernel = 7;           // depthwise conv width (frames)
+  // How the phase of each bin is made (docs/vocoder.md, "Phase"):
+  //   "direct"     predicted per frame (Vocos); files from before this key read as direct
+  //   "integrated" the bin's own clock (2π·k·hop/n_fft a frame) plus the running sum of a
+  //                predicted per-frame deviation, plus a predicted offset
+  //   "locked"     as integrated, but each bin takes its running phase from itself or one of
+  //                its 2 neighbours on each side (a predicted soft choice): phase locking
+  //   "hybrid"     as locked, with a sixth choice: no running phase (the offset alone)
+  std::string phase = "hybrid";
   bool operator==(const VocoderConfig&) const = default;
 };
 
@@ -43,6 +51,10 @@ struct VocoderTrainOptions : TrainerOptions {
   int crop_samples = 16384;       // samples per example (≈ 1 s), a multiple of the hop
   int held_out = 100;             // the index's last N clips are never trained on
   double mel_weight = 1.0;        // weight of the log-mel L1 next to the multi-resolution loss
+  // A vocoder file to start a fresh run from: its front end, sizes and every tensor that
+  // fits are kept (the head's extra phase outputs of `config.phase` start at zero); the
+  // optimizer starts afresh. Ignored when a checkpoint is resumed.
+  std::string init;
 };
 
 // Writes out/vocoder.safetensors, out/vocoder.ckpt.safetensors (model + AdamW + step) and

@@ -6,8 +6,11 @@
 #include <fstream>
 #include <functional>
 
+#include <nlohmann/json.hpp>
+
 #include <torch/torch.h>
 
+#include "adapters/tensor_file.hpp"
 #include "fixtures.hpp"
 #include "model/engine.hpp"
 #include "model/model_files.hpp"
@@ -29,9 +32,80 @@ std::string error_of(const std::function<void()>& body) {
   return "";
 }
 
+VocoderConfig fixture_with_phase(const std::string& phase) {
+  auto c = fixture_vocoder_config();
+  c.phase = phase;
+  return c;
+}
+
+// A vocoder whose head ignores its input: every frame asks for one bin `bin` at magnitude
+// `magnitude`, the other bins silent, and (integrated phases) a per-frame deviation
+// `deviation`; locking stays on the bin itself.
+Vocoder constant_tone_vocoder(const std::string& phase, int64_t bin, double magnitude, double deviation) {
+  Vocoder voc(fixture_with_phase(phase));
+  torch::NoGradGuard ng;
+  const int64_t bins = voc->frontend.bins();
+  voc->head->weight.zero_();
+  auto& b = voc->head->bias;
+  b.zero_();
+  b.narrow(0, 0, bins).fill_(-30.0);
+  b[bin] = std::log(magnitude);
+  if (phase != "direct") b.narrow(0, 2 * bins, bins).fill_(deviation);
+  if (phase == "locked" || phase == "hybrid") b.narrow(0, 5 * bins, bins).fill_(60.0);  // own clock
+  return voc;
+}
+
+// |DFT| of `wave` at `hz`.
+double dft_magnitude(const torch::Tensor& wave, double hz, int rate) {
+  auto n = torch::arange(wave.numel(), torch::kFloat64);
+  auto w = wave.to(torch::kFloat64);
+  auto arg = n * (2.0 * M_PI * hz / rate);
+  return std::hypot((w * torch::cos(arg)).sum().item<double>(), (w * torch::sin(arg)).sum().item<double>());
+}
+
+// The frequency in [lo, hi] (0.1 Hz steps) where `wave` has the most energy.
+double peak_frequency(const torch::Tensor& wave, double lo, double hi, int rate) {
+  double best = lo, best_mag = -1;
+  for (double hz = lo; hz <= hi; hz += 0.1) {
+    const double m = dft_magnitude(wave, hz, rate);
+    if (m > best_mag) best_mag = m, best = hz;
+  }
+  return best;
+}
+
+TEST(Vocoder, AnIntegratedPhaseTurnsASteadyToneBetweenBinsWhereAPerFramePhaseCannot) {
+  // Bin 28 of n_fft 1024 at 16 kHz is 437.5 Hz; a deviation of d radians a frame moves the
+  // tone by d·rate/(2π·hop) Hz: 0.94 rad → 437.5 + 9.35 = 446.85 Hz, between bins 28 and 29.
+  const int rate = 16000, hop = 256, length = 3 * rate;
+  const double deviation = 0.94, expected = 28 * 15.625 + deviation * rate / (2 * M_PI * hop);
+  auto mel = torch::zeros({16, length / hop + 1});
+  torch::NoGradGuard ng;
+  auto direct = constant_tone_vocoder("direct", 28, 100.0, 0.0)->forward(mel, length);
+  // A phase made per frame repeats every hop in the steady middle: only multiples of
+  // rate/hop = 62.5 Hz can come out, so no tone at 446.85 Hz.
+  auto middle = direct.narrow(0, rate, rate);
+  EXPECT_LT((middle - direct.narrow(0, rate + hop, rate)).abs().max().item<double>(),
+            1e-4 * middle.abs().max().item<double>());
+  // Hybrid's sixth choice, no clock, is the direct phase.
+  auto free = constant_tone_vocoder("hybrid", 28, 100.0, deviation);
+  const int64_t bins = free->frontend.bins();
+  free->head->bias.narrow(0, 5 * bins, bins).fill_(0.0);
+  free->head->bias.narrow(0, 8 * bins, bins).fill_(60.0);
+  EXPECT_TRUE(torch::allclose(free->forward(mel, length), direct, 1e-4, 1e-5));
+  for (const std::string phase : {"integrated", "locked", "hybrid"}) {
+    auto wave = constant_tone_vocoder(phase, 28, 100.0, deviation)->forward(mel, length);
+    auto steady = wave.narrow(0, rate / 2, 2 * rate);
+    EXPECT_NEAR(peak_frequency(steady, 420.0, 470.0, rate), expected, 0.5) << phase;
+    // Steady: the level of each hop-long piece stays within 15 % of the mean.
+    auto rms = steady.view({-1, hop}).pow(2).mean(1).sqrt();
+    EXPECT_LT((rms / rms.mean() - 1.0).abs().max().item<double>(), 0.15) << phase;
+  }
+}
+
 TEST(Vocoder, OutputHasExactlyTheRequestedLengthForAnyInputLength) {
+  for (const std::string phase : {"direct", "integrated", "locked", "hybrid"}) {
   torch::manual_seed(3);
-  Vocoder voc(fixture_vocoder_config());
+  Vocoder voc(fixture_with_phase(phase));
   torch::NoGradGuard ng;
   for (int64_t length : {1, 100, 255, 256, 257, 1000, 4096, 16001}) {
     const int64_t frames = voc->frontend.frames(length);
@@ -48,6 +122,7 @@ TEST(Vocoder, OutputHasExactlyTheRequestedLengthForAnyInputLength) {
   EXPECT_EQ(batch.sizes().vec(), (std::vector<int64_t>{3, 5000}));
   EXPECT_THROW(voc->forward(torch::randn({7, 20}), 5000), ModelError);
   EXPECT_THROW(voc->forward(torch::randn({voc->config.frontend.mels, 20}), 0), ModelError);
+  }
 }
 
 TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
@@ -81,6 +156,96 @@ TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
   int lines = 0;
   for (std::string line; std::getline(csv, line);) ++lines;
   EXPECT_EQ(lines, 1 + 45);
+
+  // A fresh run from those weights with a hybrid phase: sizes from the file, the log-magnitude
+  // and offset carried over, and training still lowers the loss.
+  VocoderTrainOptions from = o;
+  from.resume = false;
+  from.init = r.weights;
+  from.out = dir.file("voc-hybrid");
+  from.config.phase = "hybrid";
+  from.config.dim = 24;  // ignored: the file's sizes win
+  from.steps = 40;
+  auto hybrid = train_vocoder(from);
+  EXPECT_LT(hybrid.final_eval_loss, hybrid.initial_eval_loss * 0.9);
+  auto loaded = load_vocoder(hybrid.weights);
+  EXPECT_EQ(loaded->config.phase, "hybrid");
+  EXPECT_EQ(loaded->config.dim, o.config.dim);
+}
+
+// The losses.csv column of step losses.
+std::vector<double> step_losses(const std::string& csv_path) {
+  std::ifstream csv(csv_path);
+  std::vector<double> losses;
+  std::string line;
+  std::getline(csv, line);  // header
+  while (std::getline(csv, line)) losses.push_back(std::stod(line.substr(line.find(',') + 1)));
+  return losses;
+}
+
+TEST(Vocoder, TrainingSplitAcrossThreadsScoresAndStepsAsOneThreadDoes) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  VocoderTrainOptions o;
+  o.corpus = dir.file("corpus");
+  o.config = fixture_with_phase("hybrid");
+  o.steps = 8;
+  o.batch = 5;  // slices of 2 and 3 examples
+  o.lr = 3e-3;
+  o.crop_samples = 4096;
+  o.held_out = 1;
+  o.checkpoint_every = 0;
+  o.quiet = true;
+  std::vector<std::vector<double>> runs;
+  for (int threads : {1, 2}) {
+    o.threads = threads;
+    o.out = dir.file("voc" + std::to_string(threads));
+    train_vocoder(o);
+    runs.push_back(step_losses(o.out + "/losses.csv"));
+  }
+  ASSERT_EQ(runs[0].size(), 8u);
+  ASSERT_EQ(runs[1].size(), 8u);
+  // The first step scores the same batch with the same weights: equal up to rounding.
+  EXPECT_NEAR(runs[1][0], runs[0][0], 1e-5 * runs[0][0]);
+  // Later steps follow the same gradients (up to the order of float sums).
+  for (size_t i = 1; i < runs[0].size(); ++i) EXPECT_NEAR(runs[1][i], runs[0][i], 1e-3 * runs[0][i]) << i;
+  EXPECT_LT(runs[0].back(), runs[0].front());
+}
+
+TEST(Vocoder, AVocoderStartedFromAnotherKeepsItsMagnitudesAndRefusesOtherSizes) {
+  torch::manual_seed(8);
+  Vocoder direct(fixture_with_phase("direct"));
+  Vocoder integrated(fixture_with_phase("integrated"));
+  init_vocoder_from(integrated, direct, "direct.safetensors");
+  {
+    torch::NoGradGuard ng;
+    integrated->head->weight.narrow(0, 2 * integrated->frontend.bins(), integrated->frontend.bins()).zero_();
+    auto mel = torch::randn({1, 16, 30}) - 4.0;
+    EXPECT_TRUE(torch::allclose(integrated->spectrum(mel).abs(), direct->spectrum(mel).abs(), 1e-4, 1e-6));
+  }
+  auto wider = fixture_vocoder_config();
+  wider.dim = 24;
+  Vocoder other(wider);
+  EXPECT_NE(error_of([&] { init_vocoder_from(other, direct, "direct.safetensors"); }).find("direct.safetensors"),
+            std::string::npos);
+}
+
+TEST(Vocoder, AFileWithoutAPhaseReadsAsDirectAndAnUnknownPhaseIsRefused) {
+  TempDir dir("tuneloop-model");
+  Vocoder voc(fixture_with_phase("direct"));
+  auto config = nlohmann::json::parse(to_json(voc->config));
+  config.erase("phase");  // as written before the key existed
+  const auto old = dir.file("old.safetensors");
+  adapters::save_state_dict(*voc, old,
+                            {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  EXPECT_EQ(load_vocoder(old)->config.phase, "direct");
+  config["phase"] = "spiral";
+  const auto bad = dir.file("bad.safetensors");
+  adapters::save_state_dict(*voc, bad,
+                            {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  const auto error = error_of([&] { load_vocoder(bad); });
+  EXPECT_NE(error.find(bad), std::string::npos);
+  EXPECT_NE(error.find("spiral"), std::string::npos);
 }
 
 TEST(Vocoder, ACorruptTruncatedOrMismatchedFileIsRefusedNamingTheFile) {
