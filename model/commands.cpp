@@ -414,10 +414,11 @@ void add_vocoder_commands(CLI::App& app) {
   voc_cmd->add_option("--intermediate", voc->config.intermediate, "ConvNeXt MLP width")
       ->capture_default_str();
   voc_cmd->add_option("--layers", voc->config.layers, "ConvNeXt blocks")->capture_default_str();
-  voc_cmd->add_option("--phase", voc->config.phase,
-                      "direct (per frame) | integrated (per-bin clock + predicted deviation) | "
-                      "locked (integrated, each bin locked to itself or a neighbour) | "
-                      "hybrid (locked, or no clock)")
+  voc_cmd
+      ->add_option("--phase", voc->config.phase,
+                   "direct (per frame) | integrated (per-bin clock + predicted deviation) | "
+                   "locked (integrated, each bin locked to itself or a neighbour) | "
+                   "hybrid (locked, or no clock)")
       ->check(CLI::IsMember({"direct", "integrated", "locked", "hybrid"}))
       ->capture_default_str();
   voc_cmd->add_option("--init", voc->init,

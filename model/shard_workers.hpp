@@ -13,7 +13,8 @@ namespace tuneloop::model {
 
 // Threads that each run one LibTorch thread and wait for a job: a training step's batch
 // shards (the fine-tune's and the vocoder trainer's). They live for the whole run because
-// setting a thread's LibTorch thread count also empties oneDNN's cache of prepared convolutions, which is too costly to do every step.
+// setting a thread's LibTorch thread count also empties oneDNN's cache of prepared convolutions,
+// which is too costly to do every step.
 class ShardWorkers {
  public:
   explicit ShardWorkers(int count) {

@@ -86,7 +86,8 @@ VocoderConfig vocoder_config_from_json(const std::string& text, const std::strin
                    where);
   c.phase = "direct";  // files written before the key existed
   if (j.contains("phase")) {
-    if (!j.at("phase").is_string()) throw ModelError(where + ": vocoder metadata's 'phase' is not a string");
+    if (!j.at("phase").is_string())
+      throw ModelError(where + ": vocoder metadata's 'phase' is not a string");
     c.phase = j.at("phase").get<std::string>();
   }
   if (!j.contains("frontend")) throw ModelError(where + ": vocoder metadata lacks the key 'frontend'");
@@ -193,7 +194,8 @@ torch::Tensor VocoderImpl::spectrum(const torch::Tensor& log_mel) {
     // weights, so all the bins of one tone turn together whatever their histories. Hybrid
     // adds a sixth choice, no clock (the offset alone, as a direct phase), for the frames
     // where a running phase's history is in the way: onsets, whose bins must line up.
-    auto w = torch::softmax(out.narrow(1, 3 * bins, n * bins).view({out.size(0), n, bins, frames}), 1);
+    auto w =
+        torch::softmax(out.narrow(1, 3 * bins, n * bins).view({out.size(0), n, bins, frames}), 1);
     auto pad_re = torch::constant_pad_nd(run_re, {0, 0, kLockRadius, kLockRadius});
     auto pad_im = torch::constant_pad_nd(run_im, {0, 0, kLockRadius, kLockRadius});
     torch::Tensor lr, li;

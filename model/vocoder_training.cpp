@@ -82,8 +82,8 @@ void run_slices(ShardWorkers* workers, const std::function<void(int)>& slice) {
 // slice back-propagates its sums with those weights. Gradients are summed in slice order.
 std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
     Vocoder& voc, const MelFrontEnd& frontend, const std::vector<torch::Tensor>& params,
-    const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target, double mel_weight,
-    ShardWorkers* workers) {
+    const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target,
+    double mel_weight, ShardWorkers* workers) {
   const int shards = 1 + (workers ? static_cast<int>(workers->size()) : 0);
   const int64_t batch = wave.size(0), length = wave.size(1);
   struct Slice {
@@ -128,10 +128,12 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
     auto& s = slices[k];
     auto surrogate = (mel_weight / mel_count) * s.mel_error;
     for (size_t r = 0; r < resolutions; ++r) {
-      surrogate = surrogate + error_weight[r] * s.stft.error_squares[r] + log_weight[r] * s.stft.log_errors[r];
+      surrogate = surrogate + error_weight[r] * s.stft.error_squares[r] +
+                  log_weight[r] * s.stft.log_errors[r];
     }
-    s.grads = torch::autograd::grad({surrogate}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
-                                    /*create_graph=*/false, /*allow_unused=*/true);
+    s.grads =
+        torch::autograd::grad({surrogate}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                              /*create_graph=*/false, /*allow_unused=*/true);
   });
   std::vector<torch::Tensor> sum(params.size());
   for (const auto& s : slices) {
@@ -167,10 +169,12 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   Vocoder init_from{nullptr};
   if (!ckpt && !o.init.empty()) {
     init_from = load_vocoder(o.init);
-    config = VocoderConfig{init_from->config.frontend, init_from->config.dim, init_from->config.intermediate,
-                           init_from->config.layers, init_from->config.kernel, o.config.phase};
+    config = VocoderConfig{init_from->config.frontend,     init_from->config.dim,
+                           init_from->config.intermediate, init_from->config.layers,
+                           init_from->config.kernel,       o.config.phase};
     if (ae && !same_features(config.frontend, ae->config.frontend)) {
-      throw ModelError(o.init + ": its front end differs from the autoencoder's in " + o.autoencoder);
+      throw ModelError(o.init + ": its front end differs from the autoencoder's in " +
+                       o.autoencoder);
     }
   }
   const int hop = config.frontend.hop;
@@ -209,9 +213,11 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   }
   TrainLog log("train-vocoder", (fs::path(o.out) / "losses.csv").string(), ckpt.has_value(), o.steps,
                o.quiet);
-  log.note(std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) + " held out), crop " +
-           std::to_string(o.crop_samples) + " samples, " + std::to_string(parameter_count(*voc)) +
-           " parameters, phase " + config.phase + (init_from ? ", from " + o.init : "") + (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
+  log.note(std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) +
+           " held out), crop " + std::to_string(o.crop_samples) + " samples, " +
+           std::to_string(parameter_count(*voc)) + " parameters, phase " + config.phase +
+           (init_from ? ", from " + o.init : "") +
+           (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
            (ckpt ? ", resuming at step " + std::to_string(step) : ""));
 
   // A batch: random hop-aligned crops; each input mel is the true one or, with probability
@@ -293,8 +299,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     }
     voc->train();
     const auto [w, in, t] = make_batch(o.batch);
-    const auto [loss, grads] =
-        loss_and_gradients(voc, frontend, params, w, in, t, o.mel_weight, workers ? &*workers : nullptr);
+    const auto [loss, grads] = loss_and_gradients(voc, frontend, params, w, in, t, o.mel_weight,
+                                                  workers ? &*workers : nullptr);
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     opt.step();

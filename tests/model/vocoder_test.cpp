@@ -41,7 +41,8 @@ VocoderConfig fixture_with_phase(const std::string& phase) {
 // A vocoder whose head ignores its input: every frame asks for one bin `bin` at magnitude
 // `magnitude`, the other bins silent, and (integrated phases) a per-frame deviation
 // `deviation`; locking stays on the bin itself.
-Vocoder constant_tone_vocoder(const std::string& phase, int64_t bin, double magnitude, double deviation) {
+Vocoder constant_tone_vocoder(const std::string& phase, int64_t bin, double magnitude,
+                              double deviation) {
   Vocoder voc(fixture_with_phase(phase));
   torch::NoGradGuard ng;
   const int64_t bins = voc->frontend.bins();
@@ -60,7 +61,8 @@ double dft_magnitude(const torch::Tensor& wave, double hz, int rate) {
   auto n = torch::arange(wave.numel(), torch::kFloat64);
   auto w = wave.to(torch::kFloat64);
   auto arg = n * (2.0 * M_PI * hz / rate);
-  return std::hypot((w * torch::cos(arg)).sum().item<double>(), (w * torch::sin(arg)).sum().item<double>());
+  return std::hypot((w * torch::cos(arg)).sum().item<double>(),
+                    (w * torch::sin(arg)).sum().item<double>());
 }
 
 // The frequency in [lo, hi] (0.1 Hz steps) where `wave` has the most energy.
@@ -104,24 +106,25 @@ TEST(Vocoder, AnIntegratedPhaseTurnsASteadyToneBetweenBinsWhereAPerFramePhaseCan
 
 TEST(Vocoder, OutputHasExactlyTheRequestedLengthForAnyInputLength) {
   for (const std::string phase : {"direct", "integrated", "locked", "hybrid"}) {
-  torch::manual_seed(3);
-  Vocoder voc(fixture_with_phase(phase));
-  torch::NoGradGuard ng;
-  for (int64_t length : {1, 100, 255, 256, 257, 1000, 4096, 16001}) {
-    const int64_t frames = voc->frontend.frames(length);
-    auto mel = torch::randn({voc->config.frontend.mels, frames}) - 4.0;
-    auto wave = voc->forward(mel, length);
-    EXPECT_EQ(wave.dim(), 1);
-    EXPECT_EQ(wave.numel(), length) << "length " << length;
-    EXPECT_TRUE(torch::isfinite(wave).all().item<bool>());
-    // A mel with too few or too many frames is fitted, not refused.
-    EXPECT_EQ(voc->forward(mel.narrow(1, 0, std::max<int64_t>(1, frames / 2)), length).numel(), length);
-    EXPECT_EQ(voc->forward(torch::cat({mel, mel}, 1), length).numel(), length);
-  }
-  auto batch = voc->forward(torch::randn({3, voc->config.frontend.mels, 20}), 5000);
-  EXPECT_EQ(batch.sizes().vec(), (std::vector<int64_t>{3, 5000}));
-  EXPECT_THROW(voc->forward(torch::randn({7, 20}), 5000), ModelError);
-  EXPECT_THROW(voc->forward(torch::randn({voc->config.frontend.mels, 20}), 0), ModelError);
+    torch::manual_seed(3);
+    Vocoder voc(fixture_with_phase(phase));
+    torch::NoGradGuard ng;
+    for (int64_t length : {1, 100, 255, 256, 257, 1000, 4096, 16001}) {
+      const int64_t frames = voc->frontend.frames(length);
+      auto mel = torch::randn({voc->config.frontend.mels, frames}) - 4.0;
+      auto wave = voc->forward(mel, length);
+      EXPECT_EQ(wave.dim(), 1);
+      EXPECT_EQ(wave.numel(), length) << "length " << length;
+      EXPECT_TRUE(torch::isfinite(wave).all().item<bool>());
+      // A mel with too few or too many frames is fitted, not refused.
+      EXPECT_EQ(voc->forward(mel.narrow(1, 0, std::max<int64_t>(1, frames / 2)), length).numel(),
+                length);
+      EXPECT_EQ(voc->forward(torch::cat({mel, mel}, 1), length).numel(), length);
+    }
+    auto batch = voc->forward(torch::randn({3, voc->config.frontend.mels, 20}), 5000);
+    EXPECT_EQ(batch.sizes().vec(), (std::vector<int64_t>{3, 5000}));
+    EXPECT_THROW(voc->forward(torch::randn({7, 20}), 5000), ModelError);
+    EXPECT_THROW(voc->forward(torch::randn({voc->config.frontend.mels, 20}), 0), ModelError);
   }
 }
 
@@ -208,7 +211,8 @@ TEST(Vocoder, TrainingSplitAcrossThreadsScoresAndStepsAsOneThreadDoes) {
   // The first step scores the same batch with the same weights: equal up to rounding.
   EXPECT_NEAR(runs[1][0], runs[0][0], 1e-5 * runs[0][0]);
   // Later steps follow the same gradients (up to the order of float sums).
-  for (size_t i = 1; i < runs[0].size(); ++i) EXPECT_NEAR(runs[1][i], runs[0][i], 1e-3 * runs[0][i]) << i;
+  for (size_t i = 1; i < runs[0].size(); ++i)
+    EXPECT_NEAR(runs[1][i], runs[0][i], 1e-3 * runs[0][i]) << i;
   EXPECT_LT(runs[0].back(), runs[0].front());
 }
 
@@ -219,14 +223,18 @@ TEST(Vocoder, AVocoderStartedFromAnotherKeepsItsMagnitudesAndRefusesOtherSizes) 
   init_vocoder_from(integrated, direct, "direct.safetensors");
   {
     torch::NoGradGuard ng;
-    integrated->head->weight.narrow(0, 2 * integrated->frontend.bins(), integrated->frontend.bins()).zero_();
+    integrated->head->weight.narrow(0, 2 * integrated->frontend.bins(), integrated->frontend.bins())
+        .zero_();
     auto mel = torch::randn({1, 16, 30}) - 4.0;
-    EXPECT_TRUE(torch::allclose(integrated->spectrum(mel).abs(), direct->spectrum(mel).abs(), 1e-4, 1e-6));
+    EXPECT_TRUE(
+        torch::allclose(integrated->spectrum(mel).abs(), direct->spectrum(mel).abs(), 1e-4, 1e-6));
   }
   auto wider = fixture_vocoder_config();
   wider.dim = 24;
   Vocoder other(wider);
-  EXPECT_NE(error_of([&] { init_vocoder_from(other, direct, "direct.safetensors"); }).find("direct.safetensors"),
+  EXPECT_NE(error_of([&] {
+              init_vocoder_from(other, direct, "direct.safetensors");
+            }).find("direct.safetensors"),
             std::string::npos);
 }
 
@@ -236,13 +244,13 @@ TEST(Vocoder, AFileWithoutAPhaseReadsAsDirectAndAnUnknownPhaseIsRefused) {
   auto config = nlohmann::json::parse(to_json(voc->config));
   config.erase("phase");  // as written before the key existed
   const auto old = dir.file("old.safetensors");
-  adapters::save_state_dict(*voc, old,
-                            {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  adapters::save_state_dict(
+      *voc, old, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
   EXPECT_EQ(load_vocoder(old)->config.phase, "direct");
   config["phase"] = "spiral";
   const auto bad = dir.file("bad.safetensors");
-  adapters::save_state_dict(*voc, bad,
-                            {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  adapters::save_state_dict(
+      *voc, bad, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
   const auto error = error_of([&] { load_vocoder(bad); });
   EXPECT_NE(error.find(bad), std::string::npos);
   EXPECT_NE(error.find("spiral"), std::string::npos);
