@@ -9,13 +9,22 @@
 namespace tuneloop::corpus {
 namespace {
 
-// FluidSynth logs warnings about soundfont quirks on every load; keep only errors.
-void quiet_fluidsynth_once() {
+// Once per process, before any Renderer goes on: FluidSynth logs warnings about soundfont
+// quirks on every load (keep only errors), and new_fluid_synth() fills FluidSynth's global
+// tables on first use behind a compare-and-exchange, not a lock, so a second thread
+// creating a synth at that moment goes on before they are filled (a rare segfault when the
+// corpus renders on several threads; seen once in CI). Making one synth here, under the
+// once flag, which the other callers wait on, fills them first.
+void init_fluidsynth_once() {
   static std::once_flag flag;
   std::call_once(flag, [] {
     fluid_set_log_function(FLUID_WARN, nullptr, nullptr);
     fluid_set_log_function(FLUID_INFO, nullptr, nullptr);
     fluid_set_log_function(FLUID_DBG, nullptr, nullptr);
+    if (fluid_settings_t* settings = new_fluid_settings()) {
+      if (fluid_synth_t* synth = new_fluid_synth(settings)) delete_fluid_synth(synth);
+      delete_fluid_settings(settings);
+    }
   });
 }
 
@@ -50,7 +59,7 @@ struct Renderer::Impl {
 };
 
 Renderer::Renderer(const std::string& soundfont, int synth_rate) : impl_(std::make_unique<Impl>()) {
-  quiet_fluidsynth_once();
+  init_fluidsynth_once();
   impl_->rate = synth_rate;
   impl_->settings = new_fluid_settings();
   if (!impl_->settings) throw RenderError("FluidSynth: cannot create settings");
