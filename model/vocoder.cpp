@@ -227,7 +227,8 @@ void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& wher
     if (s->sizes() == p.value().sizes()) {
       p.value().copy_(*s);
     } else if (p.key().rfind("head.", 0) == 0 && s->size(0) <= p.value().size(0)) {
-      // log-magnitude and offset rows carry over; the phase clock's rows keep their start.
+      // The head's rows only grow from phase to phase (direct → integrated → locked →
+      // hybrid append theirs), so the source's rows carry over and the rest keep their start.
       p.value().narrow(0, 0, s->size(0)).copy_(*s);
     } else {
       throw ModelError(where + ": tensor '" + p.key() + "' does not fit the vocoder being trained");

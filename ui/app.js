@@ -417,15 +417,18 @@ const player = {
 
 async function setWhere(where, remember = true) {
   if (where === state.where) return;
-  if (where === 'daemon') {
-    $('audio').pause();
-    await reportListen('stopped');
-  } else if (state.status && state.status.state === 'playing') {
-    await attempt('Pause', () => rpc('player.pause'));
-  }
+  // The choice holds from the moment it is made: a Play pressed while the other side is
+  // still being stopped (a round trip to the daemon) plays where the listener chose.
+  const daemonWasPlaying = state.status && state.status.state === 'playing';
   state.where = where;
   $('where-' + where).checked = true;
   if (remember) localStorage.setItem('tuneloop.where', where);
+  if (where === 'daemon') {
+    $('audio').pause();
+    await reportListen('stopped');
+  } else if (daemonWasPlaying) {
+    await attempt('Pause', () => rpc('player.pause'));
+  }
   await refreshStatus();
 }
 
