@@ -436,41 +436,22 @@ namespace {
 std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
     Denoiser& denoiser, const std::vector<torch::Tensor>& params, const torch::Tensor& x0,
     const DiffusionDraws& draws, ShardWorkers* workers) {
-  const int shards = 1 + (workers ? static_cast<int>(workers->size()) : 0);
+  const int shards = shard_count(workers);
   const int64_t batch = x0.size(0);
   std::vector<double> losses(shards, 0.0);
   std::vector<std::vector<torch::Tensor>> grads(shards);
-  std::vector<std::exception_ptr> errors(shards);
-  auto slice = [&](int k) noexcept {
-    try {
-      const int64_t begin = batch * k / shards, end = batch * (k + 1) / shards;
-      const DiffusionDraws part{draws.t.slice(0, begin, end), draws.noise.slice(0, begin, end)};
-      auto loss = diffusion_loss(denoiser, x0.slice(0, begin, end), part) *
-                  (static_cast<double>(end - begin) / static_cast<double>(batch));
-      grads[k] = torch::autograd::grad({loss}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
-                                       /*create_graph=*/false, /*allow_unused=*/true);
-      losses[k] = loss.item<double>();
-    } catch (...) {
-      errors[k] = std::current_exception();
-    }
-  };
-  // Worker k takes slice k + 1 while this thread takes slice 0.
-  const std::function<void(int)> job = [&](int k) { slice(k + 1); };
-  if (workers) workers->start(job);
-  slice(0);
-  if (workers) workers->wait();
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  run_slices(workers, [&](int k) {
+    const int64_t begin = batch * k / shards, end = batch * (k + 1) / shards;
+    const DiffusionDraws part{draws.t.slice(0, begin, end), draws.noise.slice(0, begin, end)};
+    auto loss = diffusion_loss(denoiser, x0.slice(0, begin, end), part) *
+                (static_cast<double>(end - begin) / static_cast<double>(batch));
+    grads[k] = torch::autograd::grad({loss}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                     /*create_graph=*/false, /*allow_unused=*/true);
+    losses[k] = loss.item<double>();
+  });
   double loss = 0.0;
-  std::vector<torch::Tensor> sum(params.size());
-  for (int k = 0; k < shards; ++k) {
-    loss += losses[k];
-    for (size_t i = 0; i < params.size(); ++i) {
-      const auto& g = grads[k][i];
-      if (g.defined()) sum[i] = sum[i].defined() ? sum[i] + g : g;
-    }
-  }
-  return {loss, sum};
+  for (double l : losses) loss += l;
+  return {loss, sum_gradients(grads, params.size())};
 }
 
 double calibrated_gain_db(Engine& engine, const FineTuneRequest& r, const std::string& name,

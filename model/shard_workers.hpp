@@ -2,6 +2,7 @@
 // Persistent single-threaded LibTorch workers for splitting a batch across cores.
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -71,5 +72,43 @@ class ShardWorkers {
   uint64_t generation_ = 0;
   bool stopping_ = false;
 };
+
+// How many slices a batch splits into: one for the calling thread plus one per worker.
+inline int shard_count(const ShardWorkers* workers) noexcept {
+  return 1 + (workers ? static_cast<int>(workers->size()) : 0);
+}
+
+// Runs slice(0) on this thread and slice(k + 1) on worker k (workers may be null: slice 0
+// alone), waits for all, then rethrows the first slice's error, in slice order.
+inline void run_slices(ShardWorkers* workers, const std::function<void(int)>& slice) {
+  std::vector<std::exception_ptr> errors(shard_count(workers));
+  auto guarded = [&](int k) noexcept {
+    try {
+      slice(k);
+    } catch (...) {
+      errors[k] = std::current_exception();
+    }
+  };
+  const std::function<void(int)> job = [&](int k) { guarded(k + 1); };
+  if (workers) workers->start(job);
+  guarded(0);
+  if (workers) workers->wait();
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// The slices' gradients added in slice order (so the sum does not depend on which thread
+// finished first); a parameter no slice reached stays undefined.
+inline std::vector<torch::Tensor> sum_gradients(
+    const std::vector<std::vector<torch::Tensor>>& per_slice, size_t parameters) {
+  std::vector<torch::Tensor> sum(parameters);
+  for (const auto& grads : per_slice) {
+    for (size_t i = 0; i < parameters; ++i) {
+      const auto& g = grads[i];
+      if (g.defined()) sum[i] = sum[i].defined() ? sum[i] + g : g;
+    }
+  }
+  return sum;
+}
 
 }  // namespace tuneloop::model

@@ -57,24 +57,6 @@ bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
 }
 
 // Runs slice(k) for k = 0 … shards−1: slice 0 on this thread, the others on the workers.
-void run_slices(ShardWorkers* workers, const std::function<void(int)>& slice) {
-  const int shards = 1 + (workers ? static_cast<int>(workers->size()) : 0);
-  std::vector<std::exception_ptr> errors(shards);
-  auto guarded = [&](int k) noexcept {
-    try {
-      slice(k);
-    } catch (...) {
-      errors[k] = std::current_exception();
-    }
-  };
-  const std::function<void(int)> job = [&](int k) { guarded(k + 1); };
-  if (workers) workers->start(job);
-  guarded(0);
-  if (workers) workers->wait();
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 // The batch's loss (multi-resolution STFT loss + mel_weight × log-mel L1, as loss_of()) and
 // its gradients for `params`, the batch split into one slice per thread. Spectral
 // convergence is a ratio over the whole batch, so each slice first reports its sums; the
@@ -84,7 +66,7 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
     Vocoder& voc, const MelFrontEnd& frontend, const std::vector<torch::Tensor>& params,
     const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target,
     double mel_weight, ShardWorkers* workers) {
-  const int shards = 1 + (workers ? static_cast<int>(workers->size()) : 0);
+  const int shards = shard_count(workers);
   const int64_t batch = wave.size(0), length = wave.size(1);
   struct Slice {
     StftLossSums stft;
@@ -135,14 +117,9 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
         torch::autograd::grad({surrogate}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
                               /*create_graph=*/false, /*allow_unused=*/true);
   });
-  std::vector<torch::Tensor> sum(params.size());
-  for (const auto& s : slices) {
-    for (size_t i = 0; i < params.size(); ++i) {
-      const auto& g = s.grads[i];
-      if (g.defined()) sum[i] = sum[i].defined() ? sum[i] + g : g;
-    }
-  }
-  return {loss, sum};
+  std::vector<std::vector<torch::Tensor>> grads;
+  for (auto& s : slices) grads.push_back(std::move(s.grads));
+  return {loss, sum_gradients(grads, params.size())};
 }
 
 }  // namespace
