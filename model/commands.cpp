@@ -415,6 +415,12 @@ void add_vocoder_commands(CLI::App& app) {
       ->capture_default_str();
   voc_cmd->add_option("--layers", voc->config.layers, "ConvNeXt blocks")->capture_default_str();
   voc_cmd
+      ->add_option("--head-hidden", voc->config.head_hidden,
+                   "width of the head's non-linear branch (0: a linear head only); with --init "
+                   "from a file without one, it is added and starts silent")
+      ->check(CLI::Range(0, 8192))
+      ->capture_default_str();
+  voc_cmd
       ->add_option("--phase", voc->config.phase,
                    "direct (per frame) | integrated (per-bin clock + predicted deviation) | "
                    "locked (integrated, each bin locked to itself or a neighbour) | "

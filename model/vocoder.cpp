@@ -69,7 +69,8 @@ std::string to_json(const VocoderConfig& c) {
               {"intermediate", c.intermediate},
               {"layers", c.layers},
               {"kernel", c.kernel},
-              {"phase", c.phase}}
+              {"phase", c.phase},
+              {"head_hidden", c.head_hidden}}
       .dump();
 }
 
@@ -90,6 +91,8 @@ VocoderConfig vocoder_config_from_json(const std::string& text, const std::strin
       throw ModelError(where + ": vocoder metadata's 'phase' is not a string");
     c.phase = j.at("phase").get<std::string>();
   }
+  c.head_hidden = 0;  // files written before the key existed
+  if (j.contains("head_hidden")) read_fields<int>(j, {{"head_hidden", &c.head_hidden}}, where);
   if (!j.contains("frontend")) throw ModelError(where + ": vocoder metadata lacks the key 'frontend'");
   const auto& f = j.at("frontend");
   auto& fc = c.frontend;
@@ -104,7 +107,8 @@ VocoderConfig vocoder_config_from_json(const std::string& text, const std::strin
     throw ModelError(where + ": vocoder front-end hyper-parameters out of range");
   }
   if (c.dim < 1 || c.dim > 2048 || c.intermediate < 1 || c.intermediate > 8192 || c.layers < 1 ||
-      c.layers > 64 || c.kernel < 1 || c.kernel > 63 || c.kernel % 2 == 0) {
+      c.layers > 64 || c.kernel < 1 || c.kernel > 63 || c.kernel % 2 == 0 || c.head_hidden < 0 ||
+      c.head_hidden > 8192) {
     throw ModelError(where + ": vocoder hyper-parameters out of range");
   }
   check_phase(c.phase, where);
@@ -117,6 +121,7 @@ VocoderConfig fixture_vocoder_config() {
   c.dim = 16;
   c.intermediate = 32;
   c.layers = 2;
+  c.head_hidden = 24;
   return c;
 }
 
@@ -147,7 +152,18 @@ VocoderImpl::VocoderImpl(VocoderConfig cfg) : config(std::move(cfg)), frontend(c
   register_module("blocks", blocks);
   out_norm = register_module("out_norm", nn::LayerNorm(nn::LayerNormOptions({d}).eps(1e-6)));
   const int64_t bins = frontend.bins();
-  head = register_module("head", nn::Linear(d, head_outputs_per_bin(config.phase) * bins));
+  const int64_t outputs = head_outputs_per_bin(config.phase) * bins;
+  head = register_module("head", nn::Linear(d, outputs));
+  if (config.head_hidden > 0) {
+    head_up = register_module("head_up", nn::Linear(d, config.head_hidden));
+    head_wide = register_module("head_wide", nn::Linear(config.head_hidden, outputs));
+    // The branch starts silent: the vocoder starts as its linear head (and the head's
+    // initial deviations and lock choices below hold), and a vocoder given the branch by
+    // init_vocoder_from starts as the file it came from.
+    torch::NoGradGuard ng;
+    head_wide->weight.zero_();
+    head_wide->bias.zero_();
+  }
   if (config.phase != "direct") {
     torch::NoGradGuard ng;
     // Deviations start near zero (each bin runs at its own clock) and locking starts on the
@@ -167,7 +183,10 @@ torch::Tensor VocoderImpl::spectrum(const torch::Tensor& log_mel) {
   auto x = embed->forward(frontend.normalise(log_mel));
   x = embed_norm->forward(x.transpose(1, 2)).transpose(1, 2);
   for (const auto& b : *blocks) x = b->as<ConvNeXtBlock>()->forward(x);
-  auto out = head->forward(out_norm->forward(x.transpose(1, 2))).transpose(1, 2);  // [B, n·F, T]
+  auto h = out_norm->forward(x.transpose(1, 2));  // [B, T, dim]
+  auto out = head->forward(h);
+  if (head_wide) out = out + head_wide->forward(torch::gelu(head_up->forward(h)));
+  out = out.transpose(1, 2);  // [B, n·F, T]
   const int64_t bins = frontend.bins();
   // The clamp bounds exp() (e^7 ≈ 1100, above a full-scale sine's 512 with this window).
   auto mag = torch::exp(torch::clamp_max(out.narrow(1, 0, bins), 7.0));
@@ -216,7 +235,8 @@ void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& wher
   const auto& a = dst->config;
   const auto& b = src->config;
   if (a.frontend != b.frontend || a.dim != b.dim || a.intermediate != b.intermediate ||
-      a.layers != b.layers || a.kernel != b.kernel) {
+      a.layers != b.layers || a.kernel != b.kernel ||
+      (b.head_hidden != 0 && a.head_hidden != b.head_hidden)) {
     throw ModelError(where + ": its sizes or front end differ from the vocoder being trained");
   }
   torch::NoGradGuard ng;
@@ -226,7 +246,8 @@ void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& wher
     if (s == nullptr) continue;
     if (s->sizes() == p.value().sizes()) {
       p.value().copy_(*s);
-    } else if (p.key().rfind("head.", 0) == 0 && s->size(0) <= p.value().size(0)) {
+    } else if ((p.key().rfind("head.", 0) == 0 || p.key().rfind("head_wide.", 0) == 0) &&
+               s->size(0) <= p.value().size(0)) {
       // The head's rows only grow from phase to phase (direct → integrated → locked →
       // hybrid append theirs), so the source's rows carry over and the rest keep their start.
       p.value().narrow(0, 0, s->size(0)).copy_(*s);

@@ -36,6 +36,7 @@ struct VocoderImpl : torch::nn::Module {
   torch::nn::LayerNorm embed_norm{nullptr}, out_norm{nullptr};
   torch::nn::ModuleList blocks;
   torch::nn::Linear head{nullptr};
+  torch::nn::Linear head_up{nullptr}, head_wide{nullptr};  // only with config.head_hidden > 0
 };
 TORCH_MODULE(Vocoder);
 
@@ -43,7 +44,9 @@ TORCH_MODULE(Vocoder);
 void check_phase(const std::string& phase, const std::string& where);
 
 // Copies `src`'s tensors into `dst` (same front end and sizes; `dst`'s phase may add head
-// outputs, which keep their initial values). Throws ModelError naming `where` otherwise.
+// outputs, and `dst` may add the head's wide branch to a file without one: those keep their
+// initial values, the wide branch's output layer zero, so `dst` starts as `src`'s function).
+// Throws ModelError naming `where` otherwise.
 void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where);
 
 // The mel [.., mels, T] cropped, or its last frame repeated, to `frames` frames.

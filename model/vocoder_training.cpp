@@ -146,9 +146,9 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   Vocoder init_from{nullptr};
   if (!ckpt && !o.init.empty()) {
     init_from = load_vocoder(o.init);
-    config = VocoderConfig{init_from->config.frontend,     init_from->config.dim,
-                           init_from->config.intermediate, init_from->config.layers,
-                           init_from->config.kernel,       o.config.phase};
+    config = init_from->config;  // its front end and sizes
+    config.phase = o.config.phase;
+    if (config.head_hidden == 0) config.head_hidden = o.config.head_hidden;
     if (ae && !same_features(config.frontend, ae->config.frontend)) {
       throw ModelError(o.init + ": its front end differs from the autoencoder's in " +
                        o.autoencoder);
@@ -193,6 +193,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   log.note(std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) +
            " held out), crop " + std::to_string(o.crop_samples) + " samples, " +
            std::to_string(parameter_count(*voc)) + " parameters, phase " + config.phase +
+           ", head branch " + std::to_string(config.head_hidden) +
            (init_from ? ", from " + o.init : "") +
            (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
            (ckpt ? ", resuming at step " + std::to_string(step) : ""));

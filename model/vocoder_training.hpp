@@ -29,6 +29,11 @@ struct VocoderConfig {
   //                its 2 neighbours on each side (a predicted soft choice): phase locking
   //   "hybrid"     as locked, with a sixth choice: no running phase (the offset alone)
   std::string phase = "hybrid";
+  // Width of the head's second, non-linear branch (Linear dim→head_hidden → GELU → Linear to
+  // the same outputs, added to the linear head; 0: none, as in files from before this key).
+  // A linear head gives each frame's log-magnitudes only `dim` degrees of freedom for 513
+  // bins; the branch lifts that limit (docs/vocoder.md, "Head").
+  int head_hidden = 512;
   bool operator==(const VocoderConfig&) const = default;
 };
 

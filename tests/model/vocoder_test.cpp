@@ -238,6 +238,57 @@ TEST(Vocoder, AVocoderStartedFromAnotherKeepsItsMagnitudesAndRefusesOtherSizes) 
             std::string::npos);
 }
 
+TEST(Vocoder, AHeadBranchAddedToAFileWithoutOneStartsAsThatFileAndThenLearns) {
+  torch::manual_seed(9);
+  TempDir dir("tuneloop-model");
+  auto narrow_config = fixture_with_phase("hybrid");
+  narrow_config.head_hidden = 0;
+  Vocoder narrow(narrow_config);
+  EXPECT_FALSE(narrow->head_wide);
+  auto config = nlohmann::json::parse(to_json(narrow->config));
+  config.erase("head_hidden");  // as written before the key existed
+  const auto old = dir.file("old.safetensors");
+  adapters::save_state_dict(
+      *narrow, old, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  auto loaded = load_vocoder(old);
+  EXPECT_EQ(loaded->config.head_hidden, 0);
+
+  Vocoder wide(fixture_with_phase("hybrid"));
+  ASSERT_GT(wide->config.head_hidden, 0);
+  init_vocoder_from(wide, loaded, old);
+  auto mel = torch::randn({2, 16, 40}) - 4.0;
+  {
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(
+        torch::allclose(wide->forward(mel, 40 * 64), loaded->forward(mel, 40 * 64), 1e-5, 1e-6));
+  }
+  // It learns: a few steps toward a target move the branch off zero, and then the branch
+  // changes the output.
+  torch::optim::AdamW opt(wide->parameters(), torch::optim::AdamWOptions(1e-3));
+  auto target = 0.1 * torch::randn({2, 40 * 64});
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    multi_resolution_stft_loss(wide->forward(mel, 40 * 64), target).backward();
+    opt.step();
+  }
+  EXPECT_GT(wide->head_wide->weight.abs().sum().item<double>(), 0.0);
+  EXPECT_GT(wide->head_up->weight.grad().abs().sum().item<double>(), 0.0);
+
+  // A file whose branch has another width does not fit; a negative width is refused.
+  auto other = fixture_with_phase("hybrid");
+  other.head_hidden = 32;
+  Vocoder different(other);
+  EXPECT_NE(error_of([&] {
+              init_vocoder_from(different, wide, "wide.safetensors");
+            }).find("wide.safetensors"),
+            std::string::npos);
+  config["head_hidden"] = -1;
+  const auto bad = dir.file("bad.safetensors");
+  adapters::save_state_dict(
+      *narrow, bad, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  EXPECT_NE(error_of([&] { load_vocoder(bad); }).find(bad), std::string::npos);
+}
+
 TEST(Vocoder, AFileWithoutAPhaseReadsAsDirectAndAnUnknownPhaseIsRefused) {
   TempDir dir("tuneloop-model");
   Vocoder voc(fixture_with_phase("direct"));
