@@ -30,48 +30,53 @@ void init_fluidsynth_once() {
 
 }  // namespace
 
-struct SynthDeleter {
-  void operator()(fluid_synth_t* synth) const noexcept { delete_fluid_synth(synth); }
+// A synth with the settings it was made from: FluidSynth's API asks for one synth per
+// settings object, so every synth gets its own.
+struct Synth {
+  fluid_settings_t* settings = nullptr;
+  fluid_synth_t* synth = nullptr;
+  Synth() = default;
+  Synth(const Synth&) = delete;
+  Synth& operator=(const Synth&) = delete;
+  ~Synth() {
+    if (synth) delete_fluid_synth(synth);
+    if (settings) delete_fluid_settings(settings);
+  }
 };
-using SynthPtr = std::unique_ptr<fluid_synth_t, SynthDeleter>;
 
 struct Renderer::Impl {
-  fluid_settings_t* settings = nullptr;
   // Keeps the soundfont's samples in FluidSynth's process-wide cache, so the fresh synth
   // each clip gets loads it in a fraction of the time.
-  SynthPtr resident;
+  std::unique_ptr<Synth> resident;
   std::string soundfont;
   int rate = 32000;
 
-  SynthPtr make_synth() const {
-    SynthPtr synth(new_fluid_synth(settings));
-    if (!synth) throw RenderError("FluidSynth: cannot create a synthesizer");
-    if (fluid_synth_sfload(synth.get(), soundfont.c_str(), 1) == FLUID_FAILED) {
+  std::unique_ptr<Synth> make_synth() const {
+    auto s = std::make_unique<Synth>();
+    s->settings = new_fluid_settings();
+    if (!s->settings) throw RenderError("FluidSynth: cannot create settings");
+    fluid_settings_setnum(s->settings, "synth.sample-rate", rate);
+    fluid_settings_setnum(s->settings, "synth.gain", 0.3);
+    fluid_settings_setint(s->settings, "synth.cpu-cores", 1);
+    fluid_settings_setint(s->settings, "synth.threadsafe-api", 0);
+    fluid_settings_setint(s->settings, "synth.polyphony", 256);
+    fluid_settings_setint(s->settings, "synth.chorus.active", 0);
+    fluid_settings_setint(s->settings, "synth.reverb.active", 1);
+    // No player or audio driver is used, but keep any timing tied to samples rendered.
+    fluid_settings_setstr(s->settings, "player.timing-source", "sample");
+    s->synth = new_fluid_synth(s->settings);
+    if (!s->synth) throw RenderError("FluidSynth: cannot create a synthesizer");
+    if (fluid_synth_sfload(s->synth, soundfont.c_str(), 1) == FLUID_FAILED) {
       throw RenderError("FluidSynth cannot load soundfont '" + soundfont +
                         "' (install Debian's fluid-soundfont-gm or pass another .sf2)");
     }
-    return synth;
-  }
-  ~Impl() {
-    resident.reset();
-    if (settings) delete_fluid_settings(settings);
+    return s;
   }
 };
 
 Renderer::Renderer(const std::string& soundfont, int synth_rate) : impl_(std::make_unique<Impl>()) {
   init_fluidsynth_once();
   impl_->rate = synth_rate;
-  impl_->settings = new_fluid_settings();
-  if (!impl_->settings) throw RenderError("FluidSynth: cannot create settings");
-  fluid_settings_setnum(impl_->settings, "synth.sample-rate", synth_rate);
-  fluid_settings_setnum(impl_->settings, "synth.gain", 0.3);
-  fluid_settings_setint(impl_->settings, "synth.cpu-cores", 1);
-  fluid_settings_setint(impl_->settings, "synth.threadsafe-api", 0);
-  fluid_settings_setint(impl_->settings, "synth.polyphony", 256);
-  fluid_settings_setint(impl_->settings, "synth.chorus.active", 0);
-  fluid_settings_setint(impl_->settings, "synth.reverb.active", 1);
-  // No player or audio driver is used, but keep any timing tied to samples rendered.
-  fluid_settings_setstr(impl_->settings, "player.timing-source", "sample");
   impl_->soundfont = soundfont;
   impl_->resident = impl_->make_synth();
 }
@@ -81,8 +86,8 @@ Renderer::~Renderer() = default;
 audio::Audio Renderer::render(const Piece& piece, double seconds, int out_rate) {
   // A fresh synth per clip: system_reset leaves state behind (voice filters and the like)
   // that changes the next clip slightly, and clips must not depend on their neighbours.
-  const SynthPtr owner = impl_->make_synth();
-  fluid_synth_t* synth = owner.get();
+  const auto owner = impl_->make_synth();
+  fluid_synth_t* synth = owner->synth;
   const int rate = impl_->rate;
   for (int channel : {0, 1, 2, 9}) {
     fluid_synth_program_change(synth, channel, piece.channel_program[channel]);
