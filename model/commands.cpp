@@ -427,6 +427,12 @@ void add_vocoder_commands(CLI::App& app) {
                    "hybrid (locked, or no clock)")
       ->check(CLI::IsMember({"direct", "integrated", "locked", "hybrid"}))
       ->capture_default_str();
+  voc_cmd
+      ->add_option("--warmup", voc->warmup,
+                   "steps of linear learning-rate warm-up for a run whose optimizer starts afresh "
+                   "(use with --init; not applied on --resume)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   voc_cmd->add_option("--init", voc->init,
                       "vocoder file to start from (its sizes and tensors; fresh optimizer; "
                       "ignored with --resume)");

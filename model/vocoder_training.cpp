@@ -158,6 +158,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   if (o.crop_samples < hop || o.crop_samples % hop != 0) {
     throw ModelError("crop_samples must be a positive multiple of the hop (" + std::to_string(hop) + ")");
   }
+  if (o.warmup < 0) throw ModelError("warmup must be 0 or more steps");
   if (o.autoencoder_mix < 0.0 || o.autoencoder_mix > 1.0) {
     throw ModelError("autoencoder_mix must be in [0, 1]");
   }
@@ -190,13 +191,14 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   }
   TrainLog log("train-vocoder", (fs::path(o.out) / "losses.csv").string(), ckpt.has_value(), o.steps,
                o.quiet);
-  log.note(std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) +
-           " held out), crop " + std::to_string(o.crop_samples) + " samples, " +
-           std::to_string(parameter_count(*voc)) + " parameters, phase " + config.phase +
-           ", head branch " + std::to_string(config.head_hidden) +
-           (init_from ? ", from " + o.init : "") +
-           (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
-           (ckpt ? ", resuming at step " + std::to_string(step) : ""));
+  log.note(
+      std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) + " held out), crop " +
+      std::to_string(o.crop_samples) + " samples, " + std::to_string(parameter_count(*voc)) +
+      " parameters, phase " + config.phase + ", head branch " + std::to_string(config.head_hidden) +
+      (init_from ? ", from " + o.init : "") +
+      (!ckpt && o.warmup > 0 ? ", lr warm-up over " + std::to_string(o.warmup) + " steps" : "") +
+      (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
+      (ckpt ? ", resuming at step " + std::to_string(step) : ""));
 
   // A batch: random hop-aligned crops; each input mel is the true one or, with probability
   // autoencoder_mix, the autoencoder's reconstruction of the same frames.
@@ -281,6 +283,12 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
                                                   workers ? &*workers : nullptr);
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
     torch::nn::utils::clip_grad_norm_(params, 1.0);
+    if (!ckpt && step < o.warmup) {
+      static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[0].options())
+          .lr(o.lr * (step + 1) / o.warmup);
+    } else if (!ckpt && step == o.warmup) {
+      static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[0].options()).lr(o.lr);
+    }
     opt.step();
     ++step;
     log.step(step, first_step, loss);

@@ -60,6 +60,11 @@ struct VocoderTrainOptions : TrainerOptions {
   // fits are kept (the head's extra phase outputs of `config.phase` start at zero); the
   // optimizer starts afresh. Ignored when a checkpoint is resumed.
   std::string init;
+  // Steps over which a run that starts its optimizer afresh ramps the learning rate up
+  // linearly from lr/warmup to lr (0: none; not applied when a checkpoint is resumed). A fresh
+  // AdamW moves every weight by about lr on its first steps, which knocks a trained vocoder
+  // given to --init back before it recovers.
+  int warmup = 0;
 };
 
 // Writes out/vocoder.safetensors, out/vocoder.ckpt.safetensors (model + AdamW + step) and

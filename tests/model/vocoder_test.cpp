@@ -1,20 +1,20 @@
 // The neural vocoder (model/vocoder.hpp): exact output length, training, file checks, and the
 // engine's and reconstruct()'s use of it, on tiny fixture configurations.
-#include <gtest/gtest.h>
+#include "model/vocoder.hpp"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-
 #include <nlohmann/json.hpp>
-
-#include <torch/torch.h>
 
 #include "adapters/tensor_file.hpp"
 #include "fixtures.hpp"
 #include "model/engine.hpp"
 #include "model/model_files.hpp"
-#include "model/vocoder.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::model {
@@ -174,6 +174,45 @@ TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
   auto loaded = load_vocoder(hybrid.weights);
   EXPECT_EQ(loaded->config.phase, "hybrid");
   EXPECT_EQ(loaded->config.dim, o.config.dim);
+}
+
+// The distance between two vocoder files' tensors.
+double weight_distance(const std::string& a, const std::string& b) {
+  auto x = load_vocoder(a)->parameters(), y = load_vocoder(b)->parameters();
+  double sum = 0;
+  for (size_t i = 0; i < x.size(); ++i) sum += (x[i] - y[i]).pow(2).sum().item<double>();
+  return std::sqrt(sum);
+}
+
+TEST(Vocoder, AWarmUpMakesAFreshOptimizersFirstStepsSmall) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  torch::manual_seed(3);
+  const auto start = dir.file("start.safetensors");
+  save_vocoder(Vocoder(fixture_with_phase("hybrid")), start);
+  VocoderTrainOptions o;
+  o.corpus = dir.file("corpus");
+  o.config = fixture_with_phase("hybrid");
+  o.init = start;
+  o.steps = 1;
+  o.batch = 2;
+  o.lr = 1e-3;
+  o.threads = 1;
+  o.crop_samples = 4096;
+  o.held_out = 1;
+  o.checkpoint_every = 0;
+  o.quiet = true;
+  std::vector<double> moved;
+  for (int warmup : {0, 10}) {
+    o.warmup = warmup;
+    o.out = dir.file("warmup" + std::to_string(warmup));
+    moved.push_back(weight_distance(start, train_vocoder(o).weights));
+  }
+  // AdamW's first step moves each weight by about lr (plus weight decay), so a tenth of the
+  // learning rate moves the weights about a tenth as far.
+  EXPECT_NEAR(moved[1] / moved[0], 0.1, 0.02);
+  o.warmup = -1;
+  EXPECT_NE(error_of([&] { train_vocoder(o); }).find("warmup"), std::string::npos);
 }
 
 // The losses.csv column of step losses.
