@@ -162,6 +162,39 @@ void add_model_commands(CLI::App& app) {
     });
   });
 
+  // ------------------------------------------------------------ evaluate-denoiser
+  auto ed = std::make_shared<DenoiserEvaluationOptions>();
+  auto* ed_cmd = app.add_subcommand(
+      "evaluate-denoiser",
+      "a denoiser's loss on a corpus it did not train on, at fixed noise levels and noise");
+  ed_cmd
+      ->add_option("--corpus", ed->corpus,
+                   "corpus folder (e.g. `corpus --seed 2`: not the training one)")
+      ->required();
+  ed_cmd->add_option("--clips", ed->clips, "the index's last N clips (0: all)")
+      ->capture_default_str();
+  ed_cmd->add_option("--weights", ed->weights_dir, "weights folder (default: shipped)");
+  ed_cmd->add_option("--denoiser", ed->denoiser, "denoiser file (default: in --weights)");
+  ed_cmd->add_option("--autoencoder", ed->autoencoder, "autoencoder file (default: in --weights)");
+  ed_cmd->add_option("--levels", ed->levels, "noise levels t = (k + 1/2)/levels")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  ed_cmd->add_option("--seed", ed->seed, "seed of the noise (the same for every denoiser)")
+      ->capture_default_str();
+  ed_cmd->add_option("--threads", ed->threads, "LibTorch threads")->capture_default_str();
+  ed_cmd->callback([ed] {
+    guarded("evaluate-denoiser", [&] {
+      const auto e = evaluate_denoiser(*ed);
+      std::printf(
+          "%d clips, v-prediction loss (mean squared error)\n| t | untagged | tagged "
+          "|\n|---|---|---|\n",
+          e.clips);
+      for (size_t k = 0; k < e.t.size(); ++k)
+        std::printf("| %.4f | %.5f | %.5f |\n", e.t[k], e.untagged[k], e.tagged[k]);
+      std::printf("| mean | %.5f | %.5f |\n", e.mean_untagged, e.mean_tagged);
+    });
+  });
+
   // ------------------------------------------------------------ fine-tune
   auto ft = std::make_shared<FineTuneCommand>();
   auto* ft_cmd = app.add_subcommand("fine-tune", "fine-tune a LoRA adapter on a folder of audio");

@@ -16,17 +16,22 @@ torch::Tensor drop_tags(const torch::Tensor& tags, double p_tag, double p_all) {
   return tags * keep_tag * keep_all;
 }
 
-namespace {
-
-torch::Tensor loss_on(Denoiser& denoiser, const torch::Tensor& x0, const torch::Tensor& tags,
-                      const torch::Tensor& weights, const DiffusionDraws& draws) {
+torch::Tensor diffusion_loss_per_example(Denoiser& denoiser, const torch::Tensor& x0,
+                                         const torch::Tensor& tags, const DiffusionDraws& draws) {
   const auto b = x0.size(0);
   auto a = alpha_of(draws.t).view({b, 1, 1, 1});
   auto s = sigma_of(draws.t).view({b, 1, 1, 1});
   auto xt = a * x0 + s * draws.noise;
   auto target = a * draws.noise - s * x0;
   auto v = denoiser->forward(xt, draws.t, tags);
-  auto per_example = (v - target).pow(2).mean({1, 2, 3});
+  return (v - target).pow(2).mean({1, 2, 3});
+}
+
+namespace {
+
+torch::Tensor loss_on(Denoiser& denoiser, const torch::Tensor& x0, const torch::Tensor& tags,
+                      const torch::Tensor& weights, const DiffusionDraws& draws) {
+  auto per_example = diffusion_loss_per_example(denoiser, x0, tags, draws);
   if (weights.defined()) return (per_example * weights).sum() / weights.sum().clamp_min(1e-8);
   return per_example.mean();
 }

@@ -33,6 +33,9 @@ DiffusionDraws draw_diffusion_noise(const torch::Tensor& x0);
 // The untagged, unweighted loss on given draws.
 torch::Tensor diffusion_loss(Denoiser& denoiser, const torch::Tensor& x0,
                              const DiffusionDraws& draws);
+// Each example's loss [B] on given draws, with tags [B, V] (may be undefined).
+torch::Tensor diffusion_loss_per_example(Denoiser& denoiser, const torch::Tensor& x0,
+                                         const torch::Tensor& tags, const DiffusionDraws& draws);
 
 enum class Solver { ddim, dpmpp_2m };
 // Throws ModelError on an unknown name ("ddim", "dpm++2m").

@@ -1,5 +1,6 @@
 #include "model/training.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -462,6 +463,62 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
   log.note("done: step " + std::to_string(step) + ", eval loss " +
            std::to_string(result.initial_eval_loss) + " -> " + std::to_string(result.final_eval_loss));
   return result;
+}
+
+DenoiserEvaluation evaluate_denoiser(const DenoiserEvaluationOptions& o) {
+  if (o.levels < 1) throw ModelError("levels must be at least 1");
+  if (o.clips < 0) throw ModelError("clips must be 0 (all) or more");
+  torch::set_num_threads(std::max(1, o.threads));
+  const fs::path dir =
+      o.weights_dir.empty() ? fs::path(TUNELOOP_WEIGHTS_DIR) : fs::path(o.weights_dir);
+  const auto ae_path = o.autoencoder.empty() ? (dir / kAutoencoderFile).string() : o.autoencoder;
+  const auto dn_path = o.denoiser.empty() ? (dir / kDenoiserFile).string() : o.denoiser;
+  auto ae = load_autoencoder(ae_path);
+  std::string made_for;
+  auto denoiser = load_denoiser(dn_path, &made_for);
+  if (made_for != adapters::model_hash(*ae)) {
+    throw ModelError(dn_path + " was trained with another autoencoder than " + ae_path);
+  }
+  torch::NoGradGuard ng;
+  denoiser->eval();
+  const auto& config = denoiser->config;
+  auto clips = read_corpus_index(o.corpus);
+  if (o.clips > 0 && static_cast<size_t>(o.clips) < clips.size()) {
+    clips.erase(clips.begin(), clips.end() - o.clips);
+  }
+  MelFrontEnd frontend(ae->config.frontend);
+  const auto mels = corpus_log_mels(clips, frontend, /*quiet=*/true);
+  const int64_t multiple = config.length_multiple();
+
+  DenoiserEvaluation e;
+  e.clips = static_cast<int>(clips.size());
+  e.untagged.assign(o.levels, 0.0);
+  e.tagged.assign(o.levels, 0.0);
+  for (int k = 0; k < o.levels; ++k) e.t.push_back((k + 0.5) / o.levels);
+  auto t = torch::tensor(e.t, torch::kFloat32);
+  torch::manual_seed(o.seed);
+  for (size_t i = 0; i < clips.size(); ++i) {
+    auto latent = encode_log_mel(ae, frontend, mels[i], multiple);
+    const int64_t length = latent.size(-1) / multiple * multiple;
+    if (length < multiple) throw ModelError(clips[i].path + ": too short for the denoiser");
+    auto x0 = (latent.narrow(-1, 0, length) / config.latent_scale)
+                  .unsqueeze(0)
+                  .expand({o.levels, latent.size(0), latent.size(1), length});
+    const DiffusionDraws draws{t, torch::randn(x0.sizes())};
+    auto tags = multi_hot(clips[i].tags, config.tags).unsqueeze(0).expand({o.levels, -1});
+    for (auto [with_tags, sums] : {std::pair{false, &e.untagged}, std::pair{true, &e.tagged}}) {
+      if (with_tags && config.tags.empty()) continue;  // no tags: the same as untagged
+      auto per_level =
+          diffusion_loss_per_example(denoiser, x0, with_tags ? tags : torch::Tensor(), draws);
+      for (int k = 0; k < o.levels; ++k) (*sums)[k] += per_level[k].item<double>() / e.clips;
+    }
+  }
+  if (config.tags.empty()) e.tagged = e.untagged;
+  for (int k = 0; k < o.levels; ++k) {
+    e.mean_untagged += e.untagged[k] / o.levels;
+    e.mean_tagged += e.tagged[k] / o.levels;
+  }
+  return e;
 }
 
 }  // namespace tuneloop::model

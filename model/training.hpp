@@ -73,4 +73,30 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& options);
 // Throws ModelError or audio::AudioError.
 TrainResult train_denoiser(const DenoiserTrainOptions& options);
 
+// A denoiser's v-prediction loss on a corpus it was not trained on, with fixed draws, so two
+// denoisers (two checkpoints, or a run and the shipped weights) can be compared without
+// the noise of a training batch: each clip's whole latent at `levels` evenly spaced noise
+// levels t = (k + ½)/levels, the same noise for every denoiser (from `seed`), untagged (as
+// untagged generation and the listener's adapters use it) and with the clip's own tags.
+struct DenoiserEvaluationOptions {
+  std::string corpus;       // a corpus folder (render one with another --seed than training's)
+  int clips = 0;            // the index's last N clips; 0 = all
+  std::string weights_dir;  // "" = the shipped model/weights
+  std::string denoiser;     // "" = weights_dir/denoiser.safetensors
+  std::string autoencoder;  // the one it was trained with; "" = weights_dir/autoencoder.safetensors
+  int levels = 8;
+  uint64_t seed = 1;
+  int threads = 2;
+};
+struct DenoiserEvaluation {
+  int clips = 0;
+  std::vector<double> t;                      // the noise levels
+  std::vector<double> untagged;               // mean loss at each level, no tags
+  std::vector<double> tagged;                 // the same with each clip's tags
+  double mean_untagged = 0, mean_tagged = 0;  // over the levels
+};
+// Throws ModelError (unreadable files, a denoiser made for another autoencoder, clips too
+// short for the denoiser) or audio::AudioError.
+DenoiserEvaluation evaluate_denoiser(const DenoiserEvaluationOptions& options);
+
 }  // namespace tuneloop::model

@@ -331,5 +331,55 @@ TEST(Training, AStopRequestCheckpointsAndResumeContinuesFromThere) {
   EXPECT_EQ(train_autoencoder(ao).step, 10);
 }
 
+TEST(Training, EvaluateDenoiserScoresATrainedDenoiserBelowItsStartWithTheSameDrawsEachTime) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6);
+  testing::write_fixture_weights(dir.file("weights"));
+  DenoiserTrainOptions t;
+  t.corpus = dir.file("corpus");
+  t.out = dir.file("trained");
+  t.autoencoder = dir.file("weights/autoencoder.safetensors");
+  t.init = dir.file("weights/denoiser.safetensors");
+  t.steps = 60;
+  t.batch = 8;
+  t.lr = 2e-3;
+  t.crop_latent = 8;
+  t.quiet = true;
+  t.threads = 1;
+  const auto trained = train_denoiser(t).weights;
+
+  DenoiserEvaluationOptions o;
+  o.corpus = dir.file("corpus");
+  o.weights_dir = dir.file("weights");
+  o.levels = 4;
+  o.threads = 1;
+  const auto start = evaluate_denoiser(o);
+  EXPECT_EQ(start.clips, 6);
+  ASSERT_EQ(start.t.size(), 4u);
+  EXPECT_DOUBLE_EQ(start.t[0], 0.125);
+  ASSERT_EQ(start.untagged.size(), 4u);
+  ASSERT_EQ(start.tagged.size(), 4u);
+  const auto again = evaluate_denoiser(o);
+  EXPECT_EQ(again.untagged, start.untagged);  // fixed draws: the very same figures
+  EXPECT_EQ(again.tagged, start.tagged);
+
+  o.denoiser = trained;
+  const auto after = evaluate_denoiser(o);
+  EXPECT_LT(after.mean_untagged, 0.9 * start.mean_untagged);
+  EXPECT_LT(after.mean_tagged, 0.9 * start.mean_tagged);
+  o.clips = 2;
+  EXPECT_EQ(evaluate_denoiser(o).clips, 2);
+
+  // A denoiser made for another autoencoder is refused, naming it.
+  testing::write_fixture_weights(dir.file("other"), 7);
+  o.autoencoder = dir.file("other/autoencoder.safetensors");
+  try {
+    evaluate_denoiser(o);
+    ADD_FAILURE() << "a denoiser made for another autoencoder was scored";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find(trained), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tuneloop::model
