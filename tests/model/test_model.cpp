@@ -245,6 +245,23 @@ TEST(Adapters, AZeroInitialisedAdapterLeavesSamplingUnchanged) {
   EXPECT_TRUE(torch::allclose(before, after, 1e-6, 1e-6));
 }
 
+// Denoiser training on the tiny corpus in `corpus`: 8 latent frames, batch 8, lr 2e-3,
+// one thread, no progress lines.
+DenoiserTrainOptions tiny_denoiser_training(const std::string& corpus, const std::string& out,
+                                            const std::string& autoencoder, int steps) {
+  DenoiserTrainOptions o;
+  o.corpus = corpus;
+  o.out = out;
+  o.autoencoder = autoencoder;
+  o.steps = steps;
+  o.batch = 8;
+  o.lr = 2e-3;
+  o.crop_latent = 8;
+  o.quiet = true;
+  o.threads = 1;
+  return o;
+}
+
 TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"));
@@ -262,17 +279,8 @@ TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
   EXPECT_EQ(ar.step, 40);
   EXPECT_LT(ar.final_eval_loss, ar.initial_eval_loss);
 
-  DenoiserTrainOptions dopt;
-  dopt.corpus = ao.corpus;
-  dopt.out = ao.out;
-  dopt.autoencoder = ar.weights;
+  auto dopt = tiny_denoiser_training(ao.corpus, ao.out, ar.weights, 60);
   dopt.config = fixture_denoiser_config({});
-  dopt.steps = 60;
-  dopt.batch = 8;
-  dopt.lr = 2e-3;
-  dopt.crop_latent = 8;
-  dopt.quiet = true;
-  dopt.threads = 1;
   auto dr = train_denoiser(dopt);
   EXPECT_LT(dr.final_eval_loss, dr.initial_eval_loss);
   auto dn = load_denoiser(dr.weights);
@@ -335,17 +343,9 @@ TEST(Training, EvaluateDenoiserScoresATrainedDenoiserBelowItsStartWithTheSameDra
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 6);
   testing::write_fixture_weights(dir.file("weights"));
-  DenoiserTrainOptions t;
-  t.corpus = dir.file("corpus");
-  t.out = dir.file("trained");
-  t.autoencoder = dir.file("weights/autoencoder.safetensors");
+  auto t = tiny_denoiser_training(dir.file("corpus"), dir.file("trained"),
+                                  dir.file("weights/autoencoder.safetensors"), 60);
   t.init = dir.file("weights/denoiser.safetensors");
-  t.steps = 60;
-  t.batch = 8;
-  t.lr = 2e-3;
-  t.crop_latent = 8;
-  t.quiet = true;
-  t.threads = 1;
   const auto trained = train_denoiser(t).weights;
 
   DenoiserEvaluationOptions o;

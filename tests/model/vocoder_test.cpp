@@ -128,23 +128,30 @@ TEST(Vocoder, OutputHasExactlyTheRequestedLengthForAnyInputLength) {
   }
 }
 
-TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
-  TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
-  testing::write_fixture_weights(dir.file("weights"));
+// Training options for the tiny corpus in `dir`/corpus: crops of 4,096 samples, one clip
+// held out, one thread, no checkpoints between steps, no progress lines.
+VocoderTrainOptions tiny_training(TempDir& dir, const VocoderConfig& config) {
   VocoderTrainOptions o;
   o.corpus = dir.file("corpus");
-  o.out = dir.file("voc");
-  o.autoencoder = dir.file("weights/autoencoder.safetensors");
-  o.config = fixture_vocoder_config();
-  o.steps = 40;
-  o.batch = 4;
-  o.lr = 3e-3;
+  o.config = config;
   o.threads = 1;
   o.crop_samples = 4096;
   o.held_out = 1;
   o.checkpoint_every = 0;
   o.quiet = true;
+  return o;
+}
+
+TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  testing::write_fixture_weights(dir.file("weights"));
+  auto o = tiny_training(dir, fixture_vocoder_config());
+  o.out = dir.file("voc");
+  o.autoencoder = dir.file("weights/autoencoder.safetensors");
+  o.steps = 40;
+  o.batch = 4;
+  o.lr = 3e-3;
   auto r = train_vocoder(o);
   EXPECT_EQ(r.step, 40);
   EXPECT_LT(r.final_eval_loss, r.initial_eval_loss * 0.9);
@@ -190,18 +197,11 @@ TEST(Vocoder, AWarmUpMakesAFreshOptimizersFirstStepsSmall) {
   torch::manual_seed(3);
   const auto start = dir.file("start.safetensors");
   save_vocoder(Vocoder(fixture_with_phase("hybrid")), start);
-  VocoderTrainOptions o;
-  o.corpus = dir.file("corpus");
-  o.config = fixture_with_phase("hybrid");
+  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
   o.init = start;
   o.steps = 1;
   o.batch = 2;
   o.lr = 1e-3;
-  o.threads = 1;
-  o.crop_samples = 4096;
-  o.held_out = 1;
-  o.checkpoint_every = 0;
-  o.quiet = true;
   std::vector<double> moved;
   for (int warmup : {0, 10}) {
     o.warmup = warmup;
@@ -228,16 +228,10 @@ std::vector<double> step_losses(const std::string& csv_path) {
 TEST(Vocoder, TrainingSplitAcrossThreadsScoresAndStepsAsOneThreadDoes) {
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
-  VocoderTrainOptions o;
-  o.corpus = dir.file("corpus");
-  o.config = fixture_with_phase("hybrid");
+  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
   o.steps = 8;
   o.batch = 5;  // slices of 2 and 3 examples
   o.lr = 3e-3;
-  o.crop_samples = 4096;
-  o.held_out = 1;
-  o.checkpoint_every = 0;
-  o.quiet = true;
   std::vector<std::vector<double>> runs;
   for (int threads : {1, 2}) {
     o.threads = threads;
@@ -277,6 +271,13 @@ TEST(Vocoder, AVocoderStartedFromAnotherKeepsItsMagnitudesAndRefusesOtherSizes) 
             std::string::npos);
 }
 
+// Writes `voc`'s tensors with `config` as its metadata (to write what older or broken
+// files hold).
+void save_with_config(const Vocoder& voc, const std::string& path, const nlohmann::json& config) {
+  adapters::save_state_dict(
+      *voc, path, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+}
+
 TEST(Vocoder, AHeadBranchAddedToAFileWithoutOneStartsAsThatFileAndThenLearns) {
   torch::manual_seed(9);
   TempDir dir("tuneloop-model");
@@ -287,8 +288,7 @@ TEST(Vocoder, AHeadBranchAddedToAFileWithoutOneStartsAsThatFileAndThenLearns) {
   auto config = nlohmann::json::parse(to_json(narrow->config));
   config.erase("head_hidden");  // as written before the key existed
   const auto old = dir.file("old.safetensors");
-  adapters::save_state_dict(
-      *narrow, old, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  save_with_config(narrow, old, config);
   auto loaded = load_vocoder(old);
   EXPECT_EQ(loaded->config.head_hidden, 0);
 
@@ -323,8 +323,7 @@ TEST(Vocoder, AHeadBranchAddedToAFileWithoutOneStartsAsThatFileAndThenLearns) {
             std::string::npos);
   config["head_hidden"] = -1;
   const auto bad = dir.file("bad.safetensors");
-  adapters::save_state_dict(
-      *narrow, bad, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  save_with_config(narrow, bad, config);
   EXPECT_NE(error_of([&] { load_vocoder(bad); }).find(bad), std::string::npos);
 }
 
@@ -334,13 +333,11 @@ TEST(Vocoder, AFileWithoutAPhaseReadsAsDirectAndAnUnknownPhaseIsRefused) {
   auto config = nlohmann::json::parse(to_json(voc->config));
   config.erase("phase");  // as written before the key existed
   const auto old = dir.file("old.safetensors");
-  adapters::save_state_dict(
-      *voc, old, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  save_with_config(voc, old, config);
   EXPECT_EQ(load_vocoder(old)->config.phase, "direct");
   config["phase"] = "spiral";
   const auto bad = dir.file("bad.safetensors");
-  adapters::save_state_dict(
-      *voc, bad, {{"format", "tuneloop-model"}, {"kind", "vocoder"}, {"config", config.dump()}});
+  save_with_config(voc, bad, config);
   const auto error = error_of([&] { load_vocoder(bad); });
   EXPECT_NE(error.find(bad), std::string::npos);
   EXPECT_NE(error.find("spiral"), std::string::npos);
