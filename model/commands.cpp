@@ -182,6 +182,9 @@ void add_model_commands(CLI::App& app) {
   ed_cmd->add_option("--seed", ed->seed, "seed of the noise (the same for every denoiser)")
       ->capture_default_str();
   ed_cmd->add_option("--threads", ed->threads, "LibTorch threads")->capture_default_str();
+  ed_cmd->add_option("--swap", ed->swap,
+                     "two tags, e.g. --swap major minor: also score the clips carrying one of them "
+                     "with it replaced by the other");
   ed_cmd->callback([ed] {
     guarded("evaluate-denoiser", [&] {
       const auto e = evaluate_denoiser(*ed);
@@ -192,6 +195,16 @@ void add_model_commands(CLI::App& app) {
       for (size_t k = 0; k < e.t.size(); ++k)
         std::printf("| %.4f | %.5f | %.5f |\n", e.t[k], e.untagged[k], e.tagged[k]);
       std::printf("| mean | %.5f | %.5f |\n", e.mean_untagged, e.mean_tagged);
+      if (ed->swap.first.empty()) return;
+      std::printf(
+          "\n%d clips carry '%s' or '%s': their own tags against the two swapped\n"
+          "| t | own tags | swapped | swapped - own |\n|---|---|---|---|\n",
+          e.swapped_clips, ed->swap.first.c_str(), ed->swap.second.c_str());
+      for (size_t k = 0; k < e.t.size(); ++k)
+        std::printf("| %.4f | %.5f | %.5f | %+.5f |\n", e.t[k], e.own_tags[k], e.swapped_tags[k],
+                    e.swapped_tags[k] - e.own_tags[k]);
+      std::printf("| mean | %.5f | %.5f | %+.5f |\n", e.mean_own_tags, e.mean_swapped_tags,
+                  e.mean_swapped_tags - e.mean_own_tags);
     });
   });
 

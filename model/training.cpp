@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "adapters/lora.hpp"
@@ -486,14 +487,33 @@ DenoiserEvaluation evaluate_denoiser(const DenoiserEvaluationOptions& o) {
   if (o.clips > 0 && static_cast<size_t>(o.clips) < clips.size()) {
     clips.erase(clips.begin(), clips.end() - o.clips);
   }
+  const auto& [swap_a, swap_b] = o.swap;
+  if (swap_a.empty() != swap_b.empty()) throw ModelError("a tag swap needs two tags");
+  for (const auto& tag : {swap_a, swap_b}) {
+    if (!tag.empty() && std::find(config.tags.begin(), config.tags.end(), tag) == config.tags.end())
+      throw ModelError(dn_path + ": the denoiser has no tag '" + tag + "' to swap");
+  }
   MelFrontEnd frontend(ae->config.frontend);
   const auto mels = corpus_log_mels(clips, frontend, /*quiet=*/true);
   const int64_t multiple = config.length_multiple();
+  // Clip i's tags with the swap applied, or nothing when it carries neither or both.
+  auto swapped =
+      [&](const std::vector<std::string>& tags) -> std::optional<std::vector<std::string>> {
+    if (swap_a.empty()) return std::nullopt;
+    const bool a = std::count(tags.begin(), tags.end(), swap_a) > 0;
+    const bool b = std::count(tags.begin(), tags.end(), swap_b) > 0;
+    if (a == b) return std::nullopt;
+    auto out = tags;
+    std::replace(out.begin(), out.end(), a ? swap_a : swap_b, a ? swap_b : swap_a);
+    return out;
+  };
 
   DenoiserEvaluation e;
   e.clips = static_cast<int>(clips.size());
   e.untagged.assign(o.levels, 0.0);
   e.tagged.assign(o.levels, 0.0);
+  e.own_tags.assign(o.levels, 0.0);
+  e.swapped_tags.assign(o.levels, 0.0);
   for (int k = 0; k < o.levels; ++k) e.t.push_back((k + 0.5) / o.levels);
   auto t = torch::tensor(e.t, torch::kFloat32);
   torch::manual_seed(o.seed);
@@ -505,18 +525,34 @@ DenoiserEvaluation evaluate_denoiser(const DenoiserEvaluationOptions& o) {
                   .unsqueeze(0)
                   .expand({o.levels, latent.size(0), latent.size(1), length});
     const DiffusionDraws draws{t, torch::randn(x0.sizes())};
-    auto tags = multi_hot(clips[i].tags, config.tags).unsqueeze(0).expand({o.levels, -1});
-    for (auto [with_tags, sums] : {std::pair{false, &e.untagged}, std::pair{true, &e.tagged}}) {
-      if (with_tags && config.tags.empty()) continue;  // no tags: the same as untagged
-      auto per_level =
-          diffusion_loss_per_example(denoiser, x0, with_tags ? tags : torch::Tensor(), draws);
-      for (int k = 0; k < o.levels; ++k) (*sums)[k] += per_level[k].item<double>() / e.clips;
+    auto add = [&](std::vector<double>& sums, const torch::Tensor& tags) {
+      auto per_level = diffusion_loss_per_example(denoiser, x0, tags, draws);
+      for (int k = 0; k < o.levels; ++k) sums[k] += per_level[k].item<double>();
+    };
+    auto tags_of = [&](const std::vector<std::string>& names) {
+      return multi_hot(names, config.tags).unsqueeze(0).expand({o.levels, -1});
+    };
+    add(e.untagged, torch::Tensor());
+    if (config.tags.empty()) continue;  // no tags: tagged is untagged
+    add(e.tagged, tags_of(clips[i].tags));
+    if (const auto other = swapped(clips[i].tags)) {
+      add(e.own_tags, tags_of(clips[i].tags));
+      add(e.swapped_tags, tags_of(*other));
+      ++e.swapped_clips;
     }
   }
   if (config.tags.empty()) e.tagged = e.untagged;
   for (int k = 0; k < o.levels; ++k) {
+    e.untagged[k] /= e.clips;
+    if (!config.tags.empty()) e.tagged[k] /= e.clips;
     e.mean_untagged += e.untagged[k] / o.levels;
     e.mean_tagged += e.tagged[k] / o.levels;
+    if (e.swapped_clips > 0) {
+      e.own_tags[k] /= e.swapped_clips;
+      e.swapped_tags[k] /= e.swapped_clips;
+      e.mean_own_tags += e.own_tags[k] / o.levels;
+      e.mean_swapped_tags += e.swapped_tags[k] / o.levels;
+    }
   }
   return e;
 }

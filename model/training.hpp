@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/hparams.hpp"
@@ -87,6 +88,10 @@ struct DenoiserEvaluationOptions {
   int levels = 8;
   uint64_t seed = 1;
   int threads = 2;
+  // Two tags of the vocabulary ("major", "minor"), or none: the clips that carry exactly one
+  // of them are scored again with it replaced by the other. If the denoiser uses what the tag
+  // says, the wrong tag scores worse than the right one.
+  std::pair<std::string, std::string> swap;
 };
 struct DenoiserEvaluation {
   int clips = 0;
@@ -94,6 +99,11 @@ struct DenoiserEvaluation {
   std::vector<double> untagged;               // mean loss at each level, no tags
   std::vector<double> tagged;                 // the same with each clip's tags
   double mean_untagged = 0, mean_tagged = 0;  // over the levels
+  // With a swap: over the clips that carry one of the two tags, the mean loss at each level
+  // with their own tags and with the tag swapped.
+  int swapped_clips = 0;
+  std::vector<double> own_tags, swapped_tags;
+  double mean_own_tags = 0, mean_swapped_tags = 0;
 };
 // Throws ModelError (unreadable files, a denoiser made for another autoencoder, clips too
 // short for the denoiser) or audio::AudioError.

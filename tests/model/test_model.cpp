@@ -370,6 +370,18 @@ TEST(Training, EvaluateDenoiserScoresATrainedDenoiserBelowItsStartWithTheSameDra
   o.clips = 2;
   EXPECT_EQ(evaluate_denoiser(o).clips, 2);
 
+  // Swapping two tags rescores the clips that carry one of them (every tiny clip is "low" or
+  // "high"), the own-tag column being the tagged one on those clips; an unknown tag is refused.
+  o.clips = 0;
+  o.swap = {"low", "high"};
+  const auto swap = evaluate_denoiser(o);
+  EXPECT_EQ(swap.swapped_clips, 6);
+  EXPECT_EQ(swap.own_tags, swap.tagged);
+  EXPECT_NE(swap.swapped_tags, swap.own_tags);
+  o.swap = {"low", "lowest"};
+  EXPECT_THROW(evaluate_denoiser(o), ModelError);
+  o.swap = {};
+
   // A denoiser made for another autoencoder is refused, naming it.
   testing::write_fixture_weights(dir.file("other"), 7);
   o.autoencoder = dir.file("other/autoencoder.safetensors");
