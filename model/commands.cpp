@@ -475,8 +475,8 @@ void add_vocoder_commands(CLI::App& app) {
       ->capture_default_str();
   voc_cmd
       ->add_option("--warmup", voc->warmup,
-                   "steps of linear learning-rate warm-up for a run whose optimizer starts afresh "
-                   "(use with --init; not applied on --resume)")
+                   "steps of linear learning-rate warm-up at the start of a run (use with --init; "
+                   "--resume carries on with it)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   voc_cmd->add_option("--init", voc->init,

@@ -56,7 +56,6 @@ bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
          a.fmin == b.fmin && a.fmax == b.fmax;
 }
 
-// Runs slice(k) for k = 0 … shards−1: slice 0 on this thread, the others on the workers.
 // The batch's loss (multi-resolution STFT loss + mel_weight × log-mel L1, as loss_of()) and
 // its gradients for `params`, the batch split into one slice per thread. Spectral
 // convergence is a ratio over the whole batch, so each slice first reports its sums; the
@@ -191,14 +190,14 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   }
   TrainLog log("train-vocoder", (fs::path(o.out) / "losses.csv").string(), ckpt.has_value(), o.steps,
                o.quiet);
-  log.note(
-      std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) + " held out), crop " +
-      std::to_string(o.crop_samples) + " samples, " + std::to_string(parameter_count(*voc)) +
-      " parameters, phase " + config.phase + ", head branch " + std::to_string(config.head_hidden) +
-      (init_from ? ", from " + o.init : "") +
-      (!ckpt && o.warmup > 0 ? ", lr warm-up over " + std::to_string(o.warmup) + " steps" : "") +
-      (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
-      (ckpt ? ", resuming at step " + std::to_string(step) : ""));
+  log.note(std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) +
+           " held out), crop " + std::to_string(o.crop_samples) + " samples, " +
+           std::to_string(parameter_count(*voc)) + " parameters, phase " + config.phase +
+           ", head branch " + std::to_string(config.head_hidden) +
+           (init_from ? ", from " + o.init : "") +
+           (step < o.warmup ? ", lr warm-up to step " + std::to_string(o.warmup) : "") +
+           (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
+           (ckpt ? ", resuming at step " + std::to_string(step) : ""));
 
   // A batch: random hop-aligned crops; each input mel is the true one or, with probability
   // autoencoder_mix, the autoencoder's reconstruction of the same frames.
@@ -283,10 +282,10 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
                                                   workers ? &*workers : nullptr);
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
     torch::nn::utils::clip_grad_norm_(params, 1.0);
-    if (!ckpt && step < o.warmup) {
+    if (step < o.warmup) {
       static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[0].options())
           .lr(o.lr * (step + 1) / o.warmup);
-    } else if (!ckpt && step == o.warmup) {
+    } else if (step == o.warmup) {
       static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[0].options()).lr(o.lr);
     }
     opt.step();

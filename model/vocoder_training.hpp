@@ -60,10 +60,10 @@ struct VocoderTrainOptions : TrainerOptions {
   // fits are kept (the head's extra phase outputs of `config.phase` start at zero); the
   // optimizer starts afresh. Ignored when a checkpoint is resumed.
   std::string init;
-  // Steps over which a run that starts its optimizer afresh ramps the learning rate up
-  // linearly from lr/warmup to lr (0: none; not applied when a checkpoint is resumed). A fresh
-  // AdamW moves every weight by about lr on its first steps, which knocks a trained vocoder
-  // given to --init back before it recovers.
+  // A run's first `warmup` steps ramp the learning rate up linearly from lr/warmup to lr
+  // (0: none; a run resumed before the end of its warm-up carries on with it). A fresh AdamW
+  // moves every weight by about lr on its first steps, which knocks a trained vocoder given
+  // to --init back before it recovers.
   int warmup = 0;
 };
 

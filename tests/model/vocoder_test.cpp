@@ -1,20 +1,21 @@
 // The neural vocoder (model/vocoder.hpp): exact output length, training, file checks, and the
 // engine's and reconstruct()'s use of it, on tiny fixture configurations.
-#include "model/vocoder.hpp"
-
 #include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+
 #include <nlohmann/json.hpp>
+
+#include <torch/torch.h>
 
 #include "adapters/tensor_file.hpp"
 #include "fixtures.hpp"
 #include "model/engine.hpp"
 #include "model/model_files.hpp"
+#include "model/vocoder.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::model {
