@@ -23,10 +23,6 @@
 #include "model/training_util.hpp"
 #include "model/vocoder.hpp"
 
-#ifndef TUNELOOP_WEIGHTS_DIR
-#define TUNELOOP_WEIGHTS_DIR "model/weights"
-#endif
-
 namespace tuneloop::model {
 namespace fs = std::filesystem;
 
@@ -174,10 +170,8 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   } else if (options.device != "cpu" && options.device != "auto") {
     throw ModelError("unknown device '" + options.device + "' (use cpu, cuda or auto)");
   }
-  const fs::path dir = options.weights_dir.empty() ? fs::path(TUNELOOP_WEIGHTS_DIR)
-                                                   : fs::path(options.weights_dir);
-  const auto ae_path = (dir / kAutoencoderFile).string();
-  const auto dn_path = (dir / kDenoiserFile).string();
+  const auto ae_path = weights_file(options.weights_dir, "", kAutoencoderFile);
+  const auto dn_path = weights_file(options.weights_dir, "", kDenoiserFile);
   m.ae = load_autoencoder(ae_path);
   std::string trained_with;
   m.denoiser = load_denoiser(dn_path, &trained_with);
@@ -190,7 +184,8 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
     throw ModelError(dn_path + ": latent shape does not match the autoencoder in " + ae_path);
   }
   m.frontend = std::make_unique<MelFrontEnd>(m.ae->config.frontend);
-  if (const auto voc_path = (dir / kVocoderFile).string(); fs::exists(voc_path)) {
+  if (const auto voc_path = weights_file(options.weights_dir, "", kVocoderFile);
+      fs::exists(voc_path)) {
     m.vocoder = load_vocoder(voc_path);
     const auto &a = m.ae->config.frontend, &v = m.vocoder->config.frontend;
     if (a.sample_rate != v.sample_rate || a.n_fft != v.n_fft || a.hop != v.hop || a.mels != v.mels ||

@@ -1,9 +1,22 @@
 #include "model/model_files.hpp"
 
+#include <filesystem>
+
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"
 
+#ifndef TUNELOOP_WEIGHTS_DIR
+#define TUNELOOP_WEIGHTS_DIR "model/weights"
+#endif
+
 namespace tuneloop::model {
+
+std::string weights_file(const std::string& dir, const std::string& given,
+                         const std::string& name) {
+  if (!given.empty()) return given;
+  return (std::filesystem::path(dir.empty() ? TUNELOOP_WEIGHTS_DIR : dir) / name).string();
+}
+
 namespace {
 
 std::map<std::string, std::string> model_metadata(const std::string& kind, const std::string& config) {

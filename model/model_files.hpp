@@ -14,6 +14,10 @@ namespace tuneloop::model {
 constexpr const char* kAutoencoderFile = "autoencoder.safetensors";
 constexpr const char* kDenoiserFile = "denoiser.safetensors";
 
+// The file a command reads: `given` when it names one, else `name` in the weights folder
+// `dir` (the shipped folder, model/weights, when `dir` is empty).
+std::string weights_file(const std::string& dir, const std::string& given, const std::string& name);
+
 // Throws ModelError if the file can't be written.
 void save_autoencoder(const Autoencoder& ae, const std::string& path);
 void save_denoiser(const Denoiser& denoiser, const std::string& path,

@@ -470,10 +470,8 @@ DenoiserEvaluation evaluate_denoiser(const DenoiserEvaluationOptions& o) {
   if (o.levels < 1) throw ModelError("levels must be at least 1");
   if (o.clips < 0) throw ModelError("clips must be 0 (all) or more");
   torch::set_num_threads(std::max(1, o.threads));
-  const fs::path dir =
-      o.weights_dir.empty() ? fs::path(TUNELOOP_WEIGHTS_DIR) : fs::path(o.weights_dir);
-  const auto ae_path = o.autoencoder.empty() ? (dir / kAutoencoderFile).string() : o.autoencoder;
-  const auto dn_path = o.denoiser.empty() ? (dir / kDenoiserFile).string() : o.denoiser;
+  const auto ae_path = weights_file(o.weights_dir, o.autoencoder, kAutoencoderFile);
+  const auto dn_path = weights_file(o.weights_dir, o.denoiser, kDenoiserFile);
   auto ae = load_autoencoder(ae_path);
   std::string made_for;
   auto denoiser = load_denoiser(dn_path, &made_for);

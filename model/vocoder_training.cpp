@@ -16,10 +16,6 @@
 #include "model/training_util.hpp"
 #include "model/vocoder.hpp"
 
-#ifndef TUNELOOP_WEIGHTS_DIR
-#define TUNELOOP_WEIGHTS_DIR "model/weights"
-#endif
-
 namespace tuneloop::model {
 namespace fs = std::filesystem;
 
@@ -316,9 +312,8 @@ struct RoundTrip {
   int griffin_lim_iterations = 32;
 
   RoundTrip(const ReconstructOptions& o, bool need_ae, bool need_vocoder) {
-    const fs::path dir = o.weights_dir.empty() ? fs::path(TUNELOOP_WEIGHTS_DIR) : fs::path(o.weights_dir);
-    const auto ae_path = o.autoencoder.empty() ? (dir / kAutoencoderFile).string() : o.autoencoder;
-    const auto voc_path = o.vocoder.empty() ? (dir / kVocoderFile).string() : o.vocoder;
+    const auto ae_path = weights_file(o.weights_dir, o.autoencoder, kAutoencoderFile);
+    const auto voc_path = weights_file(o.weights_dir, o.vocoder, kVocoderFile);
     if (need_ae || fs::exists(ae_path)) ae = load_autoencoder(ae_path);
     if (need_vocoder) vocoder = load_vocoder(voc_path);
     if (ae && vocoder && !same_features(ae->config.frontend, vocoder->config.frontend)) {

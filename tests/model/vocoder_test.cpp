@@ -216,6 +216,36 @@ TEST(Vocoder, AWarmUpMakesAFreshOptimizersFirstStepsSmall) {
   EXPECT_NE(error_of([&] { train_vocoder(o); }).find("warmup"), std::string::npos);
 }
 
+TEST(Vocoder, ARunResumedInsideItsWarmUpCarriesOnWithTheRamp) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  torch::manual_seed(3);
+  const auto start = dir.file("start.safetensors");
+  save_vocoder(Vocoder(fixture_with_phase("hybrid")), start);
+  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
+  o.init = start;
+  o.steps = 1;
+  o.batch = 2;
+  o.lr = 1e-3;
+  o.warmup = 10;
+  o.out = dir.file("ramp");
+  const auto after_one = dir.file("after-one.safetensors");
+  fs::copy_file(train_vocoder(o).weights, after_one);
+  fs::copy(o.out, dir.file("no-ramp"), fs::copy_options::recursive);
+
+  // The second step, from the same checkpoint and batch: with the ramp it runs at 2/10 of
+  // the learning rate; a run resumed with no warm-up takes the full rate. AdamW's update and
+  // its decoupled weight decay both scale with the rate.
+  o.init.clear();
+  o.resume = true;
+  o.steps = 2;
+  const double ramped = weight_distance(after_one, train_vocoder(o).weights);
+  o.warmup = 0;
+  o.out = dir.file("no-ramp");
+  const double full = weight_distance(after_one, train_vocoder(o).weights);
+  EXPECT_NEAR(ramped / full, 0.2, 0.01);
+}
+
 // The losses.csv column of step losses.
 std::vector<double> step_losses(const std::string& csv_path) {
   std::ifstream csv(csv_path);
