@@ -456,6 +456,10 @@ void add_vocoder_commands(CLI::App& app) {
       ->capture_default_str();
   voc_cmd->add_option("--mel-weight", voc->mel_weight, "weight of the log-mel L1 loss")
       ->capture_default_str();
+  voc_cmd
+      ->add_option("--sc-weight", voc->sc_weight,
+                   "weight of spectral convergence in the multi-resolution STFT loss")
+      ->capture_default_str();
   voc_cmd->add_option("--dim", voc->config.dim, "ConvNeXt channels")->capture_default_str();
   voc_cmd->add_option("--intermediate", voc->config.intermediate, "ConvNeXt MLP width")
       ->capture_default_str();

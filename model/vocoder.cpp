@@ -308,7 +308,8 @@ Vocoder load_vocoder(const std::string& path) {
   return v;
 }
 
-torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torch::Tensor& target) {
+torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torch::Tensor& target,
+                                         double sc_weight) {
   torch::Tensor total;
   for (int64_t n : kStftLossSizes) {
     auto a = magnitude(stft_at(output, n));
@@ -316,7 +317,7 @@ torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torc
     // Over the whole batch: a silent example's own norm would be ~0.
     auto sc = torch::norm(b - a) / (torch::norm(b) + 1e-7);
     auto log_l1 = torch::l1_loss(torch::log(a), torch::log(b));
-    auto l = sc + log_l1;
+    auto l = sc_weight * sc + log_l1;
     total = total.defined() ? total + l : l;
   }
   return total / static_cast<double>(kStftLossSizes.size());

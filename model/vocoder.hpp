@@ -58,9 +58,10 @@ void save_vocoder(const Vocoder& vocoder, const std::string& path);
 // configuration is out of range or its tensors do not fit the configuration.
 Vocoder load_vocoder(const std::string& path);
 
-// The multi-resolution STFT loss (spectral convergence + log-magnitude L1 at n_fft 512,
-// 1024, 2048, averaged) between waveforms [B, N].
-torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torch::Tensor& target);
+// The multi-resolution STFT loss (sc_weight × spectral convergence + log-magnitude L1 at
+// n_fft 512, 1024, 2048, averaged) between waveforms [B, N].
+torch::Tensor multi_resolution_stft_loss(const torch::Tensor& output, const torch::Tensor& target,
+                                         double sc_weight = 1.0);
 
 // The same loss as sums, one entry per resolution, so that slices of a batch can be scored
 // apart and combined: spectral convergence is √(Σ error²) / √(Σ target²) over the batch.

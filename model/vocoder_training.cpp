@@ -52,7 +52,8 @@ bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
          a.fmin == b.fmin && a.fmax == b.fmax;
 }
 
-// The batch's loss (multi-resolution STFT loss + mel_weight × log-mel L1, as loss_of()) and
+// The batch's loss (multi-resolution STFT loss with its spectral convergence weighted by
+// sc_weight, + mel_weight × log-mel L1, as loss_of()) and
 // its gradients for `params`, the batch split into one slice per thread. Spectral
 // convergence is a ratio over the whole batch, so each slice first reports its sums; the
 // loss's derivative with respect to each sum is then the same for every slice, and each
@@ -60,7 +61,7 @@ bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
 std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
     Vocoder& voc, const MelFrontEnd& frontend, const std::vector<torch::Tensor>& params,
     const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target,
-    double mel_weight, ShardWorkers* workers) {
+    double sc_weight, double mel_weight, ShardWorkers* workers) {
   const int shards = shard_count(workers);
   const int64_t batch = wave.size(0), length = wave.size(1);
   struct Slice {
@@ -91,8 +92,8 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
       count += static_cast<double>(s.stft.counts[r]);
     }
     const double denominator = std::sqrt(reference) + 1e-7, norm = std::sqrt(error);
-    loss += per_resolution * (norm / denominator + log_error / count);
-    error_weight[r] = norm > 0 ? per_resolution / (2.0 * norm * denominator) : 0.0;
+    loss += per_resolution * (sc_weight * norm / denominator + log_error / count);
+    error_weight[r] = norm > 0 ? sc_weight * per_resolution / (2.0 * norm * denominator) : 0.0;
     log_weight[r] = per_resolution / count;
   }
   double mel_error = 0, mel_count = 0;
@@ -154,6 +155,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     throw ModelError("crop_samples must be a positive multiple of the hop (" + std::to_string(hop) + ")");
   }
   if (o.warmup < 0) throw ModelError("warmup must be 0 or more steps");
+  if (o.sc_weight < 0.0 || o.mel_weight < 0.0) throw ModelError("loss weights must be 0 or more");
   if (o.autoencoder_mix < 0.0 || o.autoencoder_mix > 1.0) {
     throw ModelError("autoencoder_mix must be in [0, 1]");
   }
@@ -186,14 +188,15 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   }
   TrainLog log("train-vocoder", (fs::path(o.out) / "losses.csv").string(), ckpt.has_value(), o.steps,
                o.quiet);
-  log.note(std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) +
-           " held out), crop " + std::to_string(o.crop_samples) + " samples, " +
-           std::to_string(parameter_count(*voc)) + " parameters, phase " + config.phase +
-           ", head branch " + std::to_string(config.head_hidden) +
-           (init_from ? ", from " + o.init : "") +
-           (step < o.warmup ? ", lr warm-up to step " + std::to_string(o.warmup) : "") +
-           (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
-           (ckpt ? ", resuming at step " + std::to_string(step) : ""));
+  log.note(
+      std::to_string(clips.size()) + " clips (" + std::to_string(o.held_out) + " held out), crop " +
+      std::to_string(o.crop_samples) + " samples, " + std::to_string(parameter_count(*voc)) +
+      " parameters, phase " + config.phase + ", head branch " + std::to_string(config.head_hidden) +
+      (init_from ? ", from " + o.init : "") +
+      (step < o.warmup ? ", lr warm-up to step " + std::to_string(o.warmup) : "") +
+      (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
+      (o.sc_weight != 1.0 ? ", spectral-convergence weight " + std::to_string(o.sc_weight) : "") +
+      (ckpt ? ", resuming at step " + std::to_string(step) : ""));
 
   // A batch: random hop-aligned crops; each input mel is the true one or, with probability
   // autoencoder_mix, the autoencoder's reconstruction of the same frames.
@@ -228,7 +231,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   };
   auto loss_of = [&](const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target) {
     auto out = voc->forward(input, crop);
-    return multi_resolution_stft_loss(out, wave) +
+    return multi_resolution_stft_loss(out, wave, o.sc_weight) +
            o.mel_weight * torch::l1_loss(frontend.log_mel(out), target);
   };
 
@@ -274,8 +277,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     }
     voc->train();
     const auto [w, in, t] = make_batch(o.batch);
-    const auto [loss, grads] = loss_and_gradients(voc, frontend, params, w, in, t, o.mel_weight,
-                                                  workers ? &*workers : nullptr);
+    const auto [loss, grads] = loss_and_gradients(voc, frontend, params, w, in, t, o.sc_weight,
+                                                  o.mel_weight, workers ? &*workers : nullptr);
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     if (step < o.warmup) {

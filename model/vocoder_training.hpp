@@ -56,6 +56,7 @@ struct VocoderTrainOptions : TrainerOptions {
   int crop_samples = 16384;       // samples per example (≈ 1 s), a multiple of the hop
   int held_out = 100;             // the index's last N clips are never trained on
   double mel_weight = 1.0;        // weight of the log-mel L1 next to the multi-resolution loss
+  double sc_weight = 1.0;         // weight of spectral convergence inside it (log-magnitude L1: 1)
   // A vocoder file to start a fresh run from: its front end, sizes and every tensor that
   // fits are kept (the head's extra phase outputs of `config.phase` start at zero); the
   // optimizer starts afresh. Ignored when a checkpoint is resumed.

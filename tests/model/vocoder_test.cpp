@@ -280,6 +280,28 @@ TEST(Vocoder, TrainingSplitAcrossThreadsScoresAndStepsAsOneThreadDoes) {
   EXPECT_LT(runs[0].back(), runs[0].front());
 }
 
+TEST(Vocoder, TheSpectralConvergenceWeightScalesItsShareOfTheLoss) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
+  o.steps = 1;
+  o.batch = 4;
+  o.threads = 2;
+  std::vector<double> first;  // the first step's loss: same weights, same batch
+  for (double w : {0.0, 1.0, 3.0}) {
+    o.sc_weight = w;
+    o.out = dir.file("voc" + std::to_string(first.size()));
+    train_vocoder(o);
+    first.push_back(step_losses(o.out + "/losses.csv").at(0));
+  }
+  // loss(w) = w × (spectral convergence, averaged over resolutions) + everything else.
+  const double sc = first[1] - first[0];
+  EXPECT_GT(sc, 0.05);
+  EXPECT_NEAR(first[2] - first[1], 2.0 * sc, 1e-4);
+  o.sc_weight = -1;
+  EXPECT_NE(error_of([&] { train_vocoder(o); }).find("loss weights"), std::string::npos);
+}
+
 TEST(Vocoder, AVocoderStartedFromAnotherKeepsItsMagnitudesAndRefusesOtherSizes) {
   torch::manual_seed(8);
   Vocoder direct(fixture_with_phase("direct"));
