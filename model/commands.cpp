@@ -486,6 +486,12 @@ void add_vocoder_commands(CLI::App& app) {
   voc_cmd->add_option("--init", voc->init,
                       "vocoder file to start from (its sizes and tensors; fresh optimizer; "
                       "ignored with --resume)");
+  voc_cmd
+      ->add_option("--widen", voc->widen,
+                   "with --init: a trunk this many times as wide as the file's, starting as the "
+                   "file's function (channels copied)")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
   voc_cmd->callback([voc] {
     guarded("train-vocoder", [&] {
       StopOnSignal s;

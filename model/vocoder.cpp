@@ -231,19 +231,47 @@ torch::Tensor VocoderImpl::spectrum(const torch::Tensor& log_mel) {
   return torch::complex(re * run_re - im * run_im, re * run_im + im * run_re);
 }
 
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A trunk tensor of a vocoder made `factor` times as wide. Every trunk tensor has the
+// channels on its axis 0 (weights of the layers that write them, biases, norms, layer
+// scales): copied. The pointwise layers and the head's input layers read channels on axis 1:
+// copied in random shares (0.5–1.5, normalised) that add up to 1 over the copies.
+torch::Tensor widen_trunk_tensor(const std::string& name, const torch::Tensor& t, int64_t factor) {
+  auto w = t;
+  if (ends_with(name, "up.weight") || ends_with(name, "down.weight") || name == "head.weight") {
+    auto shares = torch::rand({factor, w.size(0), w.size(1)}) + 0.5;
+    shares = shares / shares.sum(0, true);
+    std::vector<torch::Tensor> parts;
+    for (int64_t j = 0; j < factor; ++j) parts.push_back(w * shares[j]);
+    w = torch::cat(parts, 1);
+  }
+  if (name.rfind("head", 0) != 0) w = torch::cat(std::vector<torch::Tensor>(factor, w), 0);
+  return w;
+}
+
+}  // namespace
+
 void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where) {
   const auto& a = dst->config;
   const auto& b = src->config;
-  if (a.frontend != b.frontend || a.dim != b.dim || a.intermediate != b.intermediate ||
-      a.layers != b.layers || a.kernel != b.kernel ||
+  const int factor = b.dim > 0 ? a.dim / b.dim : 0;
+  if (a.frontend != b.frontend || factor < 1 || a.dim != factor * b.dim ||
+      a.intermediate != factor * b.intermediate || a.layers != b.layers || a.kernel != b.kernel ||
       (b.head_hidden != 0 && a.head_hidden != b.head_hidden)) {
     throw ModelError(where + ": its sizes or front end differ from the vocoder being trained");
   }
   torch::NoGradGuard ng;
   auto from = src->named_parameters();
   for (auto& p : dst->named_parameters()) {
-    const auto* s = from.find(p.key());
-    if (s == nullptr) continue;
+    const auto* found = from.find(p.key());
+    if (found == nullptr) continue;
+    const auto source = factor > 1 ? widen_trunk_tensor(p.key(), *found, factor) : *found;
+    const auto* s = &source;
     if (s->sizes() == p.value().sizes()) {
       p.value().copy_(*s);
     } else if ((p.key().rfind("head.", 0) == 0 || p.key().rfind("head_wide.", 0) == 0) &&

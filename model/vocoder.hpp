@@ -46,7 +46,11 @@ void check_phase(const std::string& phase, const std::string& where);
 // Copies `src`'s tensors into `dst` (same front end and sizes; `dst`'s phase may add head
 // outputs, and `dst` may add the head's wide branch to a file without one: those keep their
 // initial values, the wide branch's output layer zero, so `dst` starts as `src`'s function).
-// Throws ModelError naming `where` otherwise.
+// `dst`'s trunk may be a whole multiple F of `src`'s (dim and intermediate both × F): each
+// channel is then copied F times and every weight that reads the channels is split among the
+// copies in random shares that add up to 1 (Net2Net, Chen et al. 2016), so `dst` computes
+// what `src` does (layer norms see the same mean and variance) but its copies get different
+// gradients. Throws ModelError naming `where` otherwise.
 void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where);
 
 // The mel [.., mels, T] cropped, or its last frame repeated, to `frames` frames.

@@ -143,6 +143,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   if (!ckpt && !o.init.empty()) {
     init_from = load_vocoder(o.init);
     config = init_from->config;  // its front end and sizes
+    config.dim *= o.widen;
+    config.intermediate *= o.widen;
     config.phase = o.config.phase;
     if (config.head_hidden == 0) config.head_hidden = o.config.head_hidden;
     if (ae && !same_features(config.frontend, ae->config.frontend)) {
@@ -155,6 +157,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     throw ModelError("crop_samples must be a positive multiple of the hop (" + std::to_string(hop) + ")");
   }
   if (o.warmup < 0) throw ModelError("warmup must be 0 or more steps");
+  if (o.widen < 1 || o.widen > 8) throw ModelError("widen must be 1 to 8");
   if (o.sc_weight < 0.0 || o.mel_weight < 0.0) throw ModelError("loss weights must be 0 or more");
   if (o.autoencoder_mix < 0.0 || o.autoencoder_mix > 1.0) {
     throw ModelError("autoencoder_mix must be in [0, 1]");
@@ -193,6 +196,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
       std::to_string(o.crop_samples) + " samples, " + std::to_string(parameter_count(*voc)) +
       " parameters, phase " + config.phase + ", head branch " + std::to_string(config.head_hidden) +
       (init_from ? ", from " + o.init : "") +
+      (init_from && o.widen > 1 ? " widened " + std::to_string(o.widen) + "x" : "") +
       (step < o.warmup ? ", lr warm-up to step " + std::to_string(o.warmup) : "") +
       (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
       (o.sc_weight != 1.0 ? ", spectral-convergence weight " + std::to_string(o.sc_weight) : "") +

@@ -61,6 +61,10 @@ struct VocoderTrainOptions : TrainerOptions {
   // fits are kept (the head's extra phase outputs of `config.phase` start at zero); the
   // optimizer starts afresh. Ignored when a checkpoint is resumed.
   std::string init;
+  // With init: the trunk (dim and intermediate) `widen` times as wide as the file's, every
+  // channel copied `widen` times and each copy's share of what reads it split at random, so
+  // the wider vocoder starts as exactly the file's function and its copies can drift apart.
+  int widen = 1;
   // A run's first `warmup` steps ramp the learning rate up linearly from lr/warmup to lr
   // (0: none; a run resumed before the end of its warm-up carries on with it). A fresh AdamW
   // moves every weight by about lr on its first steps, which knocks a trained vocoder given

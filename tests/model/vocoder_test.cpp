@@ -302,6 +302,62 @@ TEST(Vocoder, TheSpectralConvergenceWeightScalesItsShareOfTheLoss) {
   EXPECT_NE(error_of([&] { train_vocoder(o); }).find("loss weights"), std::string::npos);
 }
 
+TEST(Vocoder, AWidenedVocoderStartsAsItsSourceAndItsChannelCopiesDriftApart) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  torch::manual_seed(5);
+  Vocoder narrow(fixture_with_phase("hybrid"));
+  {
+    torch::NoGradGuard ng;  // every tensor non-trivial, layer scales and the branch included
+    for (auto& p : narrow->parameters()) p.normal_(0.0, 0.3);
+  }
+  auto wide_config = narrow->config;
+  wide_config.dim *= 2;
+  wide_config.intermediate *= 2;
+  Vocoder wide(wide_config);
+  init_vocoder_from(wide, narrow, "narrow.safetensors");
+  const auto mel = torch::randn({2, narrow->config.frontend.mels, 20});
+  {
+    torch::NoGradGuard ng;
+    const auto a = narrow->spectrum(mel), b = wide->spectrum(mel);
+    EXPECT_LT((a - b).abs().max().item<double>(), 1e-4 * a.abs().max().item<double>());
+  }
+  const int dim = narrow->config.dim;
+  auto copies_differ = [dim](const Vocoder& v) {
+    const auto w = v->named_parameters()["blocks.0.up.weight"];
+    return (w.narrow(1, 0, dim) - w.narrow(1, dim, dim)).abs().max().item<double>();
+  };
+  EXPECT_GT(copies_differ(wide), 0.0);  // the random shares of what reads the copies
+
+  // Trained on, the copies of a channel (identical at the start) take different paths.
+  auto embed_copies_differ = [dim](const Vocoder& v) {
+    const auto w = v->named_parameters()["embed.weight"];
+    return (w.narrow(0, 0, dim) - w.narrow(0, dim, dim)).abs().max().item<double>();
+  };
+  EXPECT_EQ(embed_copies_differ(wide), 0.0);
+  save_vocoder(narrow, dir.file("narrow.safetensors"));
+  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
+  o.init = dir.file("narrow.safetensors");
+  o.widen = 2;
+  o.out = dir.file("wide");
+  o.steps = 3;
+  o.batch = 2;
+  o.lr = 1e-3;
+  auto trained = load_vocoder(train_vocoder(o).weights);
+  EXPECT_EQ(trained->config.dim, 2 * dim);
+  EXPECT_EQ(trained->config.intermediate, 2 * narrow->config.intermediate);
+  EXPECT_GT(embed_copies_differ(trained), 1e-5);
+
+  // Not a whole multiple: refused.
+  auto odd = narrow->config;
+  odd.dim += 8;
+  Vocoder not_a_multiple(odd);
+  EXPECT_NE(error_of([&] {
+              init_vocoder_from(not_a_multiple, narrow, "narrow.safetensors");
+            }).find("narrow.safetensors"),
+            std::string::npos);
+}
+
 TEST(Vocoder, AVocoderStartedFromAnotherKeepsItsMagnitudesAndRefusesOtherSizes) {
   torch::manual_seed(8);
   Vocoder direct(fixture_with_phase("direct"));
