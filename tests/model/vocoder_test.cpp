@@ -192,17 +192,23 @@ double weight_distance(const std::string& a, const std::string& b) {
   return std::sqrt(sum);
 }
 
-TEST(Vocoder, AWarmUpMakesAFreshOptimizersFirstStepsSmall) {
-  TempDir dir("tuneloop-model");
+// One step at lr 1e-3 of a tiny hybrid vocoder, from a random one saved as o.init.
+VocoderTrainOptions one_step_from_a_saved_start(TempDir& dir) {
   testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   torch::manual_seed(3);
-  const auto start = dir.file("start.safetensors");
-  save_vocoder(Vocoder(fixture_with_phase("hybrid")), start);
   auto o = tiny_training(dir, fixture_with_phase("hybrid"));
-  o.init = start;
+  o.init = dir.file("start.safetensors");
+  save_vocoder(Vocoder(o.config), o.init);
   o.steps = 1;
   o.batch = 2;
   o.lr = 1e-3;
+  return o;
+}
+
+TEST(Vocoder, AWarmUpMakesAFreshOptimizersFirstStepsSmall) {
+  TempDir dir("tuneloop-model");
+  auto o = one_step_from_a_saved_start(dir);
+  const auto start = o.init;
   std::vector<double> moved;
   for (int warmup : {0, 10}) {
     o.warmup = warmup;
@@ -218,15 +224,7 @@ TEST(Vocoder, AWarmUpMakesAFreshOptimizersFirstStepsSmall) {
 
 TEST(Vocoder, ARunResumedInsideItsWarmUpCarriesOnWithTheRamp) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
-  torch::manual_seed(3);
-  const auto start = dir.file("start.safetensors");
-  save_vocoder(Vocoder(fixture_with_phase("hybrid")), start);
-  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
-  o.init = start;
-  o.steps = 1;
-  o.batch = 2;
-  o.lr = 1e-3;
+  auto o = one_step_from_a_saved_start(dir);
   o.warmup = 10;
   o.out = dir.file("ramp");
   const auto after_one = dir.file("after-one.safetensors");
