@@ -158,6 +158,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   }
   if (o.warmup < 0) throw ModelError("warmup must be 0 or more steps");
   if (o.widen < 1 || o.widen > 8) throw ModelError("widen must be 1 to 8");
+  if (o.widen > 1 && o.init.empty())
+    throw ModelError("widen needs init: the vocoder file to widen");
   if (o.sc_weight < 0.0 || o.mel_weight < 0.0) throw ModelError("loss weights must be 0 or more");
   if (o.autoencoder_mix < 0.0 || o.autoencoder_mix > 1.0) {
     throw ModelError("autoencoder_mix must be in [0, 1]");

@@ -345,6 +345,8 @@ TEST(Vocoder, AWidenedVocoderStartsAsItsSourceAndItsChannelCopiesDriftApart) {
   EXPECT_EQ(trained->config.dim, 2 * dim);
   EXPECT_EQ(trained->config.intermediate, 2 * narrow->config.intermediate);
   EXPECT_GT(embed_copies_differ(trained), 1e-5);
+  o.init.clear();
+  EXPECT_NE(error_of([&] { train_vocoder(o); }).find("widen needs init"), std::string::npos);
 
   // Not a whole multiple: refused.
   auto odd = narrow->config;
