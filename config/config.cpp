@@ -454,6 +454,38 @@ Row string_list(std::string key, F field, bool allow_empty, std::string doc) {
   return row;
 }
 
+// A non-empty list of numbers, each greater than `low` and at most `high`; one number alone
+// is a list of one.
+template <class F>
+Row real_list(std::string key, F field, double low, double high, std::string doc) {
+  Row row{key, std::move(doc), {}, {}};
+  row.read = [=](Config& c, const YAML::Node& node, const Where& at) {
+    std::vector<double> values;
+    if (node.IsSequence()) {
+      for (const auto& item : node) values.push_back(parse_real(item, at));
+    } else {
+      values.push_back(parse_real(node, at));
+    }
+    if (values.empty()) fail(at, "must list at least one number");
+    for (double v : values) {
+      if (!(v > low && v <= high)) {
+        fail(at, "every number must be greater than " + real_text(low) + " and at most " +
+                     real_text(high) + ", got " + real_text(v));
+      }
+    }
+    field(c) = std::move(values);
+  };
+  row.value_text = [=](const Config& c) {
+    std::string text = "[";
+    for (double v : field(const_cast<Config&>(c))) {
+      if (text.size() > 1) text += ", ";
+      text += real_text(v);
+    }
+    return text + "]";
+  };
+  return row;
+}
+
 template <class F>
 Row enumeration(std::string key, F field, std::vector<FieldType<F>> values, std::string doc) {
   Row row{key, std::move(doc), {}, {}};
@@ -590,6 +622,10 @@ const std::vector<Row>& rows() {
                         "random seed for fine-tuning"));
     t.push_back(integer(FIELD(training, calibration_clips), 0, 1000,
                         "clips generated after a fine-tune to match its output level to its examples'; 0 = off"));
+    t.push_back(
+        real_list(FIELD(training, strength_scales), 0.0, 4.0,
+                  "adapter strengths tried after a fine-tune (x model.adapter_strength); the one "
+                  "whose clips come nearest the examples' features is kept; [1] = off"));
 
     t.push_back(integer(FIELD(generation, tracks_per_iteration), 1, 10000,
                         "tracks generated per iteration"));

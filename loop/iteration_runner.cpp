@@ -92,6 +92,7 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"name", f.name},
                 {"seed", f.seed},
                 {"calibration_clips", f.calibration_clips},
+                {"strength_scales", f.strength_scales},
                 {"calibration_seconds", f.calibration_seconds}}},
               {"parent_adapter", p.parent_adapter},
               {"song_paths", p.song_paths},
@@ -140,6 +141,8 @@ IterationPlan plan_from_json(const std::string& text) {
     p.fine_tune.seed = f.at("seed").get<std::uint64_t>();
     // Plans queued before session 7 made adapters without a level calibration.
     p.fine_tune.calibration_clips = f.value("calibration_clips", 0);
+    // Plans queued before session 12 kept every adapter at the strength it was trained to.
+    p.fine_tune.strength_scales = f.value("strength_scales", std::vector<double>{1.0});
     p.fine_tune.calibration_seconds = f.value("calibration_seconds", 8.0);
     p.parent_adapter = j.at("parent_adapter").get<std::string>();
     p.song_paths = j.at("song_paths").get<std::vector<std::string>>();
@@ -206,6 +209,7 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
       f.targets = t.targets;
       f.checkpoint_every = t.checkpoint_every;
       f.calibration_clips = t.calibration_clips;
+      f.strength_scales = t.strength_scales;
       f.calibration_seconds = config.generation.seconds;  // the length its tracks will have
       f.latent_cache_dir = p.latent_dir;
       f.name = "iter-" + std::to_string(it.number) + "-" + std::to_string(it.id);

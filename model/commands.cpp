@@ -210,6 +210,7 @@ void add_model_commands(CLI::App& app) {
 
   // ------------------------------------------------------------ fine-tune
   auto ft = std::make_shared<FineTuneCommand>();
+  ft->request.strength_scales = config::TrainingConfig{}.strength_scales;  // as the daemon does
   auto* ft_cmd = app.add_subcommand("fine-tune", "fine-tune a LoRA adapter on a folder of audio");
   ft_cmd->add_option("--audio", ft->audio, "audio files or folders")->required();
   ft_cmd->add_option("--out", ft->request.output_path, "adapter .safetensors to write")->required();
@@ -250,6 +251,12 @@ void add_model_commands(CLI::App& app) {
                      "clips generated to match the adapter's output level to the examples' (0 = off)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
+  ft_cmd
+      ->add_option("--strength-scales", ft->request.strength_scales,
+                   "adapter strengths to try on the calibration clips; the one whose clips come "
+                   "nearest the examples' features is kept (1 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 4.0));
   ft_cmd->add_option("--calibration-seconds", ft->request.calibration_seconds,
                      "length of each calibration clip (the length you will generate)")
       ->capture_default_str()
@@ -427,7 +434,9 @@ std::string run_fine_tune(const FineTuneCommand& command, const std::atomic<bool
             std::snprintf(text, sizeof text, "eval loss %.5f -> %.5f", loss_before, p.loss);
             note(text);
             if (r.calibration_clips > 0) {
-              display.emplace("fine-tune calibrate", r.calibration_clips, style, stderr, "clips");
+              display.emplace("fine-tune calibrate",
+                              r.calibration_clips * static_cast<int>(r.strength_scales.size()),
+                              style, stderr, "clips");
               phase = "calibrate";
             }
           }

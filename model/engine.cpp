@@ -16,6 +16,7 @@
 
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"
+#include "model/audio/features.hpp"
 #include "model/diffusion.hpp"
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"
@@ -49,6 +50,7 @@ constexpr const char* kLatentEncoding = "level kept in -26..-14 dBFS";
 // the adapter is broken, not quiet.
 constexpr double kMaxGainDb = 12.0;
 constexpr const char* kGainKey = "output_gain_db";
+constexpr const char* kStrengthScaleKey = "strength_scale";
 // Past this an adapter's extrapolated weights are far outside anything it was trained at.
 constexpr double kMaxAdapterStrength = 4.0;
 // No generated clip peaks above this (it is turned down as a whole instead).
@@ -113,7 +115,9 @@ struct Engine::Impl {
   GenerateTimings timings;
   std::map<std::string, torch::Tensor> latent_cache;  // by content hash of the audio file
   std::map<std::string, double> adapter_gain_db;      // level calibration, by adapter name
+  std::map<std::string, double> adapter_scale;        // strength calibration, by adapter name
   std::map<std::string, double> level_cache;          // dBFS RMS as encoded, by content hash
+  std::map<std::string, audio::AudioFeatures> feature_cache;  // of the file, by content hash
   int threads = 2;
   int fine_tune_threads = 2;
 
@@ -293,7 +297,9 @@ audio::Audio Engine::generate(const GenerateParams& p) {
     }
   } merged{m.denoiser.get(), ""};
   if (const auto active = adapters::active_adapter(*m.denoiser); !active.empty()) {
-    adapters::merge_adapter(*m.denoiser, active, p.adapter_strength);
+    adapters::merge_adapter(
+        *m.denoiser, active,
+        std::min(p.adapter_strength * adapter_strength_scale(active), kMaxAdapterStrength));
     merged.name = active;
   }
 
@@ -393,8 +399,21 @@ std::string Engine::load_adapter(const std::string& path) {
                          std::to_string(static_cast<int>(kMaxGainDb)) + " dB");
       }
     }
+    double scale = 1.0;
+    if (const auto it = meta.find(kStrengthScaleKey); it != meta.end()) {
+      try {
+        scale = std::stod(it->second);
+      } catch (const std::exception&) {
+        scale = NAN;
+      }
+      if (!(scale > 0.0 && scale <= kMaxAdapterStrength)) {
+        throw ModelError(path + ": " + kStrengthScaleKey + " '" + it->second + "' is not in (0, " +
+                         std::to_string(static_cast<int>(kMaxAdapterStrength)) + "]");
+      }
+    }
     const auto name = adapters::load_adapter(*m.denoiser, path, m.base_hash);
     m.adapter_gain_db[name] = gain;
+    m.adapter_scale[name] = scale;
     return name;
   });
 }
@@ -407,6 +426,10 @@ std::string Engine::adapter() const { return adapters::active_adapter(*impl_->de
 double Engine::adapter_gain_db(const std::string& name) const {
   const auto it = impl_->adapter_gain_db.find(name);
   return it == impl_->adapter_gain_db.end() ? 0.0 : it->second;
+}
+double Engine::adapter_strength_scale(const std::string& name) const {
+  const auto it = impl_->adapter_scale.find(name);
+  return it == impl_->adapter_scale.end() ? 1.0 : it->second;
 }
 std::vector<std::string> Engine::adapters() const { return adapters::adapter_names(*impl_->denoiser); }
 std::string Engine::base_hash() const { return impl_->base_hash; }
@@ -449,10 +472,18 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
   return {loss, sum_gradients(grads, params.size())};
 }
 
-double calibrated_gain_db(Engine& engine, const FineTuneRequest& r, const std::string& name,
-                          const std::vector<double>& weights, const std::vector<double>& levels,
-                          const ProgressFn& progress) {
-  if (r.calibration_clips <= 0) return 0.0;
+struct Calibration {
+  double strength_scale = 1.0;
+  double gain_db = 0.0;
+};
+
+// The adapter's strength calibration (FineTuneRequest::strength_scales) and then its level
+// calibration (calibration_clips) on the clips of the chosen scale.
+Calibration calibrate(Engine& engine, const FineTuneRequest& r, const std::string& name,
+                      const std::vector<double>& weights, const std::vector<double>& levels,
+                      const std::vector<audio::AudioFeatures>& example_features,
+                      const ProgressFn& progress) {
+  if (r.calibration_clips <= 0) return {};
   double target = 0.0, total_weight = 0.0;
   for (size_t i = 0; i < levels.size(); ++i) {
     target += weights[i] * levels[i];
@@ -462,39 +493,62 @@ double calibrated_gain_db(Engine& engine, const FineTuneRequest& r, const std::s
   struct Clip {
     double rms_db, peak_db;
   };
-  std::vector<Clip> clips;
-  double generated = 0.0;
-  for (int k = 0; k < r.calibration_clips; ++k) {
-    GenerateParams p;
-    p.seconds = r.calibration_seconds;
-    p.seed = r.seed * 1000003ULL + static_cast<uint64_t>(k);
-    p.steps = r.calibration_steps;
-    p.vocoder = r.calibration_vocoder;
-    p.adapter_strength = r.calibration_strength;
-    p.adapter = name;
-    const auto audio = engine.generate(p);
-    clips.push_back({audio::rms_dbfs(audio.samples), 20.0 * std::log10(std::max(peak_of(audio.samples), 1e-9f))});
-    generated += clips.back().rms_db / r.calibration_clips;
-    if (progress) progress({"calibrate", k + 1, r.calibration_clips, generated, 0.0});
+  const bool choose = r.strength_scales.size() > 1;
+  std::vector<std::vector<Clip>> clips(r.strength_scales.size());
+  std::vector<std::vector<audio::AudioFeatures>> features(r.strength_scales.size());
+  const int total = r.calibration_clips * static_cast<int>(r.strength_scales.size());
+  int done = 0;
+  for (size_t s = 0; s < r.strength_scales.size(); ++s) {
+    double generated = 0.0;
+    for (int k = 0; k < r.calibration_clips; ++k) {
+      GenerateParams p;
+      p.seconds = r.calibration_seconds;
+      p.seed = r.seed * 1000003ULL + static_cast<uint64_t>(k);  // the same seeds at every scale
+      p.steps = r.calibration_steps;
+      p.vocoder = r.calibration_vocoder;
+      p.adapter_strength =
+          std::min(r.calibration_strength * r.strength_scales[s], kMaxAdapterStrength);
+      p.adapter = name;
+      const auto audio = engine.generate(p);
+      clips[s].push_back({audio::rms_dbfs(audio.samples),
+                          20.0 * std::log10(std::max(peak_of(audio.samples), 1e-9f))});
+      if (choose) features[s].push_back(audio::measure(audio));
+      generated += clips[s].back().rms_db / r.calibration_clips;
+      if (progress) progress({"calibrate", ++done, total, generated, 0.0});
+    }
   }
+  Calibration c;
+  const size_t chosen =
+      choose ? audio::nearest_set(features, example_features, weights, {"loudness_db"}) : 0;
+  c.strength_scale = r.strength_scales[chosen];
+  const auto& chosen_clips = clips[chosen];
+  double generated = 0.0;
+  for (const auto& clip : chosen_clips)
+    generated += clip.rms_db / static_cast<double>(chosen_clips.size());
   // A near-silent model (an untrained fixture, say) has no level to correct.
-  if (!std::isfinite(generated) || generated < -80.0) return 0.0;
+  if (!std::isfinite(generated) || generated < -80.0) return c;
   // generate() turns a clip down when its peak would pass kPeakLimit, so the level a gain
   // gives is rms + gain - max(0, peak + gain - limit): rising in the gain; solved by bisection.
   const double limit_db = 20.0 * std::log10(kPeakLimit);
   auto level_with = [&](double gain) {
     double sum = 0.0;
-    for (const auto& c : clips) sum += c.rms_db + gain - std::max(0.0, c.peak_db + gain - limit_db);
-    return sum / static_cast<double>(clips.size());
+    for (const auto& clip : chosen_clips)
+      sum += clip.rms_db + gain - std::max(0.0, clip.peak_db + gain - limit_db);
+    return sum / static_cast<double>(chosen_clips.size());
   };
   double low = -kMaxGainDb, high = kMaxGainDb;
-  if (level_with(high) <= target) return high;
-  if (level_with(low) >= target) return low;
-  for (int i = 0; i < 50; ++i) {
-    const double mid = 0.5 * (low + high);
-    (level_with(mid) < target ? low : high) = mid;
+  if (level_with(high) <= target) {
+    c.gain_db = high;
+  } else if (level_with(low) >= target) {
+    c.gain_db = low;
+  } else {
+    for (int i = 0; i < 50; ++i) {
+      const double mid = 0.5 * (low + high);
+      (level_with(mid) < target ? low : high) = mid;
+    }
+    c.gain_db = 0.5 * (low + high);
   }
-  return 0.5 * (low + high);
+  return c;
 }
 
 }  // namespace
@@ -529,12 +583,22 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     check_vocoder(r.calibration_vocoder, !m.vocoder.is_empty());
     check_adapter_strength(r.calibration_strength);
   }
+  if (r.strength_scales.empty())
+    throw ModelError("fine-tune: strength_scales is empty (use {1} for none)");
+  for (double scale : r.strength_scales) {
+    if (!(scale > 0.0 && scale <= kMaxAdapterStrength)) {
+      throw ModelError("fine-tune: every strength scale must be in (0, 4], got " +
+                       std::to_string(scale));
+    }
+  }
+  const bool choose_strength = r.calibration_clips > 0 && r.strength_scales.size() > 1;
   torch::set_num_threads(m.fine_tune_threads);
   torch::manual_seed(r.seed);
 
   // Latents of the examples, by content hash so repeated iterations skip the encoder.
   std::vector<torch::Tensor> latents;
   std::vector<double> weights, levels;
+  std::vector<audio::AudioFeatures> example_features;
   int done = 0;
   for (const auto& ex : r.examples) {
     if (!(ex.weight > 0.0)) throw ModelError(ex.audio_path + ": example weight must be > 0");
@@ -571,6 +635,12 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
       auto a = audio::read_audio(ex.audio_path, m.sample_rate());
       audio::clamp_loudness(a, kQuietestDbfs, kLoudestDbfs);
       m.level_cache[hash] = audio::rms_dbfs(a.samples);
+    }
+    if (choose_strength) {
+      if (!m.feature_cache.count(hash)) {
+        m.feature_cache[hash] = audio::measure(audio::read_audio(ex.audio_path, m.sample_rate()));
+      }
+      example_features.push_back(m.feature_cache.at(hash));
     }
     latents.push_back(z.squeeze(0));
     weights.push_back(ex.weight);
@@ -694,13 +764,17 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     report({"evaluate", step, r.steps, eval_loss(), 0.0});
     net.eval();
     m.adapter_gain_db.erase(name);
-    const double gain_db = calibrated_gain_db(*this, r, name, weights, levels, progress);
-    char gain_text[32];
-    std::snprintf(gain_text, sizeof gain_text, "%.3f", gain_db);
+    m.adapter_scale.erase(name);
+    const auto calibration = calibrate(*this, r, name, weights, levels, example_features, progress);
+    char gain_text[32], scale_text[32];
+    std::snprintf(gain_text, sizeof gain_text, "%.3f", calibration.gain_db);
+    std::snprintf(scale_text, sizeof scale_text, "%.4g", calibration.strength_scale);
     as_model_error(r.output_path, [&] {
-      adapters::save_adapter(net, name, r.output_path, m.base_hash, {{kGainKey, gain_text}});
+      adapters::save_adapter(net, name, r.output_path, m.base_hash,
+                             {{kGainKey, gain_text}, {kStrengthScaleKey, scale_text}});
     });
-    m.adapter_gain_db[name] = gain_db;
+    m.adapter_gain_db[name] = calibration.gain_db;
+    m.adapter_scale[name] = calibration.strength_scale;
     report({"save", step, r.steps, 0.0, 0.0});
   } catch (...) {
     net.eval();

@@ -110,6 +110,13 @@ struct FineTuneRequest {
   int calibration_steps = 25;
   std::string calibration_vocoder = "auto";
   double calibration_strength = 1.0;  // the adapter_strength its tracks will be generated at
+  // Strength calibration: with more than one scale, calibration_clips clips (the same seeds)
+  // are generated at calibration_strength times each scale, and the adapter keeps the scale
+  // whose clips' mean features (loudness left out: the level calibration sets it) lie
+  // nearest its examples' weighted mean; generation then applies adapter_strength × that
+  // scale. An adapter trained to the end can overshoot its examples (README, Steerability).
+  // Each in (0, 4]; {1} = no strength calibration.
+  std::vector<double> strength_scales = {1.0};
 };
 
 struct Progress {
@@ -166,6 +173,9 @@ class Engine {
   // The output gain in dB that generation with adapter `name` applies (its level
   // calibration; 0 for none, for an adapter file without one, or for an unknown name).
   double adapter_gain_db(const std::string& name) const;
+  // The factor generation with adapter `name` applies to GenerateParams::adapter_strength
+  // (its strength calibration; 1 for none, for a file without one, or an unknown name).
+  double adapter_strength_scale(const std::string& name) const;
 
   std::string base_hash() const;
   int sample_rate() const;

@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include "model/audio/fft.hpp"
 
@@ -322,6 +324,54 @@ AudioFeatures mean_features(const std::vector<AudioFeatures>& set) {
   m.note_density /= n;
   m.flatness /= n;
   return m;
+}
+
+std::size_t nearest_set(const std::vector<std::vector<AudioFeatures>>& sets,
+                        const std::vector<AudioFeatures>& targets,
+                        const std::vector<double>& weights,
+                        const std::vector<std::string>& ignore) {
+  if (sets.empty() || targets.empty())
+    throw std::invalid_argument("nearest_set: nothing to compare");
+  if (weights.size() != targets.size()) {
+    throw std::invalid_argument("nearest_set: one weight per target clip is needed");
+  }
+  std::vector<AudioFeatures> pooled = targets;
+  for (const auto& set : sets) {
+    if (set.empty()) throw std::invalid_argument("nearest_set: an empty set");
+    pooled.insert(pooled.end(), set.begin(), set.end());
+  }
+  const auto scale = fit_scale(pooled);
+  const auto& names = feature_names();
+  std::vector<bool> used(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    used[i] = std::find(ignore.begin(), ignore.end(), names[i]) == ignore.end();
+  }
+  auto weighted_mean = [&](const std::vector<AudioFeatures>& set, const std::vector<double>& w) {
+    std::vector<double> mean(names.size(), 0.0);
+    double total = 0.0;
+    for (std::size_t k = 0; k < set.size(); ++k) {
+      const auto z = standardise(set[k], scale);
+      for (std::size_t i = 0; i < z.size(); ++i) mean[i] += w[k] * z[i];
+      total += w[k];
+    }
+    for (auto& m : mean) m /= total;
+    return mean;
+  };
+  const auto target = weighted_mean(targets, weights);
+  std::size_t best = 0;
+  double best_distance = 0.0;
+  for (std::size_t s = 0; s < sets.size(); ++s) {
+    const auto mean = weighted_mean(sets[s], std::vector<double>(sets[s].size(), 1.0));
+    double d = 0.0;
+    for (std::size_t i = 0; i < mean.size(); ++i) {
+      if (used[i]) d += (mean[i] - target[i]) * (mean[i] - target[i]);
+    }
+    if (s == 0 || d < best_distance) {
+      best = s;
+      best_distance = d;
+    }
+  }
+  return best;
 }
 
 }  // namespace tuneloop::audio

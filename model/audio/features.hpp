@@ -47,4 +47,13 @@ double feature_distance(const AudioFeatures& a, const AudioFeatures& b, const Fe
 // Mean features of a set (zeros for an empty set).
 AudioFeatures mean_features(const std::vector<AudioFeatures>& set);
 
+// Of several sets of clips, the one whose mean lies nearest the weighted mean of `targets`,
+// in feature space standardised over every clip given, leaving out the features named in
+// `ignore`. Returns its index (the first of equals). Throws std::invalid_argument if there
+// are no sets, a set or `targets` is empty, or `weights` does not match `targets`.
+std::size_t nearest_set(const std::vector<std::vector<AudioFeatures>>& sets,
+                        const std::vector<AudioFeatures>& targets,
+                        const std::vector<double>& weights,
+                        const std::vector<std::string>& ignore = {});
+
 }  // namespace tuneloop::audio

@@ -158,3 +158,42 @@ TEST(Features, StandardisedDistanceWeighsFeaturesByTheirSpread) {
               (2000.0 / scale.stddev[2]) / (4.0 / scale.stddev[0]), 1e-9);
   EXPECT_DOUBLE_EQ(mean_features(set).brightness, 5000.0 / 3);
 }
+
+namespace {
+
+AudioFeatures clip(double brightness, double loudness_db, double flatness) {
+  AudioFeatures f;
+  f.onset_rate = 3.0;
+  f.tempo_bpm = 110.0;
+  f.brightness = brightness;
+  f.loudness_db = loudness_db;
+  f.flatness = flatness;
+  return f;
+}
+
+}  // namespace
+
+TEST(Features, TheNearestSetIsTheOneWhoseMeanLiesClosestToTheTargets) {
+  // Targets: bright and clean. Set 0 overshoots the brightness far, set 1 is near, set 2
+  // stays dull; each set's clips vary around its mean.
+  const std::vector<AudioFeatures> targets{clip(1100, -19, 0.25), clip(1140, -20, 0.26)};
+  const std::vector<double> even{1.0, 1.0};
+  std::vector<std::vector<AudioFeatures>> sets{{clip(1900, -19, 0.25), clip(2100, -20, 0.27)},
+                                               {clip(1150, -19, 0.25), clip(1050, -21, 0.27)},
+                                               {clip(600, -19, 0.26), clip(700, -20, 0.25)}};
+  EXPECT_EQ(nearest_set(sets, targets, even), 1u);
+
+  // Set 1 made far too loud: nearest no longer, unless loudness is left out.
+  for (auto& f : sets[1]) f.loudness_db = -2.0;
+  EXPECT_NE(nearest_set(sets, targets, even), 1u);
+  EXPECT_EQ(nearest_set(sets, targets, even, {"loudness_db"}), 1u);
+
+  // Weights pull the target mean toward the heavier clip.
+  const std::vector<AudioFeatures> spread{clip(600, -19, 0.25), clip(2000, -19, 0.25)};
+  EXPECT_EQ(nearest_set(sets, spread, {1.0, 100.0}, {"loudness_db"}), 0u);
+  EXPECT_EQ(nearest_set(sets, spread, {100.0, 1.0}, {"loudness_db"}), 2u);
+
+  EXPECT_THROW(nearest_set({}, targets, even), std::invalid_argument);
+  EXPECT_THROW(nearest_set(sets, targets, {1.0}), std::invalid_argument);
+  EXPECT_THROW(nearest_set({{}}, targets, even), std::invalid_argument);
+}

@@ -136,6 +136,7 @@ TEST_F(ConfigTest, EveryKeyHasItsDocumentedBuiltInDefault) {
   EXPECT_EQ(c.training.threads, 1);
   EXPECT_EQ(c.training.checkpoint_every, 50);
   EXPECT_EQ(c.training.seed, 0);
+  EXPECT_EQ(c.training.strength_scales, (std::vector<double>{0.5, 0.75, 1.0}));
   EXPECT_EQ(c.generation.tracks_per_iteration, 16);
   EXPECT_DOUBLE_EQ(c.generation.seeded_fraction, 0.5);
   EXPECT_DOUBLE_EQ(c.generation.strength, 0.6);
@@ -196,7 +197,7 @@ TEST_F(ConfigTest, AConfigWithEveryKeyChangedSurvivesToYamlAndBack) {
   c.dataset = {80.0, false, true, 10.0, 3};
   c.schedule = {60, 20, "03:30", 12};
   c.model = {Device::cuda, 4, 10, 1.5, Vocoder::griffin_lim, 2.5};
-  c.training = {4, 16.0, 0.1, 3.0, {"down.*", "mid"}, 100, 4, 5e-4, 1, 10, 42};
+  c.training = {4, 16.0, 0.1, 3.0, {"down.*", "mid"}, 100, 4, 5e-4, 1, 10, 42, 8, {0.25, 2.0}};
   c.generation = {8, 0.25, 0.8, 4.5, {"slow", "minor"}};
   std::string yaml = to_yaml(c);
   EXPECT_EQ(load_config_string(yaml, dir_ / "printed.yaml"), c) << yaml;
@@ -288,6 +289,14 @@ TEST_F(ConfigTest, AnOutOfRangeValueNamesTheBounds) {
 
   e = error_for("training:\n  targets: []\n");
   expect_names(e, "bad.yaml", 2, "training.targets");
+
+  for (const char* bad : {"[0, 1]", "[1, 4.5]", "[]", "[0.5, strong]"}) {
+    e = error_for(std::string("training:\n  strength_scales: ") + bad + "\n");
+    expect_names(e, "bad.yaml", 2, "training.strength_scales");
+  }
+  EXPECT_EQ(load_config_string("training:\n  strength_scales: 0.6\n", dir_ / "one.yaml")
+                .training.strength_scales,
+            std::vector<double>{0.6});
 }
 
 TEST_F(ConfigTest, ABadEnumListsTheAllowedValues) {

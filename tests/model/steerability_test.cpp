@@ -192,6 +192,7 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   ft.low_noise_emphasis = emphasis ? std::atof(emphasis) : training.low_noise_emphasis;
   ft.targets = training.targets;
   ft.calibration_clips = training.calibration_clips;
+  ft.strength_scales = training.strength_scales;
   ft.calibration_seconds = kSeconds;  // as the daemon calibrates at its tracks' length
   ft.calibration_strength = strength;
   ft.output_path = dir.file(c.name + ".safetensors");

@@ -426,6 +426,82 @@ TEST_F(EngineTest, AnAdapterFileWithAnImpossibleGainIsRefusedAndLeavesTheLoadedO
   EXPECT_THROW(engine->fine_tune(r, {}, cancel), ModelError);
 }
 
+TEST_F(EngineTest, AStrengthCalibratedAdapterKeepsOneOfItsScalesAndGenerationAppliesIt) {
+  FineTuneRequest r = one_example(1, 1, "cal.safetensors");
+  r.calibration_clips = 2;
+  r.calibration_seconds = 1.0;
+  r.strength_scales = {0.5, 1.0};
+  std::atomic<bool> cancel{false};
+  int calibration_total = 0, calibration_reports = 0;
+  engine->fine_tune(
+      r,
+      [&](const Progress& p) {
+        if (p.phase != "calibrate") return;
+        ++calibration_reports;
+        calibration_total = p.total;
+      },
+      cancel);
+  EXPECT_EQ(calibration_reports, 4);  // two clips at each of the two scales
+  EXPECT_EQ(calibration_total, 4);
+  const double scale = engine->adapter_strength_scale("cal");
+  EXPECT_TRUE(scale == 0.5 || scale == 1.0) << scale;
+  std::map<std::string, std::string> meta;
+  const auto tensors = adapters::load_tensors(r.output_path, &meta);
+  EXPECT_EQ(std::stod(meta.at("strength_scale")), scale);
+  auto fresh = Engine::load({dir.file("weights"), "cpu", 1});
+  EXPECT_EQ(fresh->adapter_strength_scale("cal"), 1.0);  // not loaded there yet
+  EXPECT_EQ(fresh->adapter_strength_scale(fresh->load_adapter(r.output_path)), scale);
+
+  // One scale is kept without a choice. Generation multiplies the strength it is asked for
+  // by the scale: the same clip as the adapter without its scale at strength = scale.
+  r.strength_scales = {0.5};
+  r.output_path = dir.file("half.safetensors");
+  engine->fine_tune(r, {}, cancel);
+  EXPECT_EQ(engine->adapter_strength_scale("half"), 0.5);
+  GenerateParams p;
+  p.seconds = 1.0;
+  p.seed = 4;
+  p.adapter = "half";
+  p.adapter_strength = 1.0;
+  const auto scaled = engine->generate(p).samples;
+  p.adapter_strength = 0.5;
+  EXPECT_NE(engine->generate(p).samples, scaled);  // the scale is applied once, not twice
+  meta.clear();
+  const auto half = adapters::load_tensors(r.output_path, &meta);
+  meta.erase("strength_scale");
+  std::filesystem::create_directories(dir.file("unscaled"));
+  adapters::save_tensors(dir.file("unscaled/half.safetensors"), half, meta);
+  EXPECT_EQ(engine->load_adapter(dir.file("unscaled/half.safetensors")), "half");
+  EXPECT_EQ(engine->adapter_strength_scale("half"), 1.0);
+  EXPECT_EQ(engine->generate(p).samples, scaled);
+  p.adapter_strength = 1.0;
+  EXPECT_NE(engine->generate(p).samples, scaled);
+
+  // A file with an impossible scale is refused, naming the file and the key.
+  for (const std::string bad : {"0", "9", "-1", "strong"}) {
+    meta["strength_scale"] = bad;
+    std::filesystem::create_directories(dir.file("bad"));
+    adapters::save_tensors(dir.file("bad/cal.safetensors"), tensors, meta);
+    try {
+      engine->load_adapter(dir.file("bad/cal.safetensors"));
+      ADD_FAILURE() << "scale '" << bad << "' was accepted";
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find("bad/cal.safetensors"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("strength_scale"), std::string::npos) << e.what();
+    }
+  }
+  // So is a request without a scale or with one out of range, before training.
+  for (const std::vector<double>& scales :
+       {std::vector<double>{}, std::vector<double>{0.0, 1.0}, std::vector<double>{1.0, 5.0}}) {
+    r.strength_scales = scales;
+    int trained = 0;
+    EXPECT_THROW(engine->fine_tune(
+                     r, [&](const Progress& q) { trained += q.phase == "train"; }, cancel),
+                 ModelError);
+    EXPECT_EQ(trained, 0);
+  }
+}
+
 // The calibration clips are sampled as the tracks will be: a way back to audio or a step
 // count that generate() would refuse is refused before any training, naming the setting.
 TEST_F(EngineTest, AFineTuneRefusesCalibrationSettingsThatGenerateWouldRefuseBeforeTraining) {
