@@ -622,10 +622,10 @@ const std::vector<Row>& rows() {
                         "random seed for fine-tuning"));
     t.push_back(integer(FIELD(training, calibration_clips), 0, 1000,
                         "clips generated after a fine-tune to match its output level to its examples'; 0 = off"));
-    t.push_back(
-        real_list(FIELD(training, strength_scales), 0.0, 4.0,
-                  "adapter strengths tried after a fine-tune (x model.adapter_strength); the one "
-                  "whose clips come nearest the examples' features is kept; [1] = off"));
+    t.push_back(real_list(
+        FIELD(training, strength_scales), 0.0, 4.0,
+        "adapter strengths tried after a fine-tune (x model.adapter_strength); the one "
+        "whose clips come nearest the examples' features is kept; [1] = off, e.g. [0.5, 0.75, 1]"));
 
     t.push_back(integer(FIELD(generation, tracks_per_iteration), 1, 10000,
                         "tracks generated per iteration"));

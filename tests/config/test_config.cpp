@@ -136,7 +136,7 @@ TEST_F(ConfigTest, EveryKeyHasItsDocumentedBuiltInDefault) {
   EXPECT_EQ(c.training.threads, 1);
   EXPECT_EQ(c.training.checkpoint_every, 50);
   EXPECT_EQ(c.training.seed, 0);
-  EXPECT_EQ(c.training.strength_scales, (std::vector<double>{0.5, 0.75, 1.0}));
+  EXPECT_EQ(c.training.strength_scales, std::vector<double>{1.0});
   EXPECT_EQ(c.generation.tracks_per_iteration, 16);
   EXPECT_DOUBLE_EQ(c.generation.seeded_fraction, 0.5);
   EXPECT_DOUBLE_EQ(c.generation.strength, 0.6);

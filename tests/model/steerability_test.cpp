@@ -191,7 +191,10 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   const char* emphasis = std::getenv("TUNELOOP_STEER_EMPHASIS");
   ft.low_noise_emphasis = emphasis ? std::atof(emphasis) : training.low_noise_emphasis;
   ft.targets = training.targets;
-  ft.calibration_clips = training.calibration_clips;
+  // TUNELOOP_STEER_CALIBRATION_CLIPS measures another training.calibration_clips.
+  const char* calibration_clips = std::getenv("TUNELOOP_STEER_CALIBRATION_CLIPS");
+  ft.calibration_clips =
+      calibration_clips ? std::atoi(calibration_clips) : training.calibration_clips;
   ft.strength_scales = training.strength_scales;
   ft.calibration_seconds = kSeconds;  // as the daemon calibrates at its tracks' length
   ft.calibration_strength = strength;
@@ -243,6 +246,8 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
               mean_move, t, moves.size());
   std::printf("  level calibration: %+.2f dB; without it the distance would be %.3f (%.0f %% of the way)\n",
               gain_db, after_without_gain, 100.0 * (1.0 - after_without_gain / before));
+  std::printf("  strength calibration: scale %.2f of the %zu tried\n",
+              engine->adapter_strength_scale(c.name), ft.strength_scales.size());
   // Per feature: the means, and how far base and adapted means lie from the target clips'
   // in standard deviations (which features carry the distance that is left).
   const auto zt = centroid(m.target, scale), zb = centroid(m.base, scale), za = centroid(m.adapted, scale);
