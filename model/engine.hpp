@@ -115,7 +115,8 @@ struct FineTuneRequest {
   // whose clips' mean features (loudness left out: the level calibration sets it) lie
   // nearest its examples' weighted mean; generation then applies adapter_strength × that
   // scale. An adapter trained to the end can overshoot its examples (README, Steerability).
-  // Each in (0, 4]; {1} = no strength calibration.
+  // Each in (0, 4]; {1} = no strength calibration; one other scale is kept as it is. Only
+  // with calibration_clips > 0: without clips the scale is 1.
   std::vector<double> strength_scales = {1.0};
 };
 
