@@ -121,7 +121,7 @@ struct TrainingConfig {
   int threads = 1;            // LibTorch threads for the fine-tune worker (as above)
   int checkpoint_every = 50;  // steps between resumable checkpoints
   std::int64_t seed = 0;
-  int calibration_clips = 16;  // clips generated to set the adapter's output level; 0 = none
+  int calibration_clips = 40;  // clips generated to set the adapter's output level; 0 = none
   // Adapter strengths tried on those clips; the one nearest the examples' features is kept.
   // Off ({1}) by default: measured, it did not choose better than 1 (docs/model.md).
   std::vector<double> strength_scales = {1.0};

@@ -103,7 +103,7 @@ struct FineTuneRequest {
   // (the length the adapter will generate: longer clips come out quieter) are generated
   // with the adapter, and its output gain is set so that their mean level matches the
   // examples' (the sampler's output is quieter than what it learned from). 0 = no gain.
-  int calibration_clips = 16;
+  int calibration_clips = 40;
   double calibration_seconds = 8.0;
   // How the calibration clips are sampled and turned into audio: as the adapter's tracks
   // will be (the daemon passes its model.steps and model.vocoder; the level depends on both).
