@@ -210,7 +210,6 @@ void add_model_commands(CLI::App& app) {
 
   // ------------------------------------------------------------ fine-tune
   auto ft = std::make_shared<FineTuneCommand>();
-  ft->request.strength_scales = config::TrainingConfig{}.strength_scales;  // as the daemon does
   auto* ft_cmd = app.add_subcommand("fine-tune", "fine-tune a LoRA adapter on a folder of audio");
   ft_cmd->add_option("--audio", ft->audio, "audio files or folders")->required();
   ft_cmd->add_option("--out", ft->request.output_path, "adapter .safetensors to write")->required();

@@ -386,31 +386,26 @@ std::string Engine::load_adapter(const std::string& path) {
   auto& m = *impl_;
   return as_model_error(path, [&] {
     // Checked before loading, so a bad file leaves an adapter of the same name in place.
-    double gain = 0.0;
     const auto meta = adapters::adapter_metadata(path);
-    if (const auto it = meta.find(kGainKey); it != meta.end()) {
+    // A number the file keeps under `key` (`absent` if it keeps none); `valid` judges it and
+    // `expected` says in the error what it should have been.
+    auto number = [&](const char* key, double absent, auto valid, const std::string& expected) {
+      const auto it = meta.find(key);
+      if (it == meta.end()) return absent;
+      double value = NAN;
       try {
-        gain = std::stod(it->second);
+        value = std::stod(it->second);
       } catch (const std::exception&) {
-        gain = NAN;
       }
-      if (!std::isfinite(gain) || std::abs(gain) > kMaxGainDb) {
-        throw ModelError(path + ": " + kGainKey + " '" + it->second + "' is not a gain within ±" +
-                         std::to_string(static_cast<int>(kMaxGainDb)) + " dB");
-      }
-    }
-    double scale = 1.0;
-    if (const auto it = meta.find(kStrengthScaleKey); it != meta.end()) {
-      try {
-        scale = std::stod(it->second);
-      } catch (const std::exception&) {
-        scale = NAN;
-      }
-      if (!(scale > 0.0 && scale <= kMaxAdapterStrength)) {
-        throw ModelError(path + ": " + kStrengthScaleKey + " '" + it->second + "' is not in (0, " +
-                         std::to_string(static_cast<int>(kMaxAdapterStrength)) + "]");
-      }
-    }
+      if (!valid(value)) throw ModelError(path + ": " + key + " '" + it->second + "' is " + expected);
+      return value;
+    };
+    const double gain = number(
+        kGainKey, 0.0, [](double g) { return std::isfinite(g) && std::abs(g) <= kMaxGainDb; },
+        "not a gain within ±" + std::to_string(static_cast<int>(kMaxGainDb)) + " dB");
+    const double scale = number(
+        kStrengthScaleKey, 1.0, [](double v) { return v > 0.0 && v <= kMaxAdapterStrength; },
+        "not in (0, " + std::to_string(static_cast<int>(kMaxAdapterStrength)) + "]");
     const auto name = adapters::load_adapter(*m.denoiser, path, m.base_hash);
     m.adapter_gain_db[name] = gain;
     m.adapter_scale[name] = scale;
