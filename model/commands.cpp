@@ -468,6 +468,11 @@ void add_vocoder_commands(CLI::App& app) {
       ->add_option("--sc-weight", voc->sc_weight,
                    "weight of spectral convergence in the multi-resolution STFT loss")
       ->capture_default_str();
+  voc_cmd
+      ->add_option("--phase-weight", voc->phase_weight,
+                   "weight of the phase-derivative loss (instantaneous frequency and group delay "
+                   "against the target's at the front end's STFT; 0: off)")
+      ->capture_default_str();
   voc_cmd->add_option("--dim", voc->config.dim, "ConvNeXt channels")->capture_default_str();
   voc_cmd->add_option("--intermediate", voc->config.intermediate, "ConvNeXt MLP width")
       ->capture_default_str();

@@ -3,6 +3,8 @@
 #include <array>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <utility>
 
 #include "adapters/tensor_file.hpp"
 #include "model/model_files.hpp"
@@ -366,6 +368,56 @@ StftLossSums multi_resolution_stft_sums(const torch::Tensor& output, const torch
     s.counts.push_back(b.numel());
   }
   return s;
+}
+
+namespace {
+
+// z1 · conj(z0) for complex tensors held as [.., 2] (real, imaginary).
+std::pair<torch::Tensor, torch::Tensor> phase_step(const torch::Tensor& re1,
+                                                   const torch::Tensor& im1,
+                                                   const torch::Tensor& re0,
+                                                   const torch::Tensor& im0) {
+  return {re1 * re0 + im1 * im0, im1 * re0 - re1 * im0};
+}
+
+}  // namespace
+
+PhaseLossSums phase_derivative_sums(const torch::Tensor& output, const torch::Tensor& target,
+                                    int64_t n_fft) {
+  auto x = torch::view_as_real(stft_at(output, n_fft));  // [B, F, T, 2]
+  torch::Tensor y;
+  {
+    torch::NoGradGuard ng;
+    y = torch::view_as_real(stft_at(target, n_fft));
+  }
+  PhaseLossSums s;
+  for (int64_t dim : {2, 1}) {  // along time, then along frequency
+    const int64_t n = x.size(dim);
+    auto head = [&](const torch::Tensor& t) { return t.narrow(dim, 1, n - 1); };
+    auto tail = [&](const torch::Tensor& t) { return t.narrow(dim, 0, n - 1); };
+    auto xr = x.select(-1, 0), xi = x.select(-1, 1);
+    auto [ar, ai] = phase_step(head(xr), head(xi), tail(xr), tail(xi));
+    torch::Tensor br, bi, b_abs;
+    {
+      torch::NoGradGuard ng;
+      auto yr = y.select(-1, 0), yi = y.select(-1, 1);
+      std::tie(br, bi) = phase_step(head(yr), head(yi), tail(yr), tail(yi));
+      b_abs = torch::sqrt(br.pow(2) + bi.pow(2));
+    }
+    // Re(a · conj(b)) / |a| = |b| · cos(angle(a) − angle(b)); the floor keeps the gradient
+    // finite where the output is silent.
+    auto a_abs = torch::sqrt(ar.pow(2) + ai.pow(2) + 1e-12);
+    auto error = (b_abs - (ar * br + ai * bi) / a_abs).sum();
+    s.error = s.error.defined() ? s.error + error : error;
+    s.weight += b_abs.sum().item<double>();
+  }
+  return s;
+}
+
+torch::Tensor phase_derivative_loss(const torch::Tensor& output, const torch::Tensor& target,
+                                    int64_t n_fft) {
+  const auto s = phase_derivative_sums(output, target, n_fft);
+  return s.error / (s.weight + 1e-12);
 }
 
 std::pair<double, double> spectral_distances(const MelFrontEnd& frontend, const torch::Tensor& output,

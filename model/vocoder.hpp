@@ -77,6 +77,24 @@ struct StftLossSums {
 };
 StftLossSums multi_resolution_stft_sums(const torch::Tensor& output, const torch::Tensor& target);
 
+// The phase-derivative loss at n_fft (hop n_fft/4, Hann) between waveforms [B, N], as sums.
+// For every pair of neighbouring STFT bins, along time (the phase's step there is the
+// instantaneous frequency) and along frequency (the group delay), it compares the step of
+// the output's phase with the target's: error = Σ w · (1 − cos(step_out − step_target)) over
+// both directions, with w the product of the target's two magnitudes, and weight = Σ w. The
+// loss error / weight is 0 for a phase whose every step is right (whatever the gain or one
+// constant offset) and about 0.55 for noise against tones (the window's overlap makes any
+// two signals' steps partly alike). The multi-resolution loss sees the phase only through
+// the magnitudes it leaves behind; this looks at it directly.
+struct PhaseLossSums {
+  torch::Tensor error;  // with gradient
+  double weight = 0;
+};
+PhaseLossSums phase_derivative_sums(const torch::Tensor& output, const torch::Tensor& target,
+                                    int64_t n_fft);
+torch::Tensor phase_derivative_loss(const torch::Tensor& output, const torch::Tensor& target,
+                                    int64_t n_fft);
+
 // Spectral convergence and log-spectral distance (dB) of `output` against `target` ([N]).
 std::pair<double, double> spectral_distances(const MelFrontEnd& frontend, const torch::Tensor& output,
                                              const torch::Tensor& target);

@@ -52,8 +52,14 @@ bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
          a.fmin == b.fmin && a.fmax == b.fmax;
 }
 
+// Weights of the vocoder's loss terms (the multi-resolution STFT loss's log-magnitude L1 has 1).
+struct LossWeights {
+  double sc = 1, mel = 1, phase = 0;
+  int64_t phase_n_fft = 1024;
+};
+
 // The batch's loss (multi-resolution STFT loss with its spectral convergence weighted by
-// sc_weight, + mel_weight × log-mel L1, as loss_of()) and
+// w.sc, + w.mel × log-mel L1, + w.phase × the phase-derivative loss, as loss_of()) and
 // its gradients for `params`, the batch split into one slice per thread. Spectral
 // convergence is a ratio over the whole batch, so each slice first reports its sums; the
 // loss's derivative with respect to each sum is then the same for every slice, and each
@@ -61,11 +67,12 @@ bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
 std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
     Vocoder& voc, const MelFrontEnd& frontend, const std::vector<torch::Tensor>& params,
     const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target,
-    double sc_weight, double mel_weight, ShardWorkers* workers) {
+    const LossWeights& w, ShardWorkers* workers) {
   const int shards = shard_count(workers);
   const int64_t batch = wave.size(0), length = wave.size(1);
   struct Slice {
     StftLossSums stft;
+    PhaseLossSums phase;
     torch::Tensor mel_error;
     int64_t mel_count = 0;
     std::vector<torch::Tensor> grads;
@@ -78,6 +85,8 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
     auto mel = frontend.log_mel(out);
     slices[k].mel_error = (mel - target.slice(0, begin, end)).abs().sum();
     slices[k].mel_count = mel.numel();
+    if (w.phase > 0)
+      slices[k].phase = phase_derivative_sums(out, wave.slice(0, begin, end), w.phase_n_fft);
   });
   const size_t resolutions = slices[0].stft.counts.size();
   const double per_resolution = 1.0 / static_cast<double>(resolutions);
@@ -92,8 +101,8 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
       count += static_cast<double>(s.stft.counts[r]);
     }
     const double denominator = std::sqrt(reference) + 1e-7, norm = std::sqrt(error);
-    loss += per_resolution * (sc_weight * norm / denominator + log_error / count);
-    error_weight[r] = norm > 0 ? sc_weight * per_resolution / (2.0 * norm * denominator) : 0.0;
+    loss += per_resolution * (w.sc * norm / denominator + log_error / count);
+    error_weight[r] = norm > 0 ? w.sc * per_resolution / (2.0 * norm * denominator) : 0.0;
     log_weight[r] = per_resolution / count;
   }
   double mel_error = 0, mel_count = 0;
@@ -101,10 +110,19 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
     mel_error += s.mel_error.item<double>();
     mel_count += static_cast<double>(s.mel_count);
   }
-  loss += mel_weight * mel_error / mel_count;
+  loss += w.mel * mel_error / mel_count;
+  double phase_error = 0, phase_weight = 0;
+  for (const auto& s : slices) {
+    if (!s.phase.error.defined()) continue;
+    phase_error += s.phase.error.item<double>();
+    phase_weight += s.phase.weight;
+  }
+  const double phase_scale = phase_weight > 0 ? w.phase / (phase_weight + 1e-12) : 0.0;
+  loss += phase_scale * phase_error;
   run_slices(workers, [&](int k) {
     auto& s = slices[k];
-    auto surrogate = (mel_weight / mel_count) * s.mel_error;
+    auto surrogate = (w.mel / mel_count) * s.mel_error;
+    if (s.phase.error.defined()) surrogate = surrogate + phase_scale * s.phase.error;
     for (size_t r = 0; r < resolutions; ++r) {
       surrogate = surrogate + error_weight[r] * s.stft.error_squares[r] +
                   log_weight[r] * s.stft.log_errors[r];
@@ -160,7 +178,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   if (o.widen < 1 || o.widen > 8) throw ModelError("widen must be 1 to 8");
   if (o.widen > 1 && o.init.empty())
     throw ModelError("widen needs init: the vocoder file to widen");
-  if (o.sc_weight < 0.0 || o.mel_weight < 0.0) throw ModelError("loss weights must be 0 or more");
+  if (o.sc_weight < 0.0 || o.mel_weight < 0.0 || o.phase_weight < 0.0)
+    throw ModelError("loss weights must be 0 or more");
   if (o.autoencoder_mix < 0.0 || o.autoencoder_mix > 1.0) {
     throw ModelError("autoencoder_mix must be in [0, 1]");
   }
@@ -202,6 +221,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
       (step < o.warmup ? ", lr warm-up to step " + std::to_string(o.warmup) : "") +
       (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
       (o.sc_weight != 1.0 ? ", spectral-convergence weight " + std::to_string(o.sc_weight) : "") +
+      (o.phase_weight > 0 ? ", phase-derivative weight " + std::to_string(o.phase_weight) : "") +
       (ckpt ? ", resuming at step " + std::to_string(step) : ""));
 
   // A batch: random hop-aligned crops; each input mel is the true one or, with probability
@@ -237,8 +257,11 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   };
   auto loss_of = [&](const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target) {
     auto out = voc->forward(input, crop);
-    return multi_resolution_stft_loss(out, wave, o.sc_weight) +
-           o.mel_weight * torch::l1_loss(frontend.log_mel(out), target);
+    auto loss = multi_resolution_stft_loss(out, wave, o.sc_weight) +
+                o.mel_weight * torch::l1_loss(frontend.log_mel(out), target);
+    if (o.phase_weight > 0)
+      loss = loss + o.phase_weight * phase_derivative_loss(out, wave, config.frontend.n_fft);
+    return loss;
   };
 
   torch::manual_seed(o.seed + 7);
@@ -273,6 +296,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     workers.emplace(shards - 1);
   }
   auto params = voc->parameters();
+  const LossWeights weights{o.sc_weight, o.mel_weight, o.phase_weight, config.frontend.n_fft};
   const int first_step = step;
   const auto t0 = Clock::now();
   while (step < o.steps) {
@@ -283,8 +307,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     }
     voc->train();
     const auto [w, in, t] = make_batch(o.batch);
-    const auto [loss, grads] = loss_and_gradients(voc, frontend, params, w, in, t, o.sc_weight,
-                                                  o.mel_weight, workers ? &*workers : nullptr);
+    const auto [loss, grads] =
+        loss_and_gradients(voc, frontend, params, w, in, t, weights, workers ? &*workers : nullptr);
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     if (step < o.warmup) {

@@ -57,6 +57,9 @@ struct VocoderTrainOptions : TrainerOptions {
   int held_out = 100;             // the index's last N clips are never trained on
   double mel_weight = 1.0;        // weight of the log-mel L1 next to the multi-resolution loss
   double sc_weight = 1.0;         // weight of spectral convergence inside it (log-magnitude L1: 1)
+  // Weight of the phase-derivative loss (instantaneous frequency and group delay against the
+  // target's, at the front end's STFT; phase_derivative_loss in vocoder.hpp). 0: not computed.
+  double phase_weight = 0.0;
   // A vocoder file to start a fresh run from: its front end, sizes and every tensor that
   // fits are kept (the head's extra phase outputs of `config.phase` start at zero); the
   // optimizer starts afresh. Ignored when a checkpoint is resumed.

@@ -300,6 +300,84 @@ TEST(Vocoder, TheSpectralConvergenceWeightScalesItsShareOfTheLoss) {
   EXPECT_NE(error_of([&] { train_vocoder(o); }).find("loss weights"), std::string::npos);
 }
 
+// One second at 16 kHz of two held tones, one between bins, and a decaying click train: [1, N].
+torch::Tensor tones_and_clicks() {
+  const int64_t n = 16000;
+  auto t = torch::arange(n, torch::kFloat64) / 16000.0;
+  auto wave = 0.2 * torch::sin(2 * M_PI * 440.0 * t) + 0.1 * torch::sin(2 * M_PI * 1234.5 * t);
+  for (int64_t k = 1000; k < n; k += 4000)
+    wave.narrow(0, k, 400) += 0.3 * torch::exp(-torch::arange(400, torch::kFloat64) / 60.0);
+  return wave.to(torch::kFloat32).unsqueeze(0);
+}
+
+TEST(Vocoder, ThePhaseDerivativeLossIsZeroForTheTargetsPhaseAndGrowsWithItsErrors) {
+  const auto target = tones_and_clicks();
+  auto loss = [&](const torch::Tensor& out) {
+    return phase_derivative_loss(out, target, 1024).item<double>();
+  };
+  EXPECT_LT(loss(target), 1e-6);
+  EXPECT_LT(loss(0.3 * target), 1e-6);  // the gain does not matter
+  EXPECT_LT(loss(-target), 1e-6);       // nor one constant offset (here π)
+  // Late by 100 samples: for the held tones that is one constant offset each, but the clicks'
+  // group delay is wrong.
+  const auto late = torch::constant_pad_nd(target, {100, 0}).narrow(1, 0, target.size(1));
+  const double shifted = loss(late);
+  EXPECT_GT(shifted, 0.01);
+  // A tone off by a quarter of a bin: every time step of its phase is wrong.
+  auto t = torch::arange(16000, torch::kFloat64) / 16000.0;
+  const auto detuned =
+      (0.2 * torch::sin(2 * M_PI * 444.0 * t) + 0.1 * torch::sin(2 * M_PI * 1234.5 * t))
+          .to(torch::kFloat32)
+          .unsqueeze(0);
+  EXPECT_GT(loss(detuned), 0.03);
+  torch::manual_seed(3);
+  const double noise = loss(0.1 * torch::randn_like(target));
+  // Noise: its phase steps are random but for what the window's overlap makes them share
+  // with any signal (neighbouring frames overlap by 3/4), hence about 0.55, not 1.
+  EXPECT_GT(noise, 0.3);
+  EXPECT_LT(noise, 1.2);
+  EXPECT_LT(shifted, noise);
+  EXPECT_LT(loss(detuned), noise);
+  // Sums over slices of a batch make up the whole batch's.
+  const auto batch = torch::cat({target, late});
+  const auto whole = phase_derivative_sums(0.5 * batch, batch.flip(0), 1024);
+  const auto a = phase_derivative_sums(0.5 * target, late, 1024);
+  const auto b = phase_derivative_sums(0.5 * late, target, 1024);
+  EXPECT_NEAR(whole.weight, a.weight + b.weight, 1e-6 * whole.weight);
+  EXPECT_NEAR(whole.error.item<double>(), a.error.item<double>() + b.error.item<double>(),
+              1e-4 * whole.error.item<double>());
+}
+
+TEST(Vocoder, ThePhaseWeightAddsItsLossAndSplitsAcrossThreadsAsOneThreadScoresIt) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
+  o.steps = 3;
+  o.batch = 5;  // slices of 2 and 3 examples
+  o.lr = 3e-3;
+  auto run = [&](double weight, int threads) {
+    o.phase_weight = weight;
+    o.threads = threads;
+    o.out = dir.file("voc-" + std::to_string(weight) + "-" + std::to_string(threads));
+    train_vocoder(o);
+    return step_losses(o.out + "/losses.csv");
+  };
+  const auto off = run(0.0, 2), one = run(1.0, 2), three = run(3.0, 2), three_alone = run(3.0, 1);
+  // The first step: same weights, same batch; loss(w) = w × phase loss + everything else.
+  const double phase = one.at(0) - off.at(0);
+  EXPECT_GT(phase, 0.05);
+  EXPECT_LT(phase, 1.5);
+  EXPECT_NEAR(three.at(0) - one.at(0), 2.0 * phase, 1e-4);
+  // Two slices score and step as one thread does (the gradients of the phase term included).
+  ASSERT_EQ(three_alone.size(), three.size());
+  EXPECT_NEAR(three[0], three_alone[0], 1e-5 * three_alone[0]);
+  // (Further on, Adam at this lr magnifies the float sums' different order step by step.)
+  for (size_t i = 1; i < three.size(); ++i)
+    EXPECT_NEAR(three[i], three_alone[i], 1e-4 * three_alone[i]) << i;
+  o.phase_weight = -1;
+  EXPECT_NE(error_of([&] { train_vocoder(o); }).find("loss weights"), std::string::npos);
+}
+
 TEST(Vocoder, AWidenedVocoderStartsAsItsSourceAndItsChannelCopiesDriftApart) {
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
