@@ -473,6 +473,11 @@ void add_vocoder_commands(CLI::App& app) {
                    "weight of the phase-derivative loss (instantaneous frequency and group delay "
                    "against the target's at the front end's STFT; 0: off)")
       ->capture_default_str();
+  voc_cmd
+      ->add_option("--spectrum-weight", voc->spectrum_weight,
+                   "weight of the log-magnitude L1 between the predicted spectrum (before the "
+                   "inverse STFT) and the target's STFT (0: off)")
+      ->capture_default_str();
   voc_cmd->add_option("--dim", voc->config.dim, "ConvNeXt channels")->capture_default_str();
   voc_cmd->add_option("--intermediate", voc->config.intermediate, "ConvNeXt MLP width")
       ->capture_default_str();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <tuple>
 
 #include "adapters/tensor_file.hpp"
 #include "model/audio/features.hpp"
@@ -52,14 +53,39 @@ bool same_features(const FrontEndConfig& a, const FrontEndConfig& b) {
          a.fmin == b.fmin && a.fmax == b.fmax;
 }
 
+// The vocoder's predicted spectrum [B, F, T] and its waveform [B, length] (what forward()
+// returns) for log-mels [B, mels, T'].
+std::pair<torch::Tensor, torch::Tensor> predict(Vocoder& voc, const torch::Tensor& log_mel,
+                                                int64_t length) {
+  auto spectrum = voc->spectrum(fit_frames(log_mel, voc->frontend.frames(length)));
+  auto wave = voc->frontend.istft(spectrum, length);
+  return {spectrum, wave};
+}
+
+// Σ |log|S| − log|Y|| between a predicted spectrum S and the STFT Y of the target waveforms
+// (the same frames), and the number of bins summed.
+std::pair<torch::Tensor, int64_t> spectrum_log_errors(const MelFrontEnd& frontend,
+                                                      const torch::Tensor& spectrum,
+                                                      const torch::Tensor& wave) {
+  torch::Tensor target;
+  {
+    torch::NoGradGuard ng;
+    target = torch::log(frontend.stft(wave).abs() + 1e-4);
+  }
+  auto predicted =
+      torch::log(torch::sqrt(torch::view_as_real(spectrum).pow(2).sum(-1) + 1e-8) + 1e-4);
+  return {(predicted - target).abs().sum(), target.numel()};
+}
+
 // Weights of the vocoder's loss terms (the multi-resolution STFT loss's log-magnitude L1 has 1).
 struct LossWeights {
-  double sc = 1, mel = 1, phase = 0;
+  double sc = 1, mel = 1, phase = 0, spectrum = 0;
   int64_t phase_n_fft = 1024;
 };
 
 // The batch's loss (multi-resolution STFT loss with its spectral convergence weighted by
-// w.sc, + w.mel × log-mel L1, + w.phase × the phase-derivative loss, as loss_of()) and
+// w.sc, + w.mel × log-mel L1, + w.phase × the phase-derivative loss, + w.spectrum × the
+// predicted spectrum's log-magnitude L1, as loss_of()) and
 // its gradients for `params`, the batch split into one slice per thread. Spectral
 // convergence is a ratio over the whole batch, so each slice first reports its sums; the
 // loss's derivative with respect to each sum is then the same for every slice, and each
@@ -73,15 +99,19 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
   struct Slice {
     StftLossSums stft;
     PhaseLossSums phase;
-    torch::Tensor mel_error;
-    int64_t mel_count = 0;
+    torch::Tensor mel_error, spectrum_error;
+    int64_t mel_count = 0, spectrum_count = 0;
     std::vector<torch::Tensor> grads;
   };
   std::vector<Slice> slices(shards);
   run_slices(workers, [&](int k) {
     const int64_t begin = batch * k / shards, end = batch * (k + 1) / shards;
-    auto out = voc->forward(input.slice(0, begin, end), length);
+    const auto [spectrum, out] = predict(voc, input.slice(0, begin, end), length);
     slices[k].stft = multi_resolution_stft_sums(out, wave.slice(0, begin, end));
+    if (w.spectrum > 0) {
+      std::tie(slices[k].spectrum_error, slices[k].spectrum_count) =
+          spectrum_log_errors(frontend, spectrum, wave.slice(0, begin, end));
+    }
     auto mel = frontend.log_mel(out);
     slices[k].mel_error = (mel - target.slice(0, begin, end)).abs().sum();
     slices[k].mel_count = mel.numel();
@@ -119,10 +149,19 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
   }
   const double phase_scale = phase_weight > 0 ? w.phase / (phase_weight + 1e-12) : 0.0;
   loss += phase_scale * phase_error;
+  double spectrum_error = 0, spectrum_count = 0;
+  for (const auto& s : slices) {
+    if (!s.spectrum_error.defined()) continue;
+    spectrum_error += s.spectrum_error.item<double>();
+    spectrum_count += static_cast<double>(s.spectrum_count);
+  }
+  const double spectrum_scale = spectrum_count > 0 ? w.spectrum / spectrum_count : 0.0;
+  loss += spectrum_scale * spectrum_error;
   run_slices(workers, [&](int k) {
     auto& s = slices[k];
     auto surrogate = (w.mel / mel_count) * s.mel_error;
     if (s.phase.error.defined()) surrogate = surrogate + phase_scale * s.phase.error;
+    if (s.spectrum_error.defined()) surrogate = surrogate + spectrum_scale * s.spectrum_error;
     for (size_t r = 0; r < resolutions; ++r) {
       surrogate = surrogate + error_weight[r] * s.stft.error_squares[r] +
                   log_weight[r] * s.stft.log_errors[r];
@@ -178,7 +217,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   if (o.widen < 1 || o.widen > 8) throw ModelError("widen must be 1 to 8");
   if (o.widen > 1 && o.init.empty())
     throw ModelError("widen needs init: the vocoder file to widen");
-  if (o.sc_weight < 0.0 || o.mel_weight < 0.0 || o.phase_weight < 0.0)
+  if (o.sc_weight < 0.0 || o.mel_weight < 0.0 || o.phase_weight < 0.0 || o.spectrum_weight < 0.0)
     throw ModelError("loss weights must be 0 or more");
   if (o.autoencoder_mix < 0.0 || o.autoencoder_mix > 1.0) {
     throw ModelError("autoencoder_mix must be in [0, 1]");
@@ -222,6 +261,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
       (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
       (o.sc_weight != 1.0 ? ", spectral-convergence weight " + std::to_string(o.sc_weight) : "") +
       (o.phase_weight > 0 ? ", phase-derivative weight " + std::to_string(o.phase_weight) : "") +
+      (o.spectrum_weight > 0 ? ", predicted-spectrum weight " + std::to_string(o.spectrum_weight)
+                             : "") +
       (ckpt ? ", resuming at step " + std::to_string(step) : ""));
 
   // A batch: random hop-aligned crops; each input mel is the true one or, with probability
@@ -255,12 +296,17 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     }
     return std::make_tuple(wave, input, target);
   };
-  auto loss_of = [&](const torch::Tensor& wave, const torch::Tensor& input, const torch::Tensor& target) {
-    auto out = voc->forward(input, crop);
+  auto loss_of = [&](const torch::Tensor& wave, const torch::Tensor& input,
+                     const torch::Tensor& target) {
+    const auto [spectrum, out] = predict(voc, input, crop);
     auto loss = multi_resolution_stft_loss(out, wave, o.sc_weight) +
                 o.mel_weight * torch::l1_loss(frontend.log_mel(out), target);
     if (o.phase_weight > 0)
       loss = loss + o.phase_weight * phase_derivative_loss(out, wave, config.frontend.n_fft);
+    if (o.spectrum_weight > 0) {
+      const auto [error, count] = spectrum_log_errors(frontend, spectrum, wave);
+      loss = loss + o.spectrum_weight * error / static_cast<double>(count);
+    }
     return loss;
   };
 
@@ -296,7 +342,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     workers.emplace(shards - 1);
   }
   auto params = voc->parameters();
-  const LossWeights weights{o.sc_weight, o.mel_weight, o.phase_weight, config.frontend.n_fft};
+  const LossWeights weights{o.sc_weight, o.mel_weight, o.phase_weight, o.spectrum_weight,
+                            config.frontend.n_fft};
   const int first_step = step;
   const auto t0 = Clock::now();
   while (step < o.steps) {

@@ -60,6 +60,11 @@ struct VocoderTrainOptions : TrainerOptions {
   // Weight of the phase-derivative loss (instantaneous frequency and group delay against the
   // target's, at the front end's STFT; phase_derivative_loss in vocoder.hpp). 0: not computed.
   double phase_weight = 0.0;
+  // Weight of the log-magnitude L1 between the spectrum the vocoder predicts (before its
+  // inverse STFT) and the target's STFT, frame by frame. The other losses see the spectrum
+  // only after overlap-add, which lets excess energy that cancels between frames through.
+  // 0: not computed.
+  double spectrum_weight = 0.0;
   // A vocoder file to start a fresh run from: its front end, sizes and every tensor that
   // fits are kept (the head's extra phase outputs of `config.phase` start at zero); the
   // optimizer starts afresh. Ignored when a checkpoint is resumed.

@@ -348,7 +348,10 @@ TEST(Vocoder, ThePhaseDerivativeLossIsZeroForTheTargetsPhaseAndGrowsWithItsError
               1e-4 * whole.error.item<double>());
 }
 
-TEST(Vocoder, ThePhaseWeightAddsItsLossAndSplitsAcrossThreadsAsOneThreadScoresIt) {
+// A loss term whose weight is `field` (0 by default): the first step's loss is linear in the
+// weight, the term lies in (low, high) at weight 1, two slices score and step as one thread
+// does with it, and a negative weight is refused.
+void expect_an_added_loss_term(double VocoderTrainOptions::*field, double low, double high) {
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   auto o = tiny_training(dir, fixture_with_phase("hybrid"));
@@ -356,26 +359,36 @@ TEST(Vocoder, ThePhaseWeightAddsItsLossAndSplitsAcrossThreadsAsOneThreadScoresIt
   o.batch = 5;  // slices of 2 and 3 examples
   o.lr = 3e-3;
   auto run = [&](double weight, int threads) {
-    o.phase_weight = weight;
+    o.*field = weight;
     o.threads = threads;
     o.out = dir.file("voc-" + std::to_string(weight) + "-" + std::to_string(threads));
     train_vocoder(o);
     return step_losses(o.out + "/losses.csv");
   };
   const auto off = run(0.0, 2), one = run(1.0, 2), three = run(3.0, 2), three_alone = run(3.0, 1);
-  // The first step: same weights, same batch; loss(w) = w × phase loss + everything else.
-  const double phase = one.at(0) - off.at(0);
-  EXPECT_GT(phase, 0.05);
-  EXPECT_LT(phase, 1.5);
-  EXPECT_NEAR(three.at(0) - one.at(0), 2.0 * phase, 1e-4);
-  // Two slices score and step as one thread does (the gradients of the phase term included).
+  // The first step: same weights, same batch; loss(w) = w × the term + everything else.
+  const double term = one.at(0) - off.at(0);
+  EXPECT_GT(term, low);
+  EXPECT_LT(term, high);
+  EXPECT_NEAR(three.at(0) - one.at(0), 2.0 * term,
+              1e-5 * three.at(0) + 1e-4);  // 6 digits in the csv
+  // Two slices score and step as one thread does (the term's gradients included).
+  // (Further on, Adam at this lr magnifies the float sums' different order step by step.)
   ASSERT_EQ(three_alone.size(), three.size());
   EXPECT_NEAR(three[0], three_alone[0], 1e-5 * three_alone[0]);
-  // (Further on, Adam at this lr magnifies the float sums' different order step by step.)
   for (size_t i = 1; i < three.size(); ++i)
     EXPECT_NEAR(three[i], three_alone[i], 1e-4 * three_alone[i]) << i;
-  o.phase_weight = -1;
+  o.*field = -1;
   EXPECT_NE(error_of([&] { train_vocoder(o); }).find("loss weights"), std::string::npos);
+}
+
+TEST(Vocoder, ThePhaseWeightAddsItsLossAndSplitsAcrossThreadsAsOneThreadScoresIt) {
+  expect_an_added_loss_term(&VocoderTrainOptions::phase_weight, 0.05, 1.5);
+}
+
+TEST(Vocoder, ThePredictedSpectrumWeightAddsItsLossAndSplitsAcrossThreadsAsOneThreadScoresIt) {
+  // An untrained fixture's spectrum is off by several nepers a bin.
+  expect_an_added_loss_term(&VocoderTrainOptions::spectrum_weight, 0.1, 20.0);
 }
 
 TEST(Vocoder, AWidenedVocoderStartsAsItsSourceAndItsChannelCopiesDriftApart) {
