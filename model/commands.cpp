@@ -453,9 +453,17 @@ void add_vocoder_commands(CLI::App& app) {
   auto voc = std::make_shared<VocoderTrainOptions>();
   auto* voc_cmd = app.add_subcommand("train-vocoder", "train the neural vocoder (mel -> waveform) on a corpus");
   add_trainer_options(voc_cmd, *voc);
-  voc_cmd->add_option("--autoencoder", voc->autoencoder,
-                      "autoencoder.safetensors: its front end is used and a share of the inputs "
-                      "goes through it");
+  auto* voc_ae = voc_cmd->add_option("--autoencoder", voc->autoencoder,
+                                     "autoencoder.safetensors: its front end is used and a share "
+                                     "of the inputs goes through it");
+  auto* voc_mels =
+      voc_cmd
+          ->add_option("--mels", voc->config.frontend.mels,
+                       "mel bands of the input, for a vocoder trained without --autoencoder (whose "
+                       "front end it otherwise takes)")
+          ->check(CLI::Range(8, 512))
+          ->excludes(voc_ae)
+          ->capture_default_str();
   voc_cmd->add_option("--ae-mix", voc->autoencoder_mix, "share of inputs through the autoencoder")
       ->capture_default_str();
   voc_cmd->add_option("--crop-samples", voc->crop_samples, "samples per example (multiple of the hop)")
@@ -501,9 +509,11 @@ void add_vocoder_commands(CLI::App& app) {
                    "--resume carries on with it)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  voc_cmd->add_option("--init", voc->init,
-                      "vocoder file to start from (its sizes and tensors; fresh optimizer; "
-                      "ignored with --resume)");
+  voc_cmd
+      ->add_option("--init", voc->init,
+                   "vocoder file to start from (its sizes and tensors; fresh optimizer; "
+                   "ignored with --resume)")
+      ->excludes(voc_mels);
   voc_cmd
       ->add_option("--widen", voc->widen,
                    "with --init: a trunk this many times as wide as the file's, starting as the "
@@ -558,6 +568,7 @@ void add_vocoder_commands(CLI::App& app) {
     ReconstructOptions options;
     std::string corpus;
     int clips = 20;
+    bool no_autoencoder = false;
   };
   auto ev = std::make_shared<EvaluateArgs>();
   auto* ev_cmd = app.add_subcommand(
@@ -571,8 +582,12 @@ void add_vocoder_commands(CLI::App& app) {
   ev_cmd->add_option("--autoencoder", ev->options.autoencoder, "autoencoder file (default: in --weights)");
   ev_cmd->add_option("--vocoder", ev->options.vocoder, "vocoder file (default: in --weights)");
   ev_cmd->add_option("--threads", ev->options.threads, "LibTorch threads")->capture_default_str();
+  ev_cmd->add_flag("--no-autoencoder", ev->no_autoencoder,
+                   "score from true features only (no autoencoder is loaded: the vocoder's own "
+                   "front end)");
   ev_cmd->callback([ev] {
     guarded("evaluate-vocoder", [&] {
+      ev->options.through_autoencoder = !ev->no_autoencoder;
       const auto e = evaluate_vocoder(ev->corpus, ev->clips, ev->options);
       std::printf("%d held-out clips\n", e.clips);
       std::printf("| way back to audio | features | spectral conv. | LSD dB | onsets/s in -> out (err) "
@@ -584,9 +599,9 @@ void add_vocoder_commands(CLI::App& app) {
                     s.flatness_error, s.seconds_per_audio_second);
       };
       row("neural vocoder", "true", e.neural_true);
-      row("neural vocoder", "autoencoder", e.neural_autoencoder);
+      if (e.through_autoencoder) row("neural vocoder", "autoencoder", e.neural_autoencoder);
       row("Griffin-Lim", "true", e.griffin_lim_true);
-      row("Griffin-Lim", "autoencoder", e.griffin_lim_autoencoder);
+      if (e.through_autoencoder) row("Griffin-Lim", "autoencoder", e.griffin_lim_autoencoder);
     });
   });
 }

@@ -394,7 +394,8 @@ struct RoundTrip {
   RoundTrip(const ReconstructOptions& o, bool need_ae, bool need_vocoder) {
     const auto ae_path = weights_file(o.weights_dir, o.autoencoder, kAutoencoderFile);
     const auto voc_path = weights_file(o.weights_dir, o.vocoder, kVocoderFile);
-    if (need_ae || fs::exists(ae_path)) ae = load_autoencoder(ae_path);
+    // Without a use for the autoencoder, its file only lends Griffin-Lim its front end.
+    if (need_ae || (!need_vocoder && fs::exists(ae_path))) ae = load_autoencoder(ae_path);
     if (need_vocoder) vocoder = load_vocoder(voc_path);
     if (ae && vocoder && !same_features(ae->config.frontend, vocoder->config.frontend)) {
       throw ModelError(voc_path + ": the vocoder reads other features than the autoencoder in " + ae_path);
@@ -472,15 +473,16 @@ VocoderEvaluation evaluate_vocoder(const std::string& corpus, int count, const R
   auto clips = read_corpus_index(corpus);
   if (count < 1) throw ModelError("evaluate: at least one clip is needed");
   if (static_cast<size_t>(count) < clips.size()) clips.erase(clips.begin(), clips.end() - count);
-  RoundTrip rt(o, true, true);
+  RoundTrip rt(o, o.through_autoencoder, true);
   ScoreSum sums[4];  // neural true, neural AE, Griffin-Lim true, Griffin-Lim AE
   for (const auto& clip : clips) {
     auto a = audio::read_audio(clip.path, rt.frontend->config().sample_rate);
     const auto in_features = audio::measure(a);
     auto wave = to_tensor(a);
     auto mel = rt.frontend->log_mel(wave);
-    auto ae_mel = through_autoencoder(rt.ae, *rt.frontend, mel);
+    auto ae_mel = o.through_autoencoder ? through_autoencoder(rt.ae, *rt.frontend, mel) : mel;
     for (int k = 0; k < 4; ++k) {
+      if (k % 2 == 1 && !o.through_autoencoder) continue;
       const auto t0 = Clock::now();
       auto out = rt.synthesise(k % 2 == 0 ? mel : ae_mel, wave.numel(), k < 2);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -489,6 +491,7 @@ VocoderEvaluation evaluate_vocoder(const std::string& corpus, int count, const R
   }
   VocoderEvaluation e;
   e.clips = static_cast<int>(clips.size());
+  e.through_autoencoder = o.through_autoencoder;
   e.neural_true = sums[0].mean(e.clips);
   e.neural_autoencoder = sums[1].mean(e.clips);
   e.griffin_lim_true = sums[2].mean(e.clips);

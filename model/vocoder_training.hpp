@@ -112,11 +112,13 @@ struct VocoderScores {
 
 struct VocoderEvaluation {
   int clips = 0;
+  bool through_autoencoder = true;  // false: the *_autoencoder scores are not computed (zero)
   VocoderScores neural_true, neural_autoencoder, griffin_lim_true, griffin_lim_autoencoder;
 };
 
 // Scores the neural vocoder and Griffin-Lim on the last `clips` clips of the corpus index,
-// from true features and through the autoencoder.
+// from true features and (unless options.through_autoencoder is false, when no autoencoder
+// is loaded and the vocoder's front end is used) through the autoencoder.
 // Throws ModelError or audio::AudioError naming the file.
 VocoderEvaluation evaluate_vocoder(const std::string& corpus, int clips,
                                    const ReconstructOptions& options);

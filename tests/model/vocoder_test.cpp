@@ -607,6 +607,42 @@ TEST(Vocoder, TheEngineUsesAVocoderInItsWeightsFolderAndFallsBackToGriffinLim) {
   EXPECT_NE(error_of([&] { engine->generate(p); }).find("wavenet"), std::string::npos);
 }
 
+TEST(Vocoder, EvaluationScoresBothPathsOrTrueFeaturesAloneWithTheVocodersOwnFrontEnd) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 4, 1.0);
+  testing::write_fixture_weights(dir.file("weights"));
+  save_vocoder(Vocoder(fixture_vocoder_config()), dir.file("weights/vocoder.safetensors"));
+  ReconstructOptions o;
+  o.weights_dir = dir.file("weights");
+  o.threads = 1;
+  o.griffin_lim_iterations = 2;
+  const auto both = evaluate_vocoder(dir.file("corpus"), 3, o);
+  EXPECT_EQ(both.clips, 3);
+  EXPECT_TRUE(both.through_autoencoder);
+  for (const auto* s : {&both.neural_true, &both.neural_autoencoder, &both.griffin_lim_true,
+                        &both.griffin_lim_autoencoder}) {
+    EXPECT_GT(s->spectral_convergence, 0.0);
+    EXPECT_TRUE(std::isfinite(s->log_spectral_distance));
+    EXPECT_GT(s->flatness_in, 0.0);
+  }
+  o.through_autoencoder = false;
+  const auto alone = evaluate_vocoder(dir.file("corpus"), 3, o);
+  EXPECT_FALSE(alone.through_autoencoder);
+  EXPECT_NEAR(alone.neural_true.spectral_convergence, both.neural_true.spectral_convergence, 1e-9);
+  EXPECT_EQ(alone.neural_autoencoder.spectral_convergence, 0.0);
+  EXPECT_EQ(alone.griffin_lim_autoencoder.spectral_convergence, 0.0);
+  // A vocoder that reads other features than the autoencoder: refused where the autoencoder
+  // is used, scored where it is not.
+  auto other = fixture_vocoder_config();
+  other.frontend.mels = 24;
+  save_vocoder(Vocoder(other), dir.file("other.safetensors"));
+  o.vocoder = dir.file("other.safetensors");
+  EXPECT_GT(evaluate_vocoder(dir.file("corpus"), 2, o).neural_true.spectral_convergence, 0.0);
+  o.through_autoencoder = true;
+  EXPECT_NE(error_of([&] { evaluate_vocoder(dir.file("corpus"), 2, o); }).find("other.safetensors"),
+            std::string::npos);
+}
+
 TEST(Vocoder, ReconstructKeepsRateAndDurationOnEveryPath) {
   TempDir dir("tuneloop-model");
   testing::write_fixture_weights(dir.file("weights"));
