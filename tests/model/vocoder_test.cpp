@@ -254,13 +254,19 @@ std::vector<double> step_losses(const std::string& csv_path) {
   return losses;
 }
 
-TEST(Vocoder, TrainingSplitAcrossThreadsScoresAndStepsAsOneThreadDoes) {
-  TempDir dir("tuneloop-model");
+// A hybrid fixture run on a tiny corpus whose batch of 5 splits into slices of 2 and 3.
+VocoderTrainOptions two_slice_training(TempDir& dir, int steps) {
   testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   auto o = tiny_training(dir, fixture_with_phase("hybrid"));
-  o.steps = 8;
-  o.batch = 5;  // slices of 2 and 3 examples
+  o.steps = steps;
+  o.batch = 5;
   o.lr = 3e-3;
+  return o;
+}
+
+TEST(Vocoder, TrainingSplitAcrossThreadsScoresAndStepsAsOneThreadDoes) {
+  TempDir dir("tuneloop-model");
+  auto o = two_slice_training(dir, 8);
   std::vector<std::vector<double>> runs;
   for (int threads : {1, 2}) {
     o.threads = threads;
@@ -278,26 +284,39 @@ TEST(Vocoder, TrainingSplitAcrossThreadsScoresAndStepsAsOneThreadDoes) {
   EXPECT_LT(runs[0].back(), runs[0].front());
 }
 
-TEST(Vocoder, TheSpectralConvergenceWeightScalesItsShareOfTheLoss) {
+// A loss term whose weight is `field`: the first step's loss is linear in the
+// weight, the term lies in (low, high) at weight 1, two slices score and step as one thread
+// does with it, and a negative weight is refused.
+void expect_an_added_loss_term(double VocoderTrainOptions::*field, double low, double high) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
-  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
-  o.steps = 1;
-  o.batch = 4;
-  o.threads = 2;
-  std::vector<double> first;  // the first step's loss: same weights, same batch
-  for (double w : {0.0, 1.0, 3.0}) {
-    o.sc_weight = w;
-    o.out = dir.file("voc" + std::to_string(first.size()));
+  auto o = two_slice_training(dir, 3);
+  auto run = [&](double weight, int threads) {
+    o.*field = weight;
+    o.threads = threads;
+    o.out = dir.file("voc-" + std::to_string(weight) + "-" + std::to_string(threads));
     train_vocoder(o);
-    first.push_back(step_losses(o.out + "/losses.csv").at(0));
-  }
-  // loss(w) = w × (spectral convergence, averaged over resolutions) + everything else.
-  const double sc = first[1] - first[0];
-  EXPECT_GT(sc, 0.05);
-  EXPECT_NEAR(first[2] - first[1], 2.0 * sc, 1e-4);
-  o.sc_weight = -1;
+    return step_losses(o.out + "/losses.csv");
+  };
+  const auto off = run(0.0, 2), one = run(1.0, 2), three = run(3.0, 2), three_alone = run(3.0, 1);
+  // The first step: same weights, same batch; loss(w) = w × the term + everything else.
+  const double term = one.at(0) - off.at(0);
+  EXPECT_GT(term, low);
+  EXPECT_LT(term, high);
+  EXPECT_NEAR(three.at(0) - one.at(0), 2.0 * term,
+              1e-5 * three.at(0) + 1e-4);  // 6 digits in the csv
+  // Two slices score and step as one thread does (the term's gradients included).
+  // (Further on, Adam at this lr magnifies the float sums' different order step by step.)
+  ASSERT_EQ(three_alone.size(), three.size());
+  EXPECT_NEAR(three[0], three_alone[0], 1e-5 * three_alone[0]);
+  for (size_t i = 1; i < three.size(); ++i)
+    EXPECT_NEAR(three[i], three_alone[i], 1e-3 * three_alone[i]) << i;
+  o.*field = -1;
   EXPECT_NE(error_of([&] { train_vocoder(o); }).find("loss weights"), std::string::npos);
+}
+
+TEST(Vocoder, TheSpectralConvergenceWeightScalesItsShareOfTheLoss) {
+  // loss(w) = w × (spectral convergence, averaged over resolutions) + everything else.
+  expect_an_added_loss_term(&VocoderTrainOptions::sc_weight, 0.05, 3.0);
 }
 
 // One second at 16 kHz of two held tones, one between bins, and a decaying click train: [1, N].
@@ -346,40 +365,6 @@ TEST(Vocoder, ThePhaseDerivativeLossIsZeroForTheTargetsPhaseAndGrowsWithItsError
   EXPECT_NEAR(whole.weight, a.weight + b.weight, 1e-6 * whole.weight);
   EXPECT_NEAR(whole.error.item<double>(), a.error.item<double>() + b.error.item<double>(),
               1e-4 * whole.error.item<double>());
-}
-
-// A loss term whose weight is `field` (0 by default): the first step's loss is linear in the
-// weight, the term lies in (low, high) at weight 1, two slices score and step as one thread
-// does with it, and a negative weight is refused.
-void expect_an_added_loss_term(double VocoderTrainOptions::*field, double low, double high) {
-  TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
-  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
-  o.steps = 3;
-  o.batch = 5;  // slices of 2 and 3 examples
-  o.lr = 3e-3;
-  auto run = [&](double weight, int threads) {
-    o.*field = weight;
-    o.threads = threads;
-    o.out = dir.file("voc-" + std::to_string(weight) + "-" + std::to_string(threads));
-    train_vocoder(o);
-    return step_losses(o.out + "/losses.csv");
-  };
-  const auto off = run(0.0, 2), one = run(1.0, 2), three = run(3.0, 2), three_alone = run(3.0, 1);
-  // The first step: same weights, same batch; loss(w) = w × the term + everything else.
-  const double term = one.at(0) - off.at(0);
-  EXPECT_GT(term, low);
-  EXPECT_LT(term, high);
-  EXPECT_NEAR(three.at(0) - one.at(0), 2.0 * term,
-              1e-5 * three.at(0) + 1e-4);  // 6 digits in the csv
-  // Two slices score and step as one thread does (the term's gradients included).
-  // (Further on, Adam at this lr magnifies the float sums' different order step by step.)
-  ASSERT_EQ(three_alone.size(), three.size());
-  EXPECT_NEAR(three[0], three_alone[0], 1e-5 * three_alone[0]);
-  for (size_t i = 1; i < three.size(); ++i)
-    EXPECT_NEAR(three[i], three_alone[i], 1e-4 * three_alone[i]) << i;
-  o.*field = -1;
-  EXPECT_NE(error_of([&] { train_vocoder(o); }).find("loss weights"), std::string::npos);
 }
 
 TEST(Vocoder, ThePhaseWeightAddsItsLossAndSplitsAcrossThreadsAsOneThreadScoresIt) {
