@@ -284,9 +284,9 @@ TEST(Vocoder, TrainingSplitAcrossThreadsScoresAndStepsAsOneThreadDoes) {
   EXPECT_LT(runs[0].back(), runs[0].front());
 }
 
-// A loss term whose weight is `field`: the first step's loss is linear in the
-// weight, the term lies in (low, high) at weight 1, two slices score and step as one thread
-// does with it, and a negative weight is refused.
+// A loss term whose weight is `field`: the first step's loss is linear in the weight, the
+// term lies in (low, high) at weight 1, its gradient reaches the weights, two slices score
+// and step as one thread does with it, and a negative weight is refused.
 void expect_an_added_loss_term(double VocoderTrainOptions::*field, double low, double high) {
   TempDir dir("tuneloop-model");
   auto o = two_slice_training(dir, 3);
@@ -298,6 +298,10 @@ void expect_an_added_loss_term(double VocoderTrainOptions::*field, double low, d
     return step_losses(o.out + "/losses.csv");
   };
   const auto off = run(0.0, 2), one = run(1.0, 2), three = run(3.0, 2), three_alone = run(3.0, 1);
+  // Same start, same batches: only the term's gradient can make the weights differ.
+  EXPECT_GT(weight_distance(dir.file("voc-0.000000-2/vocoder.safetensors"),
+                            dir.file("voc-1.000000-2/vocoder.safetensors")),
+            1e-4);
   // The first step: same weights, same batch; loss(w) = w × the term + everything else.
   const double term = one.at(0) - off.at(0);
   EXPECT_GT(term, low);
