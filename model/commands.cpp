@@ -460,7 +460,8 @@ void add_vocoder_commands(CLI::App& app) {
       voc_cmd
           ->add_option("--mels", voc->config.frontend.mels,
                        "mel bands of the input, for a vocoder trained without --autoencoder (whose "
-                       "front end it otherwise takes)")
+                       "front end it otherwise takes); with --init, bands other than the file's are "
+                       "read through a map to its own, fitted on the corpus")
           ->check(CLI::Range(8, 512))
           ->excludes(voc_ae)
           ->capture_default_str();
@@ -512,18 +513,18 @@ void add_vocoder_commands(CLI::App& app) {
   voc_cmd
       ->add_option("--init", voc->init,
                    "vocoder file to start from (its sizes and tensors; fresh optimizer; "
-                   "ignored with --resume)")
-      ->excludes(voc_mels);
+                   "ignored with --resume)");
   voc_cmd
       ->add_option("--widen", voc->widen,
                    "with --init: a trunk this many times as wide as the file's, starting as the "
                    "file's function (channels copied)")
       ->check(CLI::Range(1, 8))
       ->capture_default_str();
-  voc_cmd->callback([voc] {
+  voc_cmd->callback([voc, voc_mels] {
     guarded("train-vocoder", [&] {
       StopOnSignal s;
       voc->stop = &g_stop;
+      if (!voc->init.empty() && voc_mels->count() > 0) voc->init_mels = voc->config.frontend.mels;
       auto r = train_vocoder(*voc);
       std::printf("%s  step %d  eval loss %.5f -> %.5f  %.3f s/step%s\n", r.weights.c_str(), r.step,
                   r.initial_eval_loss, r.final_eval_loss, r.seconds_per_step,

@@ -258,11 +258,59 @@ torch::Tensor widen_trunk_tensor(const std::string& name, const torch::Tensor& t
 
 }  // namespace
 
-void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where) {
+namespace {
+
+bool differ_only_in_bands(FrontEndConfig a, const FrontEndConfig& b) {
+  a.mels = b.mels;
+  return a == b;
+}
+
+}  // namespace
+
+BandMap fit_band_map(const FrontEndConfig& src, const FrontEndConfig& dst,
+                     const std::vector<torch::Tensor>& waves, const std::string& where) {
+  if (!differ_only_in_bands(src, dst)) {
+    throw ModelError(where + ": its front end differs from the vocoder's in more than its bands");
+  }
+  torch::NoGradGuard ng;
+  const MelFrontEnd from(src), to(dst);
+  std::vector<torch::Tensor> xs, ys;
+  for (const auto& w : waves) {
+    xs.push_back(to.normalise(to.log_mel(w)).transpose(0, 1));    // [T, dst mels]
+    ys.push_back(from.normalise(from.log_mel(w)).transpose(0, 1));  // [T, src mels]
+  }
+  if (xs.empty()) throw ModelError(where + ": no audio to fit the band map on");
+  auto x = torch::cat(xs).to(torch::kFloat64);
+  auto y = torch::cat(ys).to(torch::kFloat64);
+  if (x.size(0) <= dst.mels) {
+    throw ModelError(where + ": too few frames (" + std::to_string(x.size(0)) + ") to fit a map from " +
+                     std::to_string(dst.mels) + " bands");
+  }
+  x = torch::cat({x, torch::ones({x.size(0), 1}, x.options())}, 1);
+  // Ridge regression; the small penalty keeps bands that never vary (silence) from blowing up.
+  auto gram = x.t().mm(x) + 1e-3 * static_cast<double>(x.size(0)) *
+                                torch::eye(x.size(1), x.options()) / static_cast<double>(x.size(1));
+  auto coef = torch::linalg_solve(gram, x.t().mm(y));  // [dst mels + 1, src mels]
+  BandMap map;
+  map.weight = coef.narrow(0, 0, dst.mels).t().contiguous().to(torch::kFloat32);
+  map.bias = coef[dst.mels].contiguous().to(torch::kFloat32);
+  map.residual = std::sqrt((x.mm(coef) - y).pow(2).mean().item<double>());
+  return map;
+}
+
+void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where,
+                       const BandMap* bands) {
   const auto& a = dst->config;
   const auto& b = src->config;
   const int factor = b.dim > 0 ? a.dim / b.dim : 0;
-  if (a.frontend != b.frontend || factor < 1 || a.dim != factor * b.dim ||
+  const bool remap = a.frontend.mels != b.frontend.mels;
+  if (remap && (bands == nullptr || !differ_only_in_bands(a.frontend, b.frontend) ||
+                bands->weight.sizes() != torch::IntArrayRef{b.frontend.mels, a.frontend.mels})) {
+    throw ModelError(where + ": it reads " + std::to_string(b.frontend.mels) +
+                     " mel bands, the vocoder being trained " + std::to_string(a.frontend.mels) +
+                     (bands == nullptr ? " (and no band map was fitted)" : " (the band map does not fit)"));
+  }
+  if (!differ_only_in_bands(a.frontend, b.frontend) || factor < 1 || a.dim != factor * b.dim ||
       a.intermediate != factor * b.intermediate || a.layers != b.layers || a.kernel != b.kernel ||
       (b.head_hidden != 0 && a.head_hidden != b.head_hidden)) {
     throw ModelError(where + ": its sizes or front end differ from the vocoder being trained");
@@ -272,7 +320,14 @@ void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& wher
   for (auto& p : dst->named_parameters()) {
     const auto* found = from.find(p.key());
     if (found == nullptr) continue;
-    const auto source = factor > 1 ? widen_trunk_tensor(p.key(), *found, factor) : *found;
+    auto mapped = *found;
+    if (remap && p.key() == "embed.weight") {
+      // Reading src ≈ M·dst + c: W·src = (W·M)·dst + W·c, the constant going to the bias.
+      mapped = torch::einsum("oik,ij->ojk", {*found, bands->weight});
+    } else if (remap && p.key() == "embed.bias") {
+      mapped = *found + torch::einsum("oik,i->o", {from["embed.weight"], bands->bias});
+    }
+    const auto source = factor > 1 ? widen_trunk_tensor(p.key(), mapped, factor) : mapped;
     const auto* s = &source;
     if (s->sizes() == p.value().sizes()) {
       p.value().copy_(*s);

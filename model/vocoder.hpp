@@ -43,6 +43,19 @@ TORCH_MODULE(Vocoder);
 // Throws ModelError naming `where` unless `phase` is direct, integrated or locked.
 void check_phase(const std::string& phase, const std::string& where);
 
+// A linear map between the normalised log-mels of two front ends that differ only in their
+// band count: src ≈ weight · dst + bias, fitted by least squares on the frames of real audio.
+// With it a vocoder reading more bands starts as one trained on fewer (init_vocoder_from).
+struct BandMap {
+  torch::Tensor weight;  // [src mels, dst mels]
+  torch::Tensor bias;    // [src mels]
+  double residual = 0;   // RMS error of the fit over those frames, normalised units
+};
+// Throws ModelError naming `where` if the front ends differ in more than their bands or the
+// waveforms [N] give fewer frames than dst has bands.
+BandMap fit_band_map(const FrontEndConfig& src, const FrontEndConfig& dst,
+                     const std::vector<torch::Tensor>& waves, const std::string& where);
+
 // Copies `src`'s tensors into `dst` (same front end and sizes; `dst`'s phase may add head
 // outputs, and `dst` may add the head's wide branch to a file without one: those keep their
 // initial values, the wide branch's output layer zero, so `dst` starts as `src`'s function).
@@ -50,8 +63,11 @@ void check_phase(const std::string& phase, const std::string& where);
 // channel is then copied F times and every weight that reads the channels is split among the
 // copies in random shares that add up to 1 (Net2Net, Chen et al. 2016), so `dst` computes
 // what `src` does (layer norms see the same mean and variance) but its copies get different
-// gradients. Throws ModelError naming `where` otherwise.
-void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where);
+// gradients. `dst` may read other mel bands than `src` given `bands` (fit_band_map from
+// `src`'s front end to `dst`'s): its input layer then reads `src`'s through the map, so it
+// starts as `src` fed the mapped bands. Throws ModelError naming `where` otherwise.
+void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& where,
+                       const BandMap* bands = nullptr);
 
 // The mel [.., mels, T] cropped, or its last frame repeated, to `frames` frames.
 torch::Tensor fit_frames(const torch::Tensor& mel, int64_t frames);

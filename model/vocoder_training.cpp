@@ -204,10 +204,19 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     config.intermediate *= o.widen;
     config.phase = o.config.phase;
     if (config.head_hidden == 0) config.head_hidden = o.config.head_hidden;
-    if (ae && !same_features(config.frontend, ae->config.frontend)) {
-      throw ModelError(o.init + ": its front end differs from the autoencoder's in " +
-                       o.autoencoder);
+    if (o.init_mels > 0) config.frontend.mels = o.init_mels;
+    if (ae) {
+      auto bands_aside = config.frontend;
+      bands_aside.mels = ae->config.frontend.mels;
+      if (!same_features(bands_aside, ae->config.frontend) ||
+          (o.init_mels > 0 && o.init_mels != ae->config.frontend.mels)) {
+        throw ModelError(o.init + ": its front end differs from the autoencoder's in " +
+                         o.autoencoder);
+      }
+      config.frontend = ae->config.frontend;  // the bands may differ: mapped below
     }
+  } else if (o.init_mels > 0) {
+    throw ModelError("init_mels needs init: the vocoder file whose bands are mapped");
   }
   const int hop = config.frontend.hop;
   if (o.crop_samples < hop || o.crop_samples % hop != 0) {
@@ -241,7 +250,21 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   }
 
   Vocoder voc(config);
-  if (init_from) init_vocoder_from(voc, init_from, o.init);
+  std::string band_note;
+  if (init_from) {
+    std::optional<BandMap> bands;
+    if (const int from = init_from->config.frontend.mels; from != config.frontend.mels) {
+      // A few hundred clips hold ~10⁵ frames, plenty for a map of a few hundred numbers.
+      const std::vector<torch::Tensor> some(waves.begin(),
+                                            waves.begin() + std::min<size_t>(waves.size(), 300));
+      bands = fit_band_map(init_from->config.frontend, config.frontend, some, o.init);
+      char buf[160];
+      std::snprintf(buf, sizeof buf, ", %d bands read through a map to the file's %d (RMS error %.3f)",
+                    config.frontend.mels, from, bands->residual);
+      band_note = buf;
+    }
+    init_vocoder_from(voc, init_from, o.init, bands ? &*bands : nullptr);
+  }
   torch::optim::AdamW opt(voc->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
   int step = 0;
   if (ckpt) {
@@ -256,7 +279,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
       std::to_string(o.crop_samples) + " samples, " + std::to_string(parameter_count(*voc)) +
       " parameters, phase " + config.phase + ", head branch " + std::to_string(config.head_hidden) +
       (init_from ? ", from " + o.init : "") +
-      (init_from && o.widen > 1 ? " widened " + std::to_string(o.widen) + "x" : "") +
+      (init_from && o.widen > 1 ? " widened " + std::to_string(o.widen) + "x" : "") + band_note +
       (step < o.warmup ? ", lr warm-up to step " + std::to_string(o.warmup) : "") +
       (ae ? ", autoencoder mix " + std::to_string(o.autoencoder_mix) : "") +
       (o.sc_weight != 1.0 ? ", spectral-convergence weight " + std::to_string(o.sc_weight) : "") +

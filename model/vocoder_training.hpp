@@ -73,6 +73,10 @@ struct VocoderTrainOptions : TrainerOptions {
   // channel copied `widen` times and each copy's share of what reads it split at random, so
   // the wider vocoder starts as exactly the file's function and its copies can drift apart.
   int widen = 1;
+  // With init: the mel bands to read when they differ from the file's (0: the file's, or the
+  // autoencoder's when one is given). The file's input layer is carried over through a map
+  // from these bands to its own, fitted on the corpus (fit_band_map in vocoder.hpp).
+  int init_mels = 0;
   // A run's first `warmup` steps ramp the learning rate up linearly from lr/warmup to lr
   // (0: none; a run resumed before the end of its warm-up carries on with it). A fresh AdamW
   // moves every weight by about lr on its first steps, which knocks a trained vocoder given

@@ -438,6 +438,95 @@ TEST(Vocoder, AWidenedVocoderStartsAsItsSourceAndItsChannelCopiesDriftApart) {
             std::string::npos);
 }
 
+// Waveforms [N] of a few tones each (random pitches, a couple of harmonics) over soft noise.
+std::vector<torch::Tensor> tone_mixtures(int count, int64_t samples, int rate) {
+  std::vector<torch::Tensor> waves;
+  auto t = torch::arange(samples, torch::kFloat32) / static_cast<float>(rate);
+  for (int i = 0; i < count; ++i) {
+    auto w = 0.01 * torch::randn({samples});
+    for (int tone = 0; tone < 3; ++tone) {
+      const double f0 = 100.0 + 900.0 * torch::rand({1}).item<double>();
+      for (int h = 1; h <= 3; ++h) w = w + (0.2 / h) * torch::sin(2.0 * M_PI * f0 * h * t);
+    }
+    waves.push_back(w);
+  }
+  return waves;
+}
+
+TEST(Vocoder, AVocoderReadingMoreBandsStartsAsItsSourceFedTheMappedBands) {
+  torch::manual_seed(21);
+  // A per-frame phase: a running phase would carry the edges' differences into every frame.
+  Vocoder coarse(fixture_with_phase("direct"));
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : coarse->parameters()) p.normal_(0.0, 0.3);
+  }
+  auto fine_config = coarse->config;
+  fine_config.frontend.mels = 2 * coarse->config.frontend.mels;
+  const int rate = fine_config.frontend.sample_rate;
+  const auto map = fit_band_map(coarse->config.frontend, fine_config.frontend,
+                                tone_mixtures(20, rate, rate), "coarse.safetensors");
+  ASSERT_EQ(map.weight.sizes(), (torch::IntArrayRef{16, 32}));
+  // Each coarse band is close to a mix of the fine ones (not exact: the log of a sum is not
+  // a sum of logs), and the fit is what it reports.
+  const MelFrontEnd coarse_fe(coarse->config.frontend), fine_fe(fine_config.frontend);
+  const auto wave = tone_mixtures(1, rate, rate)[0];  // not among the fitted
+  const auto fine_mel = fine_fe.log_mel(wave).unsqueeze(0);
+  const auto coarse_mel = coarse_fe.log_mel(wave).unsqueeze(0);
+  auto mapped = torch::einsum("ij,bjt->bit", {map.weight, fine_fe.normalise(fine_mel)}) +
+                map.bias.view({1, -1, 1});
+  const double error = (mapped - coarse_fe.normalise(coarse_mel)).pow(2).mean().sqrt().item<double>();
+  const double spread = coarse_fe.normalise(coarse_mel).std().item<double>();
+  EXPECT_GT(map.residual, 0.0);
+  EXPECT_LT(map.residual, 0.25);
+  EXPECT_LT(error, 0.4 * spread);  // measured: 0.23 of it
+
+  Vocoder fine(fine_config);
+  init_vocoder_from(fine, coarse, "coarse.safetensors", &map);
+  {
+    // Away from the edges (where the convolutions pad with zeros in different spaces) the
+    // fine vocoder computes what the coarse one does from the mapped bands.
+    torch::NoGradGuard ng;
+    const auto a = fine->spectrum(fine_mel);
+    const auto b = coarse->spectrum(coarse_fe.denormalise(mapped));
+    const int64_t frames = a.size(-1), edge = 12;
+    ASSERT_GT(frames, 3 * edge);
+    const auto inner_a = a.narrow(-1, edge, frames - 2 * edge), inner_b = b.narrow(-1, edge, frames - 2 * edge);
+    EXPECT_LT((inner_a - inner_b).abs().max().item<double>(), 1e-3 * inner_b.abs().max().item<double>());
+  }
+
+  // Refused: other bands without a map, or a front end that differs in more than its bands.
+  EXPECT_NE(error_of([&] { init_vocoder_from(fine, coarse, "coarse.safetensors"); })
+                .find("coarse.safetensors: it reads 16 mel bands, the vocoder being trained 32"),
+            std::string::npos);
+  auto other = fine_config.frontend;
+  other.fmax = 4000.0;
+  EXPECT_NE(error_of([&] {
+              fit_band_map(coarse->config.frontend, other, tone_mixtures(1, rate, rate), "coarse.safetensors");
+            }).find("more than its bands"),
+            std::string::npos);
+}
+
+TEST(Vocoder, TrainingFromAFileWithOtherBandsFitsTheMapOnTheCorpus) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  torch::manual_seed(22);
+  save_vocoder(Vocoder(fixture_with_phase("hybrid")), dir.file("coarse.safetensors"));
+  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
+  o.init = dir.file("coarse.safetensors");
+  o.init_mels = 24;
+  o.out = dir.file("fine");
+  o.steps = 2;
+  o.batch = 2;
+  auto fine = load_vocoder(train_vocoder(o).weights);
+  EXPECT_EQ(fine->config.frontend.mels, 24);
+  EXPECT_EQ(fine->named_parameters()["embed.weight"].size(1), 24);
+
+  o.init.clear();
+  o.out = dir.file("none");
+  EXPECT_NE(error_of([&] { train_vocoder(o); }).find("init_mels needs init"), std::string::npos);
+}
+
 TEST(Vocoder, AVocoderStartedFromAnotherKeepsItsMagnitudesAndRefusesOtherSizes) {
   torch::manual_seed(8);
   Vocoder direct(fixture_with_phase("direct"));
