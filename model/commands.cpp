@@ -125,8 +125,20 @@ void add_model_commands(CLI::App& app) {
   add_trainer_options(ae_cmd, *ae);
   ae_cmd->add_option("--crop-frames", ae->crop_frames, "mel frames per example")->capture_default_str();
   ae_cmd->add_option("--mels", ae->config.frontend.mels, "mel bins")->capture_default_str();
-  ae_cmd->add_option("--channels", ae->config.channels, "channels per level (3 levels = 4x)")
-      ->capture_default_str()->delimiter(',');
+  ae_cmd
+      ->add_option("--channels", ae->config.channels,
+                   "channels per level (2 levels: 4x fewer frames and rows in the latent)")
+      ->capture_default_str()
+      ->delimiter(',');
+  ae_cmd->add_option("--latent-channels", ae->config.latent_channels, "channels of the latent")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  ae_cmd
+      ->add_option("--band-fold", ae->config.band_fold,
+                   "neighbouring mel bands folded into channels first (1, 2 or 4): finer bands at "
+                   "the same latent height")
+      ->check(CLI::IsMember({1, 2, 4}))
+      ->capture_default_str();
   ae_cmd->callback([ae] {
     guarded("train-autoencoder", [&] {
       StopOnSignal s;

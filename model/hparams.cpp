@@ -60,13 +60,25 @@ void check_channels(const std::vector<int>& ch, const std::string& where) {
 
 }  // namespace
 
+void check_autoencoder_shape(const AutoencoderConfig& c, const std::string& where) {
+  if (c.band_fold != 1 && c.band_fold != 2 && c.band_fold != 4) {
+    throw ModelError(where + ": 'band_fold' must be 1, 2 or 4 (got " + std::to_string(c.band_fold) + ")");
+  }
+  if (c.frontend.mels % (c.band_fold * c.factor()) != 0) {
+    throw ModelError(where + ": mels (" + std::to_string(c.frontend.mels) +
+                     ") is not divisible by the autoencoder's band fold times its downsampling "
+                     "factor (" + std::to_string(c.band_fold * c.factor()) + ")");
+  }
+}
+
 std::string to_json(const FrontEndConfig& c) { return frontend_json(c).dump(); }
 
 std::string to_json(const AutoencoderConfig& c) {
-  return json{{"frontend", frontend_json(c.frontend)},
-              {"channels", c.channels},
-              {"latent_channels", c.latent_channels}}
-      .dump();
+  json j{{"frontend", frontend_json(c.frontend)},
+         {"channels", c.channels},
+         {"latent_channels", c.latent_channels}};
+  if (c.band_fold != 1) j["band_fold"] = c.band_fold;  // files without it read as 1
+  return j.dump();
 }
 
 std::string to_json(const DenoiserConfig& c) {
@@ -89,9 +101,8 @@ AutoencoderConfig autoencoder_config_from_json(const std::string& text, const st
   if (c.latent_channels < 1 || c.latent_channels > 64) {
     throw ModelError(where + ": 'latent_channels' out of range");
   }
-  if (c.frontend.mels % c.factor() != 0) {
-    throw ModelError(where + ": mels is not divisible by the autoencoder's downsampling factor");
-  }
+  if (j.contains("band_fold")) c.band_fold = get<int>(j, "band_fold", where);
+  check_autoencoder_shape(c, where);
   return c;
 }
 

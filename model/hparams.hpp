@@ -22,15 +22,19 @@ struct FrontEndConfig {
   bool operator==(const FrontEndConfig&) const = default;
 };
 
-// Mel image [1, mels, T] ↔ latent [latent_channels, mels/4, T/4].
+// Mel image [1, mels, T] ↔ latent [latent_channels, mels/(band_fold·4), T/4].
 struct AutoencoderConfig {
   FrontEndConfig frontend;
   // Channels per level. The mel image is first folded 2×2 into 4 channels (pixel
   // unshuffle), then every level after the first halves both axes again: factor = 2^levels.
   std::vector<int> channels{16, 32};
   int latent_channels = 4;
-  int factor() const { return 1 << static_cast<int>(channels.size()); }
-  int latent_height() const { return frontend.mels / factor(); }
+  // Neighbouring mel bands folded into channels before all that (1, 2 or 4; files from before
+  // this key read as 1): a finer mel at the latent height of a coarser one, so a denoiser
+  // over the latent costs what it did (docs/model.md, "Finer bands").
+  int band_fold = 1;
+  int factor() const { return 1 << static_cast<int>(channels.size()); }  // along time
+  int latent_height() const { return frontend.mels / (band_fold * factor()); }
   bool operator==(const AutoencoderConfig&) const = default;
 };
 
@@ -53,6 +57,9 @@ std::string to_json(const DenoiserConfig& c);
 // Parse the JSON written by to_json. `where` names the file for messages.
 // Throws ModelError naming `where` and the missing or invalid key.
 AutoencoderConfig autoencoder_config_from_json(const std::string& json, const std::string& where);
+// Throws ModelError naming `where` unless band_fold is 1, 2 or 4 and divides the mels with
+// the downsampling factor.
+void check_autoencoder_shape(const AutoencoderConfig& c, const std::string& where);
 DenoiserConfig denoiser_config_from_json(const std::string& json, const std::string& where);
 
 // Tiny configurations for tests (channels 8/16, 16 mels, latent [4, 4, T/4]): train in seconds.

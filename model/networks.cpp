@@ -56,7 +56,8 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderConfig cfg) : config(std::move(cfg))
   const int levels = static_cast<int>(ch.size());
   // No conv ever runs at the mel image's full resolution: the encoder folds 2×2 pixels into
   // channels first and the decoder predicts them last, which keeps decoding cheap.
-  enc_in = register_module("enc_in", conv(4, ch[0], 3));
+  const int folded = 4 * config.band_fold;
+  enc_in = register_module("enc_in", conv(folded, ch[0], 3));
   for (int l = 0; l < levels; ++l) {
     enc_blocks->push_back(ResBlock(ch[l], ch[l], 0, false));
     if (l + 1 < levels) enc_down->push_back(conv(ch[l], ch[l + 1], 3, 2));
@@ -74,11 +75,23 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderConfig cfg) : config(std::move(cfg))
   }
   register_module("dec_blocks", dec_blocks);
   register_module("dec_up", dec_up);
-  dec_out = register_module("dec_out", conv(ch[0], 4, 3));
+  dec_out = register_module("dec_out", conv(ch[0], folded, 3));
+}
+
+torch::Tensor fold_bands(const torch::Tensor& mel, int64_t f) {
+  if (f == 1) return mel;
+  const auto s = mel.sizes();
+  return mel.reshape({s[0], s[2] / f, f, s[3]}).permute({0, 2, 1, 3});
+}
+
+torch::Tensor unfold_bands(const torch::Tensor& x, int64_t f) {
+  if (f == 1) return x;
+  const auto s = x.sizes();
+  return x.permute({0, 2, 1, 3}).reshape({s[0], 1, s[2] * f, s[3]});
 }
 
 torch::Tensor AutoencoderImpl::encode(const torch::Tensor& mel) {
-  auto h = enc_in->forward(torch::pixel_unshuffle(mel, 2));
+  auto h = enc_in->forward(torch::pixel_unshuffle(fold_bands(mel, config.band_fold), 2));
   for (size_t l = 0; l < enc_blocks->size(); ++l) {
     h = enc_blocks[l]->as<ResBlock>()->forward(h);
     if (l < enc_down->size()) h = enc_down[l]->as<adapters::LoraConv2d>()->forward(torch::silu(h));
@@ -96,7 +109,7 @@ torch::Tensor AutoencoderImpl::decode(const torch::Tensor& latent) {
       h = dec_up[i]->as<adapters::LoraConv2d>()->forward(upsample2(torch::silu(h)));
     }
   }
-  return torch::pixel_shuffle(dec_out->forward(torch::silu(h)), 2);
+  return unfold_bands(torch::pixel_shuffle(dec_out->forward(torch::silu(h)), 2), config.band_fold);
 }
 
 torch::Tensor timestep_embedding(const torch::Tensor& t, int dim) {

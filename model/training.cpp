@@ -142,6 +142,7 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   AutoencoderConfig config = ckpt ? autoencoder_config_from_json(
                                         metadata_value(ckpt->metadata, "config", ckpt_path), ckpt_path)
                                   : o.config;
+  check_autoencoder_shape(config, "train-autoencoder");
 
   const auto clips = read_corpus_index(o.corpus);
   MelFrontEnd raw_frontend(config.frontend);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"
 #include "fixtures.hpp"
@@ -72,6 +74,45 @@ TEST(Autoencoder, CompressesFourfoldOnBothAxesForSeveralLengths) {
   Autoencoder full(AutoencoderConfig{});
   auto z = full->encode(torch::randn({1, 1, 64, 64}));
   EXPECT_EQ(z.sizes(), torch::IntArrayRef({1, 4, 16, 16}));
+}
+
+TEST(Autoencoder, ABandFoldKeepsTheLatentHeightOfACoarserMelAndEachBandItsOwnPlace) {
+  auto config = fixture_autoencoder_config();
+  config.frontend.mels = 32;
+  config.band_fold = 2;
+  config.latent_channels = 8;
+  Autoencoder ae(config);
+  torch::NoGradGuard ng;
+  auto x = torch::randn({2, 1, 32, 24});
+  auto z = ae->encode(x);
+  EXPECT_EQ(z.sizes(), torch::IntArrayRef({2, 8, 4, 6}));  // the height 16 bands give unfolded
+  EXPECT_EQ(ae->decode(z).sizes(), x.sizes());
+  EXPECT_EQ(config.latent_height(), 4);
+
+  // Band f·r + i goes to channel i, row r, and comes back where it was.
+  const auto folded = fold_bands(x, 2);
+  EXPECT_EQ(folded.sizes(), torch::IntArrayRef({2, 2, 16, 24}));
+  EXPECT_TRUE(torch::equal(folded[1][1][5], x[1][0][2 * 5 + 1]));
+  EXPECT_TRUE(torch::equal(folded[0][0][7], x[0][0][2 * 7]));
+  EXPECT_TRUE(torch::equal(unfold_bands(folded, 2), x));
+
+  // A fold that does not divide the bands, or is not 1, 2 or 4, is refused naming the file.
+  auto json = nlohmann::json::parse(to_json(config));
+  EXPECT_EQ(json.at("band_fold"), 2);
+  json["band_fold"] = 3;
+  EXPECT_THROW(autoencoder_config_from_json(json.dump(), "ae.safetensors"), ModelError);
+  json["band_fold"] = 4;
+  json["frontend"]["mels"] = 40;
+  try {
+    autoencoder_config_from_json(json.dump(), "ae.safetensors");
+    ADD_FAILURE() << "40 bands folded by 4 at factor 4 accepted";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("ae.safetensors: mels (40)"), std::string::npos) << e.what();
+  }
+  // Files from before the key read as 1.
+  json.erase("band_fold");
+  json["frontend"]["mels"] = 16;
+  EXPECT_EQ(autoencoder_config_from_json(json.dump(), "ae.safetensors").band_fold, 1);
 }
 
 TEST(Denoiser, KeepsTheLatentShapeForSeveralLengths) {
