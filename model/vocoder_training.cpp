@@ -213,7 +213,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
         throw ModelError(o.init + ": its front end differs from the autoencoder's in " +
                          o.autoencoder);
       }
-      config.frontend = ae->config.frontend;  // the bands may differ: mapped below
+      config.frontend.mels = ae->config.frontend.mels;  // mapped below if they differ
     }
   } else if (o.init_mels > 0) {
     throw ModelError("init_mels needs init: the vocoder file whose bands are mapped");

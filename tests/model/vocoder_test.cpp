@@ -522,7 +522,25 @@ TEST(Vocoder, TrainingFromAFileWithOtherBandsFitsTheMapOnTheCorpus) {
   EXPECT_EQ(fine->config.frontend.mels, 24);
   EXPECT_EQ(fine->named_parameters()["embed.weight"].size(1), 24);
 
+  // With an autoencoder the bands are its own; the scaling of the inputs stays the file's.
+  testing::write_fixture_weights(dir.file("weights"));
+  auto eight = fixture_with_phase("hybrid");
+  eight.frontend.mels = 8;
+  eight.frontend.mel_offset = -3.5;
+  save_vocoder(Vocoder(eight), dir.file("eight.safetensors"));
+  o.init = dir.file("eight.safetensors");
+  o.init_mels = 0;
+  o.autoencoder = dir.file("weights/autoencoder.safetensors");
+  o.out = dir.file("through");
+  auto through = load_vocoder(train_vocoder(o).weights);
+  EXPECT_EQ(through->config.frontend.mels, 16);
+  EXPECT_EQ(through->config.frontend.mel_offset, -3.5);
+  o.init_mels = 24;  // not the autoencoder's
+  o.out = dir.file("clash");
+  EXPECT_NE(error_of([&] { train_vocoder(o); }).find("differs from the autoencoder's"), std::string::npos);
+
   o.init.clear();
+  o.autoencoder.clear();
   o.out = dir.file("none");
   EXPECT_NE(error_of([&] { train_vocoder(o); }).find("init_mels needs init"), std::string::npos);
 }
