@@ -460,6 +460,14 @@ std::string run_fine_tune(const FineTuneCommand& command, const std::atomic<bool
 
 namespace {
 
+void add_refine_option(CLI::App* cmd, int& refine) {
+  cmd->add_option("--refine", refine,
+                  "rounds of fitting the neural vocoder's output to the mel (-1: as the vocoder "
+                  "file says)")
+      ->check(CLI::Range(-1, kMaxRefine))
+      ->capture_default_str();
+}
+
 void add_vocoder_commands(CLI::App& app) {
   // ------------------------------------------------------------ train-vocoder
   auto voc = std::make_shared<VocoderTrainOptions>();
@@ -498,6 +506,12 @@ void add_vocoder_commands(CLI::App& app) {
       ->add_option("--spectrum-weight", voc->spectrum_weight,
                    "weight of the log-magnitude L1 between the predicted spectrum (before the "
                    "inverse STFT) and the target's STFT (0: off)")
+      ->capture_default_str();
+  voc_cmd
+      ->add_option("--refine", voc->config.refine,
+                   "rounds of fitting the output to the mel after synthesis, written to the file "
+                   "(not trained through; 0: none)")
+      ->check(CLI::Range(0, kMaxRefine))
       ->capture_default_str();
   voc_cmd->add_option("--dim", voc->config.dim, "ConvNeXt channels")->capture_default_str();
   voc_cmd->add_option("--intermediate", voc->config.intermediate, "ConvNeXt MLP width")
@@ -563,6 +577,7 @@ void add_vocoder_commands(CLI::App& app) {
   rc_cmd->add_option("--autoencoder", rc->options.autoencoder, "autoencoder file (default: in --weights)");
   rc_cmd->add_option("--vocoder", rc->options.vocoder, "vocoder file (default: in --weights)");
   rc_cmd->add_option("--threads", rc->options.threads, "LibTorch threads")->capture_default_str();
+  add_refine_option(rc_cmd, rc->options.refine);
   rc_cmd->callback([rc] {
     guarded("reconstruct", [&] {
       rc->options.through_autoencoder = !rc->no_autoencoder;
@@ -594,6 +609,7 @@ void add_vocoder_commands(CLI::App& app) {
   ev_cmd->add_option("--weights", ev->options.weights_dir, "weights folder (default: shipped)");
   ev_cmd->add_option("--autoencoder", ev->options.autoencoder, "autoencoder file (default: in --weights)");
   ev_cmd->add_option("--vocoder", ev->options.vocoder, "vocoder file (default: in --weights)");
+  add_refine_option(ev_cmd, ev->options.refine);
   ev_cmd->add_option("--threads", ev->options.threads, "LibTorch threads")->capture_default_str();
   ev_cmd->add_flag("--no-autoencoder", ev->no_autoencoder,
                    "score from true features only (no autoencoder is loaded: the vocoder's own "

@@ -310,7 +310,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
   auto mel = m.frontend->denormalise(m.ae->decode(z)).squeeze(0).squeeze(0);  // [mels, T]
   m.timings.decode = since(t0);
   t0 = Clock::now();
-  auto wave = (neural ? m.vocoder->forward(mel, samples)
+  auto wave = (neural ? m.vocoder->render(mel, samples)
                      : m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))),
                                                samples, p.griffin_lim_iterations))
                   .to(torch::kCPU)

@@ -90,6 +90,29 @@ torch::Tensor MelFrontEnd::griffin_lim(const torch::Tensor& magnitude, int64_t l
   return istft(magnitude * angles, length);
 }
 
+torch::Tensor MelFrontEnd::fit_to_mel(const torch::Tensor& wave, const torch::Tensor& log_mel,
+                                       int iterations, double momentum) const {
+  const int64_t length = wave.size(-1);
+  if (iterations <= 0 || length <= config_.n_fft / 2) return wave;
+  torch::NoGradGuard ng;
+  const auto fb = mel_fb_.to(wave.device());  // [mels, F]
+  const auto cover = fb.sum(0).unsqueeze(-1);   // [F, 1]; 0 for DC and Nyquist
+  const auto covered = cover > 0;
+  const auto target = torch::exp(log_mel);
+  auto spectrum = stft(wave), previous = torch::Tensor();
+  torch::Tensor out = wave;
+  for (int i = 0; i < iterations; ++i) {
+    const auto ratio = target / torch::clamp_min(torch::matmul(fb, spectrum.abs()), 1e-5);
+    const auto gain =
+        torch::where(covered, torch::matmul(fb.t(), ratio) / torch::clamp_min(cover, 1e-9), 1.0);
+    out = istft(spectrum * gain, length);
+    const auto rebuilt = stft(out);
+    spectrum = previous.defined() ? rebuilt + momentum * (rebuilt - previous) : rebuilt;
+    previous = rebuilt;
+  }
+  return out;
+}
+
 torch::Tensor MelFrontEnd::to_waveform(const torch::Tensor& log_mel, int64_t length,
                                        int iterations) const {
   return griffin_lim(mel_to_magnitude(log_mel), length, iterations);

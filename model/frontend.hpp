@@ -31,6 +31,15 @@ class MelFrontEnd {
   // Waveform from a linear magnitude by fast Griffin-Lim (momentum); deterministic.
   torch::Tensor griffin_lim(const torch::Tensor& magnitude, int64_t length, int iterations = 32,
                             double momentum = 0.99) const;
+  // Brings a waveform [N] or [B, N] to a log-mel [.., mels, T] (T = frames(N)) and returns
+  // it: each of `iterations` rounds scales every STFT bin by the mean, over the bands that
+  // cover it, of target / current band energy, then takes the STFT of the result's inverse
+  // (a spectrum some waveform has), extrapolated by `momentum` as fast Griffin-Lim does. The
+  // detail within a band (partials, phases) stays the waveform's; the bands' energies become
+  // the mel's. No gradient. A waveform too short for the STFT's padding (≤ n_fft/2 samples)
+  // comes back as it is.
+  torch::Tensor fit_to_mel(const torch::Tensor& wave, const torch::Tensor& log_mel, int iterations,
+                           double momentum = 0.9) const;
   // log-mel → waveform of `length` samples.
   torch::Tensor to_waveform(const torch::Tensor& log_mel, int64_t length,
                             int iterations = 32) const;

@@ -72,7 +72,8 @@ std::string to_json(const VocoderConfig& c) {
               {"layers", c.layers},
               {"kernel", c.kernel},
               {"phase", c.phase},
-              {"head_hidden", c.head_hidden}}
+              {"head_hidden", c.head_hidden},
+              {"refine", c.refine}}
       .dump();
 }
 
@@ -95,6 +96,8 @@ VocoderConfig vocoder_config_from_json(const std::string& text, const std::strin
   }
   c.head_hidden = 0;  // files written before the key existed
   if (j.contains("head_hidden")) read_fields<int>(j, {{"head_hidden", &c.head_hidden}}, where);
+  c.refine = 0;  // files written before the key existed
+  if (j.contains("refine")) read_fields<int>(j, {{"refine", &c.refine}}, where);
   if (!j.contains("frontend")) throw ModelError(where + ": vocoder metadata lacks the key 'frontend'");
   const auto& f = j.at("frontend");
   auto& fc = c.frontend;
@@ -110,7 +113,7 @@ VocoderConfig vocoder_config_from_json(const std::string& text, const std::strin
   }
   if (c.dim < 1 || c.dim > 2048 || c.intermediate < 1 || c.intermediate > 8192 || c.layers < 1 ||
       c.layers > 64 || c.kernel < 1 || c.kernel > 63 || c.kernel % 2 == 0 || c.head_hidden < 0 ||
-      c.head_hidden > 8192) {
+      c.head_hidden > 8192 || c.refine < 0 || c.refine > kMaxRefine) {
     throw ModelError(where + ": vocoder hyper-parameters out of range");
   }
   check_phase(c.phase, where);
@@ -352,6 +355,12 @@ torch::Tensor VocoderImpl::forward(const torch::Tensor& log_mel, int64_t length)
   }
   auto wave = frontend.istft(spectrum(fit_frames(mel, frontend.frames(length))), length);
   return single ? wave.squeeze(0) : wave;
+}
+
+torch::Tensor VocoderImpl::render(const torch::Tensor& log_mel, int64_t length) {
+  auto wave = forward(log_mel, length);
+  if (config.refine == 0) return wave;
+  return frontend.fit_to_mel(wave, fit_frames(log_mel, frontend.frames(length)), config.refine);
 }
 
 torch::Tensor fit_frames(const torch::Tensor& mel, int64_t frames) {

@@ -29,6 +29,9 @@ struct VocoderImpl : torch::nn::Module {
   // frame repeated to the frames `length` samples have, so any length ≥ 1 comes out exactly.
   // Throws ModelError if length < 1 or the mel has the wrong number of bins.
   torch::Tensor forward(const torch::Tensor& log_mel, int64_t length);
+  // What is played: forward's waveform fitted to the mel config.refine times
+  // (MelFrontEnd::fit_to_mel; no gradient). The engine, reconstruct and the evaluation use it.
+  torch::Tensor render(const torch::Tensor& log_mel, int64_t length);
 
   VocoderConfig config;
   MelFrontEnd frontend;

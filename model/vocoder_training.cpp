@@ -203,6 +203,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     config.dim *= o.widen;
     config.intermediate *= o.widen;
     config.phase = o.config.phase;
+    config.refine = o.config.refine;  // not a weight: this run's choice
     if (config.head_hidden == 0) config.head_hidden = o.config.head_hidden;
     if (o.init_mels > 0) config.frontend.mels = o.init_mels;
     if (ae) {
@@ -419,7 +420,11 @@ struct RoundTrip {
     const auto voc_path = weights_file(o.weights_dir, o.vocoder, kVocoderFile);
     // Without a use for the autoencoder, its file only lends Griffin-Lim its front end.
     if (need_ae || (!need_vocoder && fs::exists(ae_path))) ae = load_autoencoder(ae_path);
+    if (o.refine > kMaxRefine) {
+      throw ModelError("refine must be -1 (the vocoder file's) to " + std::to_string(kMaxRefine));
+    }
     if (need_vocoder) vocoder = load_vocoder(voc_path);
+    if (vocoder && o.refine >= 0) vocoder->config.refine = o.refine;
     if (ae && vocoder && !same_features(ae->config.frontend, vocoder->config.frontend)) {
       throw ModelError(voc_path + ": the vocoder reads other features than the autoencoder in " + ae_path);
     }
@@ -430,7 +435,7 @@ struct RoundTrip {
 
   torch::Tensor synthesise(const torch::Tensor& log_mel, int64_t length, bool neural) {
     torch::NoGradGuard ng;
-    if (neural) return vocoder->forward(log_mel, length);
+    if (neural) return vocoder->render(log_mel, length);
     return frontend->to_waveform(fit_frames(log_mel, frontend->frames(length)), length,
                                  griffin_lim_iterations);
   }

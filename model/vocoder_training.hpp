@@ -12,6 +12,7 @@
 namespace tuneloop::model {
 
 constexpr const char* kVocoderFile = "vocoder.safetensors";
+constexpr int kMaxRefine = 256;  // VocoderConfig::refine's bound
 
 // log-mel [mels, T] → ConvNeXt stack at frame rate → log-magnitude and phase of the
 // n_fft/2+1 STFT bins → inverse STFT with the front end's window and hop.
@@ -34,6 +35,10 @@ struct VocoderConfig {
   // A linear head gives each frame's log-magnitudes only `dim` degrees of freedom for 513
   // bins; the branch lifts that limit (docs/vocoder.md, "Head").
   int head_hidden = 512;
+  // Rounds of fitting the output to the input mel after synthesis (MelFrontEnd::fit_to_mel:
+  // each bin scaled to its bands' energies, then made consistent; docs/vocoder.md, "Fitting
+  // the mel"). Not trained through; 0: none, as in files from before this key.
+  int refine = 8;
   bool operator==(const VocoderConfig&) const = default;
 };
 
@@ -96,6 +101,7 @@ struct ReconstructOptions {
   bool through_autoencoder = true;
   bool griffin_lim = false;       // use Griffin-Lim instead of the neural vocoder
   int griffin_lim_iterations = 32;
+  int refine = -1;                // rounds of fitting the neural output to the mel; -1: the file's
   int threads = 2;
 };
 

@@ -266,10 +266,10 @@ int main(int argc, char** argv) {
     torch::NoGradGuard ng;
     const int64_t samples = 10 * voc->config.frontend.sample_rate;
     auto mel = torch::randn({voc->config.frontend.mels, voc->frontend.frames(samples)}) - 5.0;
-    voc->forward(mel, samples);  // warm-up
+    voc->render(mel, samples);  // warm-up
     const int reps = 5;
     auto t0 = Clock::now();
-    for (int i = 0; i < reps; ++i) voc->forward(mel, samples);
+    for (int i = 0; i < reps; ++i) voc->render(mel, samples);
     const double s = seconds_since(t0) / reps;
     std::printf("neural vocoder (%s, %lld parameters): 10 s of audio in %.1f ms -> %.0fx real time\n",
                 trained ? "trained" : "random default-size", static_cast<long long>(model::parameter_count(*voc)),

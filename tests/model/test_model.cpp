@@ -54,6 +54,42 @@ TEST(FrontEnd, GriffinLimFromTheMelOfASineGivesTheSineFrequencyBack) {
   EXPECT_NEAR(peak, hz, hz * 0.05);
 }
 
+// ‖|S| − |Ŝ|‖ / ‖|S|‖ at the front end's STFT.
+double spectral_convergence(const MelFrontEnd& fe, const torch::Tensor& reference,
+                            const torch::Tensor& estimate) {
+  const auto a = fe.stft(reference).abs(), b = fe.stft(estimate).abs();
+  return ((a - b).norm() / a.norm()).item<double>();
+}
+
+TEST(FrontEnd, FittingToAMelUndoesWrongBandGainsAndLeavesARightWaveformAlone) {
+  MelFrontEnd fe(FrontEndConfig{});
+  torch::manual_seed(6);
+  auto t = torch::arange(16000, torch::kFloat32) / 16000.0;
+  auto truth = 0.01 * torch::randn({16000});
+  for (double hz : {196.0, 311.0, 440.0, 1250.0}) truth = truth + 0.2 * torch::sin(2 * M_PI * hz * t);
+  // A rendering with every band's energy off by a random factor of 0.4–2.5 (the partials
+  // and their phases right): what the fit is for.
+  const auto gains = torch::exp((torch::rand({64, 1}) - 0.5) * 1.8);
+  const auto bin_gain = torch::matmul(fe.filterbank().t(), gains) /
+                        torch::clamp_min(fe.filterbank().sum(0).unsqueeze(-1), 1e-9);
+  const auto off = fe.istft(fe.stft(truth) * torch::where(fe.filterbank().sum(0).unsqueeze(-1) > 0,
+                                                          bin_gain, torch::ones_like(bin_gain)),
+                            16000);
+  const auto mel = fe.log_mel(truth);
+  const double before = spectral_convergence(fe, truth, off);
+  const double after4 = spectral_convergence(fe, truth, fe.fit_to_mel(off, mel, 4));
+  EXPECT_GT(before, 0.2);
+  EXPECT_LT(after4, 0.1 * before);
+  EXPECT_LT((fe.log_mel(fe.fit_to_mel(off, mel, 16)) - mel).abs().mean().item<double>(),
+            0.2 * (fe.log_mel(off) - mel).abs().mean().item<double>());
+
+  // Already at its mel: left (nearly) as it is; no rounds: untouched; a batch fits alike.
+  EXPECT_GT(snr_db(truth, fe.fit_to_mel(truth, mel, 8)), 30.0);
+  EXPECT_TRUE(torch::equal(fe.fit_to_mel(off, mel, 0), off));
+  const auto batch = fe.fit_to_mel(torch::stack({off, truth}), torch::stack({mel, mel}), 4);
+  EXPECT_TRUE(torch::allclose(batch[0], fe.fit_to_mel(off, mel, 4), 1e-4, 1e-5));
+}
+
 TEST(FrontEnd, MelToMagnitudeIsNeverNegative) {
   MelFrontEnd fe(FrontEndConfig{});
   torch::manual_seed(4);

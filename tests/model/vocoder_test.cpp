@@ -113,19 +113,19 @@ TEST(Vocoder, OutputHasExactlyTheRequestedLengthForAnyInputLength) {
     for (int64_t length : {1, 100, 255, 256, 257, 1000, 4096, 16001}) {
       const int64_t frames = voc->frontend.frames(length);
       auto mel = torch::randn({voc->config.frontend.mels, frames}) - 4.0;
-      auto wave = voc->forward(mel, length);
+      auto wave = voc->render(mel, length);
       EXPECT_EQ(wave.dim(), 1);
       EXPECT_EQ(wave.numel(), length) << "length " << length;
       EXPECT_TRUE(torch::isfinite(wave).all().item<bool>());
       // A mel with too few or too many frames is fitted, not refused.
-      EXPECT_EQ(voc->forward(mel.narrow(1, 0, std::max<int64_t>(1, frames / 2)), length).numel(),
+      EXPECT_EQ(voc->render(mel.narrow(1, 0, std::max<int64_t>(1, frames / 2)), length).numel(),
                 length);
-      EXPECT_EQ(voc->forward(torch::cat({mel, mel}, 1), length).numel(), length);
+      EXPECT_EQ(voc->render(torch::cat({mel, mel}, 1), length).numel(), length);
     }
-    auto batch = voc->forward(torch::randn({3, voc->config.frontend.mels, 20}), 5000);
+    auto batch = voc->render(torch::randn({3, voc->config.frontend.mels, 20}), 5000);
     EXPECT_EQ(batch.sizes().vec(), (std::vector<int64_t>{3, 5000}));
-    EXPECT_THROW(voc->forward(torch::randn({7, 20}), 5000), ModelError);
-    EXPECT_THROW(voc->forward(torch::randn({voc->config.frontend.mels, 20}), 0), ModelError);
+    EXPECT_THROW(voc->render(torch::randn({7, 20}), 5000), ModelError);
+    EXPECT_THROW(voc->render(torch::randn({voc->config.frontend.mels, 20}), 0), ModelError);
   }
 }
 
@@ -621,6 +621,39 @@ TEST(Vocoder, AHeadBranchAddedToAFileWithoutOneStartsAsThatFileAndThenLearns) {
   const auto bad = dir.file("bad.safetensors");
   save_with_config(narrow, bad, config);
   EXPECT_NE(error_of([&] { load_vocoder(bad); }).find(bad), std::string::npos);
+}
+
+TEST(Vocoder, ItsOutputIsFittedToTheMelAsItsFileSaysAndAnOlderFileIsNot) {
+  TempDir dir("tuneloop-model");
+  torch::manual_seed(9);
+  auto config = fixture_with_phase("hybrid");
+  config.refine = 0;
+  Vocoder plain(config);
+  save_vocoder(plain, dir.file("plain.safetensors"));
+  config.refine = 6;
+  save_with_config(plain, dir.file("fitted.safetensors"), nlohmann::json::parse(to_json(config)));
+  auto fitted = load_vocoder(dir.file("fitted.safetensors"));
+  EXPECT_EQ(fitted->config.refine, 6);
+  const auto mel = torch::randn({fitted->config.frontend.mels, 30}) - 3.0;
+  torch::NoGradGuard ng;
+  const auto raw = plain->render(mel, 7000), out = fitted->render(mel, 7000);
+  EXPECT_EQ(out.numel(), 7000);
+  EXPECT_TRUE(torch::equal(raw, fitted->forward(mel, 7000)));  // forward: the network alone
+  EXPECT_EQ(fitted->render(mel, 300).numel(), 300);  // too short to fit: as it comes
+  EXPECT_TRUE(torch::equal(fitted->frontend.fit_to_mel(raw, fit_frames(mel, fitted->frontend.frames(7000)), 6), out));
+  const auto mel_error = [&](const torch::Tensor& w) {
+    return (fitted->frontend.log_mel(w) - fit_frames(mel, fitted->frontend.frames(7000))).abs().mean().item<double>();
+  };
+  EXPECT_LT(mel_error(out), mel_error(raw));
+
+  // Written before the key: no fitting. Out of range: refused, naming the file.
+  auto old_json = nlohmann::json::parse(to_json(config));
+  old_json.erase("refine");
+  EXPECT_EQ(vocoder_config_from_json(old_json.dump(), "old.safetensors").refine, 0);
+  old_json["refine"] = kMaxRefine + 1;
+  EXPECT_NE(error_of([&] { vocoder_config_from_json(old_json.dump(), "old.safetensors"); })
+                .find("old.safetensors"),
+            std::string::npos);
 }
 
 TEST(Vocoder, AFileWithoutAPhaseReadsAsDirectAndAnUnknownPhaseIsRefused) {
