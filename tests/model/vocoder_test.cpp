@@ -143,6 +143,18 @@ VocoderTrainOptions tiny_training(TempDir& dir, const VocoderConfig& config) {
   return o;
 }
 
+// A few steps at batch 2 on the tiny corpus in `dir`, started from the vocoder file `init`
+// (in `dir`), written to `out` (in `dir`).
+VocoderTrainOptions short_run_from(TempDir& dir, const std::string& init, const std::string& out,
+                                   int steps) {
+  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
+  o.init = dir.file(init);
+  o.out = dir.file(out);
+  o.steps = steps;
+  o.batch = 2;
+  return o;
+}
+
 TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
@@ -414,12 +426,8 @@ TEST(Vocoder, AWidenedVocoderStartsAsItsSourceAndItsChannelCopiesDriftApart) {
   };
   EXPECT_EQ(embed_copies_differ(wide), 0.0);
   save_vocoder(narrow, dir.file("narrow.safetensors"));
-  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
-  o.init = dir.file("narrow.safetensors");
+  auto o = short_run_from(dir, "narrow.safetensors", "wide", 3);
   o.widen = 2;
-  o.out = dir.file("wide");
-  o.steps = 3;
-  o.batch = 2;
   o.lr = 1e-3;
   auto trained = load_vocoder(train_vocoder(o).weights);
   EXPECT_EQ(trained->config.dim, 2 * dim);
@@ -512,12 +520,8 @@ TEST(Vocoder, TrainingFromAFileWithOtherBandsFitsTheMapOnTheCorpus) {
   testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   torch::manual_seed(22);
   save_vocoder(Vocoder(fixture_with_phase("hybrid")), dir.file("coarse.safetensors"));
-  auto o = tiny_training(dir, fixture_with_phase("hybrid"));
-  o.init = dir.file("coarse.safetensors");
+  auto o = short_run_from(dir, "coarse.safetensors", "fine", 2);
   o.init_mels = 24;
-  o.out = dir.file("fine");
-  o.steps = 2;
-  o.batch = 2;
   auto fine = load_vocoder(train_vocoder(o).weights);
   EXPECT_EQ(fine->config.frontend.mels, 24);
   EXPECT_EQ(fine->named_parameters()["embed.weight"].size(1), 24);
