@@ -19,12 +19,14 @@ struct ResBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(ResBlock);
 
-// Plain (not variational) convolutional autoencoder. Input: normalised log-mel
-// [B, 1, mels, T] with T a multiple of factor(); latent [B, latent_channels, mels/f, T/f].
 // [B, 1, M, T] → [B, f, M/f, T]: band f·r + i goes to channel i, row r (the autoencoder's
 // band fold). unfold_bands is its inverse.
 torch::Tensor fold_bands(const torch::Tensor& mel, int64_t f);
 torch::Tensor unfold_bands(const torch::Tensor& folded, int64_t f);
+
+// Plain (not variational) convolutional autoencoder. Input: normalised log-mel
+// [B, 1, mels, T] with T a multiple of factor(); latent [B, latent_channels,
+// mels/(band_fold·f), T/f].
 
 struct AutoencoderImpl : torch::nn::Module {
   explicit AutoencoderImpl(AutoencoderConfig config);

@@ -259,10 +259,6 @@ torch::Tensor widen_trunk_tensor(const std::string& name, const torch::Tensor& t
   return w;
 }
 
-}  // namespace
-
-namespace {
-
 bool differ_only_in_bands(FrontEndConfig a, const FrontEndConfig& b) {
   a.mels = b.mels;
   return a == b;
