@@ -106,6 +106,7 @@ torch::Tensor MelFrontEnd::fit_to_mel(const torch::Tensor& wave, const torch::Te
     const auto gain =
         torch::where(covered, torch::matmul(fb.t(), ratio) / torch::clamp_min(cover, 1e-9), 1.0);
     out = istft(spectrum * gain, length);
+    if (i + 1 == iterations) break;  // the last round's spectrum would go unused
     const auto rebuilt = stft(out);
     spectrum = previous.defined() ? rebuilt + momentum * (rebuilt - previous) : rebuilt;
     previous = rebuilt;
