@@ -160,8 +160,10 @@ void add_model_commands(CLI::App& app) {
   dn_cmd->add_option("--channels", dn->config.channels, "UNet channels per level")
       ->capture_default_str()->delimiter(',');
   dn_cmd->add_option("--blocks", dn->config.blocks, "residual blocks per level")->capture_default_str();
-  dn_cmd->add_option("--init", dn->init,
-                     "denoiser weights to start from (keeps their channels and tags; not with --resume)");
+  dn_cmd->add_option(
+      "--init", dn->init,
+      "denoiser weights to start from (keeps their channels; tags they lack start with a zero "
+      "embedding; not with --resume)");
   dn_cmd->callback([dn] {
     guarded("train-denoiser", [&] {
       StopOnSignal s;

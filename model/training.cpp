@@ -239,6 +239,25 @@ std::vector<std::string> corpus_vocabulary(const std::vector<CorpusClip>& clips)
   return {all.begin(), all.end()};
 }
 
+// The tag embedding of `state` (a denoiser made with `from`) with one column per word of
+// `vocabulary`: the words it knows keep their columns, new words get zero ones, so the
+// widened network computes what the old one did for every tag set the old one knew.
+torch::Tensor widened_tag_embedding(const std::map<std::string, torch::Tensor>& state,
+                                    const DenoiserConfig& from,
+                                    const std::vector<std::string>& vocabulary,
+                                    const std::string& where) {
+  auto widened = torch::zeros({4 * from.channels.at(0), static_cast<int64_t>(vocabulary.size())});
+  for (std::size_t j = 0; j < from.tags.size(); ++j) {
+    const auto at = std::find(vocabulary.begin(), vocabulary.end(), from.tags[j]);
+    if (at == vocabulary.end())
+      throw ModelError(where + ": its tag '" + from.tags[j] +
+                       "' is not in the vocabulary being trained");
+    widened.select(1, at - vocabulary.begin())
+        .copy_(state.at("tag_embed.weight").select(1, static_cast<int64_t>(j)));
+  }
+  return widened;
+}
+
 struct LatentSet {
   std::vector<torch::Tensor> latents;  // raw (unscaled) [C, H, L]
   torch::Tensor tags;                  // [N, V]
@@ -296,6 +315,7 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
     }
   }
   std::map<std::string, torch::Tensor> init_state;
+  std::string new_tags;  // words of the vocabulary that the init's weights did not know
   if (!ckpt && !o.init.empty()) {
     std::string made_for;
     auto start = load_denoiser(o.init, &made_for);
@@ -305,6 +325,14 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
     }
     config = start->config;
     init_state = adapters::base_state_dict(*start);
+    if (!o.vocabulary.empty() && o.vocabulary != config.tags) {
+      init_state["tag_embed.weight"] =
+          widened_tag_embedding(init_state, config, o.vocabulary, o.init);
+      for (const auto& t : o.vocabulary)
+        if (std::find(config.tags.begin(), config.tags.end(), t) == config.tags.end())
+          new_tags += " " + t;
+      config.tags = o.vocabulary;
+    }
   }
   const bool fresh = !ckpt && init_state.empty();
   config.latent_channels = ae->config.latent_channels;
@@ -390,6 +418,8 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
            std::to_string(scale) + ", " + std::to_string(parameter_count(*denoiser)) +
            " parameters" + (ckpt ? ", resuming at step " + std::to_string(step) : "") +
            (ckpt || o.init.empty() ? "" : ", starting from " + o.init));
+  if (!new_tags.empty())
+    log.note("tags new to " + o.init + " (their embedding starts at zero):" + new_tags);
 
   // A batch: random crops of random clips, each with its tag row.
   auto make_batch = [&](int batch) {

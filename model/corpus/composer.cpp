@@ -58,6 +58,8 @@ bool plays_own_bass(const std::string& family) {
          family == "bass";
 }
 
+constexpr std::size_t kKeyCategory = 8;  // in tag_categories(); its words run C, C#, … B
+
 std::string choose(Rng& rng, const Style& style, std::size_t category) {
   std::vector<std::string> options;
   for (const auto& word : tag_categories()[category].words) {
@@ -92,8 +94,15 @@ struct Writer {
 std::vector<std::string> PieceSpec::tags() const {
   const std::string tempo_tag = tempo_bpm < 90 ? "slow" : tempo_bpm < 130 ? "medium" : "fast";
   const std::string mode_tag = (mode == "major" || mode == "minor") ? mode : "modal";
-  return {tempo_tag, mode_tag,  family,   drums ? "drums" : "nodrums",
-          density,   register_, dynamics, texture};
+  return {tempo_tag,
+          mode_tag,
+          family,
+          drums ? "drums" : "nodrums",
+          density,
+          register_,
+          dynamics,
+          texture,
+          tag_categories()[kKeyCategory].words[((key % 12) + 12) % 12]};
 }
 
 std::string PieceSpec::key_name() const {
@@ -113,7 +122,11 @@ PieceSpec choose_piece(std::uint64_t seed, const Style& style) {
   spec.mode = mode_tag == "modal"
                   ? rng.pick(std::vector<std::string>{"dorian", "mixolydian", "phrygian", "lydian"})
                   : mode_tag;
-  spec.key = rng.uniform(0, 11);
+  // One draw of uniform(0, 11) when any key is allowed, as before the key was a tag, so
+  // corpora made with earlier versions come out the same.
+  const auto& keys = tag_categories()[kKeyCategory].words;
+  spec.key = static_cast<int>(
+      std::find(keys.begin(), keys.end(), choose(rng, style, kKeyCategory)) - keys.begin());
   spec.family = choose(rng, style, 2);
   spec.program = rng.pick(family_programs().at(spec.family));
   spec.drums = choose(rng, style, 3) == "drums";

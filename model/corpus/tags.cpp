@@ -16,6 +16,9 @@ const std::vector<TagCategory>& tag_categories() {
       {"register", {"low", "high"}},
       {"dynamics", {"soft", "loud"}},
       {"texture", {"chords", "arpeggio"}},
+      {"key",
+       {"key-c", "key-c#", "key-d", "key-eb", "key-e", "key-f", "key-f#", "key-g", "key-ab",
+        "key-a", "key-bb", "key-b"}},
   };
   return categories;
 }

@@ -16,6 +16,8 @@ namespace tuneloop::corpus {
 //   register:   low | high (octave of the melody)
 //   dynamics:   soft | loud (velocities; soft clips are also normalised 6 dB quieter)
 //   texture:    chords | arpeggio (how the accompaniment plays the harmony)
+//   key:        key-c | key-c# | key-d | key-eb | … | key-bb | key-b (the tonic; added in
+//               session 15: a mode says which pitches sound only once the key is known)
 const std::vector<std::string>& tag_vocabulary();
 
 // One category of mutually exclusive tags; each clip carries exactly one word of each.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -43,7 +45,7 @@ double mean_onset_rate(Renderer& renderer, const std::string& style, int clips) 
 
 TEST(Tags, VocabularyIsSmallUniqueAndStartsWithTheTempoWords) {
   const auto& vocabulary = tag_vocabulary();
-  EXPECT_LE(vocabulary.size(), 32u);
+  EXPECT_LE(vocabulary.size(), 40u);
   EXPECT_EQ(std::set<std::string>(vocabulary.begin(), vocabulary.end()).size(), vocabulary.size());
   ASSERT_GE(vocabulary.size(), 3u);
   EXPECT_EQ(vocabulary[0], "slow");
@@ -75,6 +77,26 @@ TEST(Composer, ChoicesObeyTheStyleConstraint) {
     EXPECT_TRUE(has_tag(tags, "slow") && has_tag(tags, "minor") && has_tag(tags, "piano"));
     EXPECT_EQ(tags.size(), tag_categories().size());
   }
+}
+
+TEST(Composer, EveryClipCarriesItsKeyAndAKeyInTheStyleFixesTheTonic) {
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    const PieceSpec spec = choose_piece(clip_seed(5, i), Style{});
+    std::string name = spec.key_name();
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    EXPECT_TRUE(has_tag(spec.tags(), "key-" + name)) << spec.key_name();
+
+    const PieceSpec in_a = choose_piece(clip_seed(5, i), parse_style("minor key-a"));
+    EXPECT_EQ(in_a.key, 9);
+    EXPECT_EQ(in_a.mode, "minor");
+    EXPECT_TRUE(has_tag(in_a.tags(), "key-a"));
+  }
+  // Two keys allowed: both occur, nothing else does.
+  std::set<int> keys;
+  for (std::uint64_t i = 0; i < 40; ++i)
+    keys.insert(choose_piece(clip_seed(6, i), parse_style("key-c key-f#")).key);
+  EXPECT_EQ(keys, (std::set<int>{0, 6}));
 }
 
 TEST(Composer, UnconstrainedChoicesCoverTheWholeVocabulary) {

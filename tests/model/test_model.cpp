@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "adapters/lora.hpp"
@@ -15,6 +14,7 @@
 #include "model/model_files.hpp"
 #include "model/networks.hpp"
 #include "model/training.hpp"
+#include "model/training_util.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::model {
@@ -379,6 +379,46 @@ TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
   auto ar2 = train_denoiser(again);
   EXPECT_LT(ar2.initial_eval_loss, 0.9 * dr.initial_eval_loss);
   EXPECT_EQ(load_denoiser(ar2.weights)->config, dn->config);
+
+  // A vocabulary with words the weights lack (session 15's key tags): the new words start
+  // with a zero embedding and the known ones keep theirs wherever the vocabulary puts them,
+  // so with nothing learnt (lr 0) the widened denoiser predicts what the old one did.
+  DenoiserTrainOptions widen = again;
+  widen.out = dir.file("widened");
+  widen.vocabulary = {"slow", "key-a", "fast", "low", "high"};
+  widen.lr = 0.0;
+  auto reference = load_denoiser(widen.init);  // the file as the resumed run left it
+  auto widened = load_denoiser(train_denoiser(widen).weights);
+  EXPECT_EQ(widened->config.tags, widen.vocabulary);
+  {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(5);
+    const auto x =
+        torch::randn({2, reference->config.latent_channels, reference->config.latent_height, 8});
+    const auto t = torch::tensor({0.3f, 0.8f});
+    const std::vector<std::string> tags{"slow", "high"};
+    const auto before = reference->forward(
+        x, t, multi_hot(tags, reference->config.tags).unsqueeze(0).expand({2, -1}));
+    const auto after =
+        widened->forward(x, t, multi_hot(tags, widened->config.tags).unsqueeze(0).expand({2, -1}));
+    EXPECT_TRUE(torch::allclose(before, after, 1e-5, 1e-6));
+    const auto with_key = std::vector<std::string>{"slow", "high", "key-a"};
+    EXPECT_TRUE(torch::allclose(
+        after,
+        widened->forward(x, t,
+                         multi_hot(with_key, widened->config.tags).unsqueeze(0).expand({2, -1})),
+        1e-5, 1e-6));
+  }
+  // A vocabulary that drops one of the weights' words is refused, naming the weights.
+  widen.vocabulary = {"slow", "fast", "low"};
+  widen.out = dir.file("narrowed");
+  try {
+    train_denoiser(widen);
+    ADD_FAILURE() << "a vocabulary without 'high' was accepted";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find(dr.weights), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'high'"), std::string::npos) << e.what();
+  }
 
   // Weights made for another autoencoder are refused, naming the file.
   ao.out = dir.file("other-ae");
