@@ -1,6 +1,5 @@
 #include "model/corpus/commands.hpp"
 
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -8,34 +7,18 @@
 #include "model/audio/features.hpp"
 #include "model/corpus/corpus.hpp"
 #include "model/corpus/tags.hpp"
+#include "model/progress.hpp"
 
 namespace tuneloop::corpus {
 namespace {
 
-std::string format_duration(double seconds) {
-  char buf[32];
-  const long s = static_cast<long>(seconds + 0.5);
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  return buf;
-}
-
+// A bar on a terminal, a line every 2 s in a log (model/progress.hpp, as the trainers).
 void run_corpus(const CorpusOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  generate_corpus(options, [&](int done, int total) {
-    const double t = elapsed();
-    const double rate = done / std::max(t, 1e-9);
-    std::fprintf(stderr, "\rcorpus: %d/%d clips  %.1f clips/s  ETA %s   ", done, total, rate,
-                 format_duration((total - done) / std::max(rate, 1e-9)).c_str());
-    std::fflush(stderr);
-  });
-  std::fprintf(stderr, "\ncorpus: wrote %d clips to %s in %s\n", options.count,
-               options.out_dir.c_str(), format_duration(elapsed()).c_str());
+  model::ProgressDisplay progress("corpus", options.count, model::progress_style_for(stderr, false),
+                                  stderr, "clips");
+  generate_corpus(options, [&](int done, int) { progress.update(done, 0); });
+  progress.note("wrote " + std::to_string(options.count) + " clips to " + options.out_dir + " in " +
+                model::format_duration(progress.elapsed_seconds()));
 }
 
 void run_features(const std::vector<std::string>& files, bool json, int rate) {
