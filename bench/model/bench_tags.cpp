@@ -1,7 +1,9 @@
 // Does the base model obey its tags? Generates N clips per tag (that tag alone, seeds
 // 1..N) and prints, as a Markdown table, the mean ± standard deviation of the audio
 // features that each contrasting pair of tags should move, plus a one-sided test of the
-// difference (Mann-Whitney U, normal approximation).
+// difference (Mann-Whitney U, normal approximation). When the weights know the key tags
+// (key-c … key-b), one more row asks for a mode with a key: "major key-*" is major with seed
+// i's clip in the i-th key of the twelve in turn (the same keys for "minor key-*").
 //
 // Usage: bench_tags [weights_dir] [clips_per_tag=50] [seconds=8] [threads=2]
 //        (weights_dir "" or "-" = the shipped weights)
@@ -27,13 +29,26 @@ struct Contrast {
 };
 
 // The pairs the corpus composer controls, and the feature each should move.
-const std::vector<Contrast> kContrasts = {
-    {"slow", "fast", "onset_rate"},      {"slow", "fast", "tempo_bpm"},
-    {"major", "minor", "minorness"},     {"sparse", "dense", "note_density"},
-    {"low", "high", "brightness"},       {"bass", "lead", "brightness"},
-    {"piano", "brass", "brightness"},    {"nodrums", "drums", "flatness"},
-    {"soft", "loud", "loudness_db"},     {"chords", "arpeggio", "onset_rate"},
+const std::vector<Contrast> kTagContrasts = {
+    {"slow", "fast", "onset_rate"},   {"slow", "fast", "tempo_bpm"},
+    {"major", "minor", "minorness"},  {"sparse", "dense", "note_density"},
+    {"low", "high", "brightness"},    {"bass", "lead", "brightness"},
+    {"piano", "brass", "brightness"}, {"nodrums", "drums", "flatness"},
+    {"soft", "loud", "loudness_db"},  {"chords", "arpeggio", "onset_rate"},
 };
+
+const Contrast kModeWithKey{"major key-*", "minor key-*", "minorness"};
+
+const std::vector<std::string> kKeys = {"key-c",  "key-c#", "key-d",  "key-eb", "key-e",  "key-f",
+                                        "key-f#", "key-g",  "key-ab", "key-a",  "key-bb", "key-b"};
+
+// The tags of condition `name` for seed i: the tag itself, or for "mode key-*" the mode and
+// the seed's key.
+std::vector<std::string> tags_for(const std::string& name, int seed) {
+  const auto space = name.find(" key-*");
+  if (space == std::string::npos) return {name};
+  return {name.substr(0, space), kKeys[static_cast<std::size_t>(seed - 1) % kKeys.size()]};
+}
 
 double feature_value(const audio::AudioFeatures& f, const std::string& name) {
   const auto& names = audio::feature_names();
@@ -89,8 +104,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  std::vector<Contrast> contrasts = kTagContrasts;
+  const auto vocabulary = engine->tag_vocabulary();
+  if (std::find(vocabulary.begin(), vocabulary.end(), kKeys[0]) != vocabulary.end())
+    contrasts.push_back(kModeWithKey);
   std::vector<std::string> tags;
-  for (const auto& c : kContrasts)
+  for (const auto& c : contrasts)
     for (const auto& t : {c.low_tag, c.high_tag})
       if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
 
@@ -101,7 +120,7 @@ int main(int argc, char** argv) {
   for (const auto& tag : tags) {
     for (int i = 1; i <= n; ++i) {
       model::GenerateParams p;
-      p.tags = {tag};
+      p.tags = tags_for(tag, i);
       p.seconds = seconds;
       p.seed = static_cast<uint64_t>(i);
       measured[tag].push_back(audio::measure(engine->generate(p)));
@@ -121,7 +140,7 @@ int main(int argc, char** argv) {
   std::printf("| feature | tag A | mean ± sd | tag B | mean ± sd | B > A? | p (one-sided) |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   int obeyed = 0;
-  for (const auto& c : kContrasts) {
+  for (const auto& c : contrasts) {
     std::vector<double> lo, hi;
     for (const auto& f : measured[c.low_tag]) lo.push_back(feature_value(f, c.feature));
     for (const auto& f : measured[c.high_tag]) hi.push_back(feature_value(f, c.feature));
@@ -133,6 +152,7 @@ int main(int argc, char** argv) {
                 c.low_tag.c_str(), a.mean, a.sd, c.high_tag.c_str(), b.mean, b.sd,
                 ok ? "yes" : "no", p);
   }
-  std::printf("\n%d of %zu contrasts in the expected direction at p < 0.01\n", obeyed, kContrasts.size());
+  std::printf("\n%d of %zu contrasts in the expected direction at p < 0.01\n", obeyed,
+              contrasts.size());
   return 0;
 }
