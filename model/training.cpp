@@ -246,7 +246,9 @@ torch::Tensor widened_tag_embedding(const std::map<std::string, torch::Tensor>& 
                                     const DenoiserConfig& from,
                                     const std::vector<std::string>& vocabulary,
                                     const std::string& where) {
-  auto widened = torch::zeros({4 * from.channels.at(0), static_cast<int64_t>(vocabulary.size())});
+  // The embedding is as wide as the time embedding it is added to.
+  auto widened =
+      torch::zeros({state.at("time2.weight").size(0), static_cast<int64_t>(vocabulary.size())});
   for (std::size_t j = 0; j < from.tags.size(); ++j) {
     const auto at = std::find(vocabulary.begin(), vocabulary.end(), from.tags[j]);
     if (at == vocabulary.end())

@@ -39,15 +39,13 @@ const std::vector<Contrast> kTagContrasts = {
 
 const Contrast kModeWithKey{"major key-*", "minor key-*", "minorness"};
 
-const std::vector<std::string> kKeys = {"key-c",  "key-c#", "key-d",  "key-eb", "key-e",  "key-f",
-                                        "key-f#", "key-g",  "key-ab", "key-a",  "key-bb", "key-b"};
-
 // The tags of condition `name` for seed i: the tag itself, or for "mode key-*" the mode and
-// the seed's key.
-std::vector<std::string> tags_for(const std::string& name, int seed) {
+// the seed's key (`keys`: the weights' key tags, in vocabulary order).
+std::vector<std::string> tags_for(const std::string& name, int seed,
+                                  const std::vector<std::string>& keys) {
   const auto space = name.find(" key-*");
   if (space == std::string::npos) return {name};
-  return {name.substr(0, space), kKeys[static_cast<std::size_t>(seed - 1) % kKeys.size()]};
+  return {name.substr(0, space), keys[static_cast<std::size_t>(seed - 1) % keys.size()]};
 }
 
 double feature_value(const audio::AudioFeatures& f, const std::string& name) {
@@ -105,9 +103,10 @@ int main(int argc, char** argv) {
   }
 
   std::vector<Contrast> contrasts = kTagContrasts;
-  const auto vocabulary = engine->tag_vocabulary();
-  if (std::find(vocabulary.begin(), vocabulary.end(), kKeys[0]) != vocabulary.end())
-    contrasts.push_back(kModeWithKey);
+  std::vector<std::string> keys;
+  for (const auto& word : engine->tag_vocabulary())
+    if (word.rfind("key-", 0) == 0) keys.push_back(word);
+  if (!keys.empty()) contrasts.push_back(kModeWithKey);
   std::vector<std::string> tags;
   for (const auto& c : contrasts)
     for (const auto& t : {c.low_tag, c.high_tag})
@@ -120,7 +119,7 @@ int main(int argc, char** argv) {
   for (const auto& tag : tags) {
     for (int i = 1; i <= n; ++i) {
       model::GenerateParams p;
-      p.tags = tags_for(tag, i);
+      p.tags = tags_for(tag, i, keys);
       p.seconds = seconds;
       p.seed = static_cast<uint64_t>(i);
       measured[tag].push_back(audio::measure(engine->generate(p)));
