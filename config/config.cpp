@@ -634,8 +634,10 @@ const std::vector<Row>& rows() {
     t.push_back(real(FIELD(generation, strength), 0.0, 1.0,
                      "how far seeded tracks stray from the songs: 0 = copy, 1 = ignore them"));
     t.push_back(real(FIELD(generation, seconds), 1.0, 600.0, "length of each track in seconds"));
-    t.push_back(string_list(FIELD(generation, tags), true,
-                            "style tags for free generations, e.g. [slow, minor]; [] = untagged"));
+    t.push_back(
+        string_list(FIELD(generation, tags), true,
+                    "style tags for free generations, e.g. [slow, minor] (a mode without a key "
+                    "gets one drawn from each track's seed); [] = untagged"));
     return t;
   }();
   return table;

@@ -310,7 +310,9 @@ void add_model_commands(CLI::App& app) {
   };
   auto gen = std::make_shared<GenerateArgs>();
   auto* gen_cmd = app.add_subcommand("generate", "generate a clip");
-  gen_cmd->add_option("--tags", gen->tags, "style tags, e.g. \"slow minor piano\"");
+  gen_cmd->add_option("--tags", gen->tags,
+                      "style tags, e.g. \"slow minor piano\" (a mode without a key gets one drawn "
+                      "from --seed)");
   gen_cmd->add_option("--seconds", gen->params.seconds, "duration")->capture_default_str();
   gen_cmd->add_option("--seed", gen->params.seed, "random seed")->capture_default_str();
   gen_cmd->add_option("--steps", gen->params.steps, "solver steps")->capture_default_str();
@@ -353,6 +355,12 @@ void add_model_commands(CLI::App& app) {
       auto audio = engine->generate(gen->params);
       const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       audio::write_audio(gen->out, audio);
+      if (const auto used = engine->conditioning_tags(gen->params); used != gen->params.tags) {
+        std::string words;
+        for (const auto& w : used) words += (words.empty() ? "" : " ") + w;
+        std::fprintf(stderr, "conditioned on: %s (the tags completed as corpus clips carry them)\n",
+                     words.c_str());
+      }
       const auto& t = engine->last_timings();
       std::fprintf(stderr, "%s  %.1f s of audio in %.2f s (denoise %.2f, decode %.2f, vocoder %.2f)\n",
                    gen->out.c_str(), audio.seconds(), wall, t.denoise, t.decode, t.vocoder);

@@ -17,6 +17,7 @@
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"
 #include "model/audio/features.hpp"
+#include "model/corpus/tags.hpp"
 #include "model/diffusion.hpp"
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"
@@ -261,7 +262,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
     if (!p.seed_latent->valid()) throw ModelError("seed latent is empty");
     o.init = fit_length(p.seed_latent->data()->latent, length).to(m.device);
   }
-  auto tags = p.tags.empty() ? torch::Tensor() : m.tags_vector(p.tags);
+  auto tags = p.tags.empty() ? torch::Tensor() : m.tags_vector(conditioning_tags(p));
 
   const auto previous = adapters::active_adapter(*m.denoiser);
   if (p.adapter) set_adapter(*p.adapter);
@@ -430,6 +431,10 @@ std::vector<std::string> Engine::adapters() const { return adapters::adapter_nam
 std::string Engine::base_hash() const { return impl_->base_hash; }
 int Engine::sample_rate() const { return impl_->sample_rate(); }
 std::vector<std::string> Engine::tag_vocabulary() const { return impl_->denoiser->config.tags; }
+
+std::vector<std::string> Engine::conditioning_tags(const GenerateParams& p) const {
+  return corpus::conditioning_tags(p.tags, impl_->denoiser->config.tags, p.seed);
+}
 std::string Engine::device() const { return impl_->device.str(); }
 std::string Engine::vocoder() const { return impl_->vocoder ? "neural" : "griffin-lim"; }
 

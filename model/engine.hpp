@@ -144,6 +144,10 @@ class Engine {
   // unknown solver or schedule, an unknown or unavailable vocoder, or parameters out of
   // range (seconds in (0, 600], steps 1..1000, strength in [0, 1], adapter_strength in [0, 4]).
   audio::Audio generate(const GenerateParams& params);
+  // The tags generate() conditions on: params.tags completed as corpus clips carry them (a
+  // mode without a key gets one drawn from params.seed, a mode and key their scale word;
+  // corpus::conditioning_tags), as far as the weights know those words.
+  std::vector<std::string> conditioning_tags(const GenerateParams& params) const;
   const GenerateTimings& last_timings() const noexcept;
 
   // Any sample rate (resampled with libsoxr). A level outside the corpus's range

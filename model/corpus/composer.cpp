@@ -58,8 +58,6 @@ bool plays_own_bass(const std::string& family) {
          family == "bass";
 }
 
-constexpr std::size_t kKeyCategory = 8;  // in tag_categories(); its words run C, C#, … B
-
 std::string choose(Rng& rng, const Style& style, std::size_t category) {
   std::vector<std::string> options;
   for (const auto& word : tag_categories()[category].words) {
@@ -94,15 +92,9 @@ struct Writer {
 std::vector<std::string> PieceSpec::tags() const {
   const std::string tempo_tag = tempo_bpm < 90 ? "slow" : tempo_bpm < 130 ? "medium" : "fast";
   const std::string mode_tag = (mode == "major" || mode == "minor") ? mode : "modal";
-  return {tempo_tag,
-          mode_tag,
-          family,
-          drums ? "drums" : "nodrums",
-          density,
-          register_,
-          dynamics,
-          texture,
-          tag_categories()[kKeyCategory].words[((key % 12) + 12) % 12]};
+  const std::string key_tag = tag_categories()[kKeyCategory].words[((key % 12) + 12) % 12];
+  return {tempo_tag, mode_tag, family,  drums ? "drums" : "nodrums", density, register_,
+          dynamics,  texture,  key_tag, scale_tag(mode_tag, key_tag)};
 }
 
 std::string PieceSpec::key_name() const {
@@ -118,7 +110,7 @@ PieceSpec choose_piece(std::uint64_t seed, const Style& style) {
   spec.tempo_bpm = tempo_tag == "slow"     ? rng.uniform(60, 89)
                    : tempo_tag == "medium" ? rng.uniform(90, 129)
                                            : rng.uniform(130, 180);
-  const std::string mode_tag = choose(rng, style, 1);
+  const std::string mode_tag = choose(rng, style, kModeCategory);
   spec.mode = mode_tag == "modal"
                   ? rng.pick(std::vector<std::string>{"dorian", "mixolydian", "phrygian", "lydian"})
                   : mode_tag;

@@ -6,21 +6,32 @@
 namespace tuneloop::corpus {
 
 const std::vector<TagCategory>& tag_categories() {
-  static const std::vector<TagCategory> categories = {
-      {"tempo", {"slow", "medium", "fast"}},
-      {"mode", {"major", "minor", "modal"}},
-      {"instrument",
-       {"piano", "strings", "guitar", "organ", "lead", "pad", "bass", "brass", "woodwind"}},
-      {"drums", {"drums", "nodrums"}},
-      {"density", {"sparse", "dense"}},
-      {"register", {"low", "high"}},
-      {"dynamics", {"soft", "loud"}},
-      {"texture", {"chords", "arpeggio"}},
-      {"key",
-       {"key-c", "key-c#", "key-d", "key-eb", "key-e", "key-f", "key-f#", "key-g", "key-ab",
-        "key-a", "key-bb", "key-b"}},
-  };
+  static const std::vector<TagCategory> categories = [] {
+    std::vector<TagCategory> c = {
+        {"tempo", {"slow", "medium", "fast"}},
+        {"mode", {"major", "minor", "modal"}},
+        {"instrument",
+         {"piano", "strings", "guitar", "organ", "lead", "pad", "bass", "brass", "woodwind"}},
+        {"drums", {"drums", "nodrums"}},
+        {"density", {"sparse", "dense"}},
+        {"register", {"low", "high"}},
+        {"dynamics", {"soft", "loud"}},
+        {"texture", {"chords", "arpeggio"}},
+        {"key",
+         {"key-c", "key-c#", "key-d", "key-eb", "key-e", "key-f", "key-f#", "key-g", "key-ab",
+          "key-a", "key-bb", "key-b"}},
+        {"scale", {}},
+    };
+    for (const auto& key : c[kKeyCategory].words)
+      for (const auto& mode : c[kModeCategory].words)
+        c[kScaleCategory].words.push_back(scale_tag(mode, key));
+    return c;
+  }();
   return categories;
+}
+
+std::string scale_tag(const std::string& mode, const std::string& key) {
+  return key.substr(key.find('-') + 1) + "-" + mode;
 }
 
 const std::vector<std::string>& tag_vocabulary() {
@@ -37,6 +48,46 @@ int tag_index(const std::string& word) noexcept {
   const auto& vocabulary = tag_vocabulary();
   const auto it = std::find(vocabulary.begin(), vocabulary.end(), word);
   return it == vocabulary.end() ? -1 : static_cast<int>(it - vocabulary.begin());
+}
+
+std::vector<std::string> conditioning_tags(std::vector<std::string> tags,
+                                           const std::vector<std::string>& vocabulary,
+                                           std::uint64_t seed) {
+  const auto in = [](const std::vector<std::string>& words, const std::string& w) {
+    return std::find(words.begin(), words.end(), w) != words.end();
+  };
+  const auto word_of = [&](std::size_t category) -> std::string {
+    for (const auto& t : tags)
+      if (in(tag_categories()[category].words, t)) return t;
+    return "";
+  };
+  const auto add = [&](const std::string& word) {
+    if (in(vocabulary, word) && !in(tags, word)) tags.push_back(word);
+  };
+  // A scale brings its key and mode.
+  if (const auto scale = word_of(kScaleCategory); !scale.empty()) {
+    const auto dash = scale.rfind('-');
+    if (word_of(kKeyCategory).empty()) add("key-" + scale.substr(0, dash));
+    if (word_of(kModeCategory).empty()) add(scale.substr(dash + 1));
+  }
+  const auto mode = word_of(kModeCategory);
+  if (mode.empty()) return tags;
+  // A mode without a key gets one drawn from the seed.
+  if (word_of(kKeyCategory).empty()) {
+    std::vector<std::string> known_keys;
+    for (const auto& k : tag_categories()[kKeyCategory].words)
+      if (in(vocabulary, k)) known_keys.push_back(k);
+    if (known_keys.empty()) return tags;
+    // SplitMix64's finaliser: neighbouring seeds land on unrelated keys.
+    std::uint64_t z = seed + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    tags.push_back(known_keys[z % known_keys.size()]);
+  }
+  // A mode and a key name a scale.
+  if (word_of(kScaleCategory).empty()) add(scale_tag(mode, word_of(kKeyCategory)));
+  return tags;
 }
 
 bool Style::allows(std::size_t category, const std::string& word) const {
@@ -61,16 +112,23 @@ Style parse_style(const std::string& text) {
   while (in >> word) {
     std::transform(word.begin(), word.end(), word.begin(),
                    [](unsigned char c) { return std::tolower(c); });
+    const auto allow = [&](std::size_t c, const std::string& w) {
+      if (std::find(style.allowed[c].begin(), style.allowed[c].end(), w) == style.allowed[c].end())
+        style.allowed[c].push_back(w);
+    };
     bool found = false;
     for (std::size_t c = 0; c < categories.size() && !found; ++c) {
       const auto& words = categories[c].words;
-      if (std::find(words.begin(), words.end(), word) != words.end()) {
-        if (std::find(style.allowed[c].begin(), style.allowed[c].end(), word) ==
-            style.allowed[c].end()) {
-          style.allowed[c].push_back(word);
-        }
-        found = true;
+      if (std::find(words.begin(), words.end(), word) == words.end()) continue;
+      found = true;
+      if (c != kScaleCategory) {
+        allow(c, word);
+        continue;
       }
+      // A scale is not drawn but follows from the key and mode: "a-minor" asks for both.
+      const auto dash = word.rfind('-');
+      allow(kKeyCategory, "key-" + word.substr(0, dash));
+      allow(kModeCategory, word.substr(dash + 1));
     }
     if (!found) {
       std::string known;

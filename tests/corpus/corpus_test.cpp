@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "model/audio/features.hpp"
 #include "model/corpus/tags.hpp"
@@ -46,7 +49,7 @@ double mean_onset_rate(Renderer& renderer, const std::string& style, int clips) 
 
 TEST(Tags, VocabularyIsSmallUniqueAndStartsWithTheTempoWords) {
   const auto& vocabulary = tag_vocabulary();
-  EXPECT_LE(vocabulary.size(), 40u);
+  EXPECT_LE(vocabulary.size(), 80u);
   EXPECT_EQ(std::set<std::string>(vocabulary.begin(), vocabulary.end()).size(), vocabulary.size());
   ASSERT_GE(vocabulary.size(), 3u);
   EXPECT_EQ(vocabulary[0], "slow");
@@ -64,6 +67,51 @@ TEST(Tags, AnUnknownStyleWordIsRejectedByName) {
   }
   EXPECT_TRUE(parse_style("").empty());
   EXPECT_FALSE(parse_style("Slow, MINOR").empty());
+}
+
+TEST(Tags, AGenerationsTagsAreCompletedAsCorpusClipsCarryThem) {
+  const auto& vocabulary = tag_vocabulary();
+  const auto& keys = tag_categories()[kKeyCategory].words;
+  std::set<std::string> drawn;
+  for (std::uint64_t seed = 0; seed < 48; ++seed) {
+    const auto tags = conditioning_tags({"slow", "minor"}, vocabulary, seed);
+    ASSERT_EQ(tags.size(), 4u);
+    EXPECT_EQ(tags[0], "slow");
+    EXPECT_EQ(tags[1], "minor");
+    EXPECT_NE(std::find(keys.begin(), keys.end(), tags[2]), keys.end()) << tags[2];
+    EXPECT_EQ(tags[3], tags[2].substr(4) + "-minor");
+    EXPECT_EQ(conditioning_tags({"slow", "minor"}, vocabulary, seed), tags) << "seed " << seed;
+    drawn.insert(tags[2]);
+  }
+  EXPECT_GE(drawn.size(), 8u) << "48 seeds should spread over most of the twelve keys";
+
+  // A key given with the mode is kept; a scale brings its key and mode; no mode, no key.
+  EXPECT_EQ(conditioning_tags({"major", "key-d"}, vocabulary, 5),
+            (std::vector<std::string>{"major", "key-d", "d-major"}));
+  EXPECT_EQ(conditioning_tags({"piano", "c#-modal"}, vocabulary, 5),
+            (std::vector<std::string>{"piano", "c#-modal", "key-c#", "modal"}));
+  EXPECT_EQ(conditioning_tags({"fast", "piano"}, vocabulary, 5),
+            (std::vector<std::string>{"fast", "piano"}));
+  EXPECT_TRUE(conditioning_tags({}, vocabulary, 5).empty());
+
+  // Weights that know fewer words get only the words they know.
+  const auto& scales = tag_categories()[kScaleCategory].words;
+  const std::vector<std::string> without_scales(vocabulary.begin(),
+                                                vocabulary.end() - scales.size());
+  const auto keyed = conditioning_tags({"minor"}, without_scales, 5);
+  ASSERT_EQ(keyed.size(), 2u);
+  EXPECT_EQ(keyed[1].rfind("key-", 0), 0u);
+  const std::vector<std::string> without_keys(without_scales.begin(),
+                                              without_scales.end() - keys.size());
+  EXPECT_EQ(conditioning_tags({"modal"}, without_keys, 5), (std::vector<std::string>{"modal"}));
+}
+
+TEST(Tags, AScaleInAStyleAsksForItsKeyAndMode) {
+  const Style style = parse_style("eb-minor piano");
+  EXPECT_EQ(style.allowed[kKeyCategory], (std::vector<std::string>{"key-eb"}));
+  EXPECT_EQ(style.allowed[kModeCategory], (std::vector<std::string>{"minor"}));
+  EXPECT_TRUE(style.allowed[kScaleCategory].empty());
+  EXPECT_EQ(scale_tag("modal", "key-f#"), "f#-modal");
 }
 
 TEST(Composer, ChoicesObeyTheStyleConstraint) {
@@ -92,6 +140,7 @@ TEST(Composer, EveryClipCarriesItsKeyAndAKeyInTheStyleFixesTheTonic) {
     EXPECT_EQ(in_a.key, 9);
     EXPECT_EQ(in_a.mode, "minor");
     EXPECT_TRUE(has_tag(in_a.tags(), "key-a"));
+    EXPECT_TRUE(has_tag(in_a.tags(), "a-minor"));
   }
   // The key became a tag in session 15 without changing the draws: the first clips of a
   // corpus with seed 1 are the ones `corpus --seed 1` made before (read from that index).

@@ -134,10 +134,16 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   ASSERT_TRUE(fs::exists(shipped / "denoiser.safetensors"))
       << "the shipped base model is missing from " << shipped;
   TempDir dir("tuneloop-steer");
+  // TUNELOOP_STEER_SEED=S (default 1) measures another draw of everything random: the target
+  // clips (corpus seed 6 + S), the fine-tune (seed S) and the generations (seeds
+  // 40(S-1)+1 ... 40S). One run's share of the way moves by tens of points from draw to draw.
+  const char* draw_env = std::getenv("TUNELOOP_STEER_SEED");
+  const int draw = draw_env ? std::atoi(draw_env) : 1;
+  ASSERT_GE(draw, 1) << "TUNELOOP_STEER_SEED must be a whole number >= 1";
 
   corpus::CorpusOptions co;
   co.count = kTargetClips;
-  co.seed = 7;
+  co.seed = static_cast<uint64_t>(6 + draw);
   co.style = c.style;
   co.out_dir = dir.file("target");
   co.seconds = 4.2;
@@ -167,7 +173,7 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   const double strength =
       strength_override ? std::atof(strength_override) : config::ModelConfig{}.adapter_strength;
   auto generate_all = [&](std::vector<audio::AudioFeatures>& out) {
-    for (int seed = 1; seed <= kClips; ++seed) {
+    for (int seed = (draw - 1) * kClips + 1; seed <= draw * kClips; ++seed) {
       GenerateParams p;
       p.adapter_strength = strength;
       p.seconds = kSeconds;
@@ -196,10 +202,21 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   ft.calibration_clips =
       calibration_clips ? std::atoi(calibration_clips) : training.calibration_clips;
   ft.strength_scales = training.strength_scales;
+  // TUNELOOP_STEER_SCALES measures other training.strength_scales, e.g. "0.5,0.75,1".
+  if (const char* scales = std::getenv("TUNELOOP_STEER_SCALES")) {
+    ft.strength_scales.clear();
+    for (const char* c = scales; *c;) {
+      char* end = nullptr;
+      ft.strength_scales.push_back(std::strtod(c, &end));
+      ASSERT_NE(end, c) << "TUNELOOP_STEER_SCALES: not a list of numbers: " << scales;
+      c = *end == ',' ? end + 1 : end;
+    }
+  }
   ft.calibration_seconds = kSeconds;  // as the daemon calibrates at its tracks' length
   ft.calibration_strength = strength;
   ft.output_path = dir.file(c.name + ".safetensors");
   ft.name = c.name;
+  ft.seed = static_cast<uint64_t>(draw);
   std::atomic<bool> cancel{false};
   engine->fine_tune(ft, {}, cancel);
   engine->set_adapter(c.name);
@@ -234,11 +251,12 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   // The figures the README reports.
   const auto& names = audio::feature_names();
   std::printf(
-      "steerability [%s, adapter strength %.2f, low-noise emphasis %.2f]: distance to the target "
+      "steerability [%s, adapter strength %.2f, low-noise emphasis %.2f, draw %d]: distance to the "
+      "target "
       "clips %.3f -> %.3f (%.0f %% of the way); "
       "to the targets as the model voices them %.3f -> %.3f (%.0f %%); spread target %.3f "
       "base %.3f adapted %.3f (closest pair %.3f)\n",
-      c.style.c_str(), strength, ft.low_noise_emphasis, before, after,
+      c.style.c_str(), strength, ft.low_noise_emphasis, draw, before, after,
       100.0 * (1.0 - after / before), voiced_before, voiced_after,
       100.0 * (1.0 - voiced_after / voiced_before), target_spread, base_spread, adapted_spread,
       adapted_least);

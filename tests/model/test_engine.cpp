@@ -337,6 +337,36 @@ TEST_F(EngineTest, ACachedLatentEncodedAnotherWayIsEncodedAgain) {
 // -18 and -24 dBFS generate several dB apart, each near its examples' level. On the shipped
 // base model: the fixture's random decoder is near silent (about -94 dBFS), which the
 // calibration leaves alone.
+TEST(ShippedEngineTest, AModeAskedForWithoutAKeyIsGeneratedInTheKeyItsSeedDraws) {
+  const auto shipped = std::filesystem::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
+  ASSERT_TRUE(std::filesystem::exists(shipped / "denoiser.safetensors"))
+      << "no shipped base model in " << shipped;
+  auto engine = Engine::load({"", "cpu", 1});
+  GenerateParams p;
+  p.tags = {"minor"};
+  p.seconds = 1.0;
+  p.steps = 4;
+  p.seed = 3;
+  const auto used = engine->conditioning_tags(p);
+  ASSERT_GE(used.size(), 2u);  // and the scale word, with weights that know scales
+  EXPECT_EQ(used[0], "minor");
+  ASSERT_EQ(used[1].rfind("key-", 0), 0u) << used[1];
+  const auto asked = engine->generate(p);
+
+  // The same clip as asking for that key outright, and not the clip of another key.
+  GenerateParams with_key = p;
+  with_key.tags = used;
+  EXPECT_EQ(engine->generate(with_key).samples, asked.samples);
+  with_key.tags = {"minor", used[1] == "key-c" ? "key-f#" : "key-c"};
+  EXPECT_NE(engine->generate(with_key).samples, asked.samples);
+
+  // A key already given is kept; without a mode nothing is added.
+  p.tags = {"minor", "key-a"};
+  EXPECT_EQ(engine->conditioning_tags(p)[1], "key-a");
+  p.tags = {"slow", "piano"};
+  EXPECT_EQ(engine->conditioning_tags(p), p.tags);
+}
+
 TEST(ShippedEngineTest, ALevelCalibratedAdapterGeneratesAtItsExamplesLevel) {
   const auto shipped = std::filesystem::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
   ASSERT_TRUE(std::filesystem::exists(shipped / "denoiser.safetensors")) << "no shipped base model in " << shipped;
