@@ -2,8 +2,9 @@
 // 1..N) and prints, as a Markdown table, the mean ± standard deviation of the audio
 // features that each contrasting pair of tags should move, plus a one-sided test of the
 // difference (Mann-Whitney U, normal approximation). A mode goes through the engine as any
-// generation's does: with weights that know the key tags it gets a key drawn from the seed
-// (Engine::conditioning_tags), so the mode row measures what a listener asking for it hears.
+// generation's does: with weights that know them it gets a key drawn from the seed and the
+// scale word (Engine::conditioning_tags), so the mode row measures what a listener asking
+// for it hears.
 //
 // Usage: bench_tags [weights_dir] [clips_per_tag=50] [seconds=8] [threads=2] [only]
 //        (weights_dir "" or "-" = the shipped weights; only: measure just the contrasts
