@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "model/corpus/composer.hpp"
+
 namespace tuneloop::corpus {
 
 const std::vector<TagCategory>& tag_categories() {
@@ -78,12 +80,7 @@ std::vector<std::string> conditioning_tags(std::vector<std::string> tags,
     for (const auto& k : tag_categories()[kKeyCategory].words)
       if (in(vocabulary, k)) known_keys.push_back(k);
     if (known_keys.empty()) return tags;
-    // SplitMix64's finaliser: neighbouring seeds land on unrelated keys.
-    std::uint64_t z = seed + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    tags.push_back(known_keys[z % known_keys.size()]);
+    tags.push_back(Rng(seed).pick(known_keys));  // neighbouring seeds land on unrelated keys
   }
   // A mode and a key name a scale.
   if (word_of(kScaleCategory).empty()) add(scale_tag(mode, word_of(kKeyCategory)));

@@ -332,11 +332,6 @@ TEST_F(EngineTest, ACachedLatentEncodedAnotherWayIsEncodedAgain) {
   EXPECT_TRUE(torch::equal(again, fresh)) << "the stale cached latent was used";
 }
 
-// The level calibration measures the examples' level and the adapter's own output and sets
-// the gain between them: two adapters trained (one step, so alike) on the same tone at
-// -18 and -24 dBFS generate several dB apart, each near its examples' level. On the shipped
-// base model: the fixture's random decoder is near silent (about -94 dBFS), which the
-// calibration leaves alone.
 TEST(ShippedEngineTest, AModeAskedForWithoutAKeyIsGeneratedInTheKeyItsSeedDraws) {
   const auto shipped = std::filesystem::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
   ASSERT_TRUE(std::filesystem::exists(shipped / "denoiser.safetensors"))
@@ -367,6 +362,11 @@ TEST(ShippedEngineTest, AModeAskedForWithoutAKeyIsGeneratedInTheKeyItsSeedDraws)
   EXPECT_EQ(engine->conditioning_tags(p), p.tags);
 }
 
+// The level calibration measures the examples' level and the adapter's own output and sets
+// the gain between them: two adapters trained (one step, so alike) on the same tone at
+// -18 and -24 dBFS generate several dB apart, each near its examples' level. On the shipped
+// base model: the fixture's random decoder is near silent (about -94 dBFS), which the
+// calibration leaves alone.
 TEST(ShippedEngineTest, ALevelCalibratedAdapterGeneratesAtItsExamplesLevel) {
   const auto shipped = std::filesystem::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
   ASSERT_TRUE(std::filesystem::exists(shipped / "denoiser.safetensors")) << "no shipped base model in " << shipped;
