@@ -139,6 +139,23 @@ void add_model_commands(CLI::App& app) {
                    "the same latent height")
       ->check(CLI::IsMember({1, 2, 4}))
       ->capture_default_str();
+  ae_cmd
+      ->add_option("--flux-weight", ae->flux_weight,
+                   "weight of the onset loss: L1 between the band-averaged two-frame rises of the "
+                   "decoded and the true log-mel (0: none)")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  ae_cmd
+      ->add_option("--held-out", ae->held_out,
+                   "the corpus index's last N clips are not trained on (evaluate-vocoder's)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  ae_cmd->add_option("--init", ae->init,
+                     "autoencoder weights to start from (their configuration and mel normalisation "
+                     "are kept; ignored with --resume)");
+  ae_cmd->add_flag("--decoder-only", ae->decoder_only,
+                   "with --init: train the decoder only; the latents stay the init's, so its "
+                   "denoisers fit the result");
   ae_cmd->callback([ae] {
     guarded("train-autoencoder", [&] {
       StopOnSignal s;

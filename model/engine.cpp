@@ -180,8 +180,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   m.ae = load_autoencoder(ae_path);
   std::string trained_with;
   m.denoiser = load_denoiser(dn_path, &trained_with);
-  const auto ae_hash = adapters::model_hash(*m.ae);
-  if (!trained_with.empty() && trained_with != ae_hash) {
+  if (!trained_with.empty() && trained_with != latent_identity(m.ae)) {
     throw ModelError(dn_path + ": the denoiser was trained with another autoencoder than " + ae_path);
   }
   if (m.denoiser->config.latent_channels != m.ae->config.latent_channels ||

@@ -62,9 +62,15 @@ void load_state(torch::nn::Module& module, const std::map<std::string, torch::Te
   }
 }
 
+std::string latent_identity(const Autoencoder& ae) {
+  return ae->latent_of.empty() ? adapters::model_hash(*ae) : ae->latent_of;
+}
+
 void save_autoencoder(const Autoencoder& ae, const std::string& path) {
+  auto meta = model_metadata("autoencoder", to_json(ae->config));
+  if (!ae->latent_of.empty()) meta["latent_of"] = ae->latent_of;
   try {
-    adapters::save_state_dict(*ae, path, model_metadata("autoencoder", to_json(ae->config)));
+    adapters::save_state_dict(*ae, path, meta);
   } catch (const adapters::ModelFileError& e) {
     throw ModelError(e.what());
   }
@@ -87,6 +93,7 @@ Autoencoder load_autoencoder(const std::string& path) {
   check_kind(meta, "autoencoder", path);
   Autoencoder ae(autoencoder_config_from_json(metadata_value(meta, "config", path), path));
   load_state(*ae, tensors, path);
+  if (auto it = meta.find("latent_of"); it != meta.end()) ae->latent_of = it->second;
   ae->eval();
   return ae;
 }

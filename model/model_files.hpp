@@ -23,6 +23,10 @@ void save_autoencoder(const Autoencoder& ae, const std::string& path);
 void save_denoiser(const Denoiser& denoiser, const std::string& path,
                    const std::string& autoencoder_hash);
 
+// What a denoiser made for this autoencoder records (its "autoencoder_hash"): the model hash
+// of the autoencoder whose latents it reads, which a decoder-only retrain keeps (latent_of).
+std::string latent_identity(const Autoencoder& ae);
+
 // Throws ModelError naming the file if it is missing, malformed, not an autoencoder
 // (denoiser) file, or its tensors do not fit its configuration.
 Autoencoder load_autoencoder(const std::string& path);

@@ -35,6 +35,10 @@ struct AutoencoderImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& mel) { return decode(encode(mel)); }
 
   AutoencoderConfig config;
+  // The model hash of the autoencoder whose encoder (and so whose latents) this one shares,
+  // when only its decoder was trained on from that one ("" = its own latents): a denoiser made
+  // for that autoencoder fits this one. See latent_identity() (model_files.hpp).
+  std::string latent_of;
   adapters::LoraConv2d enc_in{nullptr}, enc_out{nullptr}, dec_in{nullptr}, dec_out{nullptr};
   torch::nn::ModuleList enc_blocks, enc_down, dec_blocks, dec_up;
   ResBlock enc_mid{nullptr}, dec_mid{nullptr};

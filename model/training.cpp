@@ -113,11 +113,25 @@ int64_t shortest(const std::vector<torch::Tensor>& items) {
   return n;
 }
 
-double ae_loss_value(Autoencoder& ae, const torch::Tensor& x, double penalty, torch::Tensor* out) {
+// [B, 1, M, T] → [B, T-2]: the mean over bands of each frame's rise over two frames back.
+torch::Tensor band_mean_rise(const torch::Tensor& log_mel) {
+  const auto t = log_mel.size(-1);
+  return torch::relu(log_mel.narrow(-1, 2, t - 2) - log_mel.narrow(-1, 0, t - 2)).mean({1, 2});
+}
+
+double ae_loss_value(Autoencoder& ae, const torch::Tensor& x, double penalty, double flux_weight,
+                     torch::Tensor* out) {
   auto z = ae->encode(x);
-  auto loss = torch::l1_loss(ae->decode(z), x) + penalty * z.pow(2).mean();
+  const auto y = ae->decode(z);
+  auto loss = torch::l1_loss(y, x) + penalty * z.pow(2).mean();
+  if (flux_weight > 0.0)
+    loss = loss + flux_weight * torch::l1_loss(band_mean_rise(y), band_mean_rise(x));
   if (out) *out = loss;
   return loss.item<double>();
+}
+
+bool is_decoder_parameter(const std::string& name) {
+  return name.rfind("dec_", 0) == 0;
 }
 
 }  // namespace
@@ -139,15 +153,32 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   const auto& ckpt_path = run.checkpoint_path;
   const auto& weights_path = run.weights_path;
   auto& ckpt = run.checkpoint;
-  AutoencoderConfig config = ckpt ? autoencoder_config_from_json(
-                                        metadata_value(ckpt->metadata, "config", ckpt_path), ckpt_path)
-                                  : o.config;
+  if (o.decoder_only && o.init.empty() && !ckpt) {
+    throw ModelError("train-autoencoder: --decoder-only needs --init (the encoder to keep)");
+  }
+  std::optional<Autoencoder> init;
+  if (!ckpt && !o.init.empty()) init = load_autoencoder(o.init);
+  AutoencoderConfig config =
+      ckpt   ? autoencoder_config_from_json(metadata_value(ckpt->metadata, "config", ckpt_path),
+                                            ckpt_path)
+      : init ? (*init)->config
+             : o.config;
   check_autoencoder_shape(config, "train-autoencoder");
+  // Resumed runs keep what their first sitting chose.
+  const bool decoder_only = ckpt ? ckpt->metadata.count("decoder_only") > 0 : o.decoder_only;
+  const std::string latent_of =
+      ckpt           ? (ckpt->metadata.count("latent_of") ? ckpt->metadata.at("latent_of") : "")
+      : decoder_only ? latent_identity(*init)
+                     : "";
 
-  const auto clips = read_corpus_index(o.corpus);
+  auto clips = read_corpus_index(o.corpus);
+  if (o.held_out < 0 || static_cast<size_t>(o.held_out) >= clips.size()) {
+    throw ModelError(o.corpus + ": held_out leaves no clips to train on");
+  }
+  clips.resize(clips.size() - static_cast<size_t>(o.held_out));
   MelFrontEnd raw_frontend(config.frontend);
   auto mels = corpus_log_mels(clips, raw_frontend, o.quiet);
-  if (!ckpt) {
+  if (!ckpt && !init) {
     auto all = torch::cat(mels, 1);
     config.frontend.mel_offset = all.mean().item<double>();
     config.frontend.mel_scale = std::max(1e-3, all.std().item<double>());
@@ -160,7 +191,15 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   if (crop < multiple) throw ModelError(o.corpus + ": clips are too short to train on");
 
   Autoencoder ae(config);
-  torch::optim::AdamW opt(ae->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(0.0));
+  if (init) load_state(*ae, adapters::base_state_dict(**init), o.init);
+  ae->latent_of = latent_of;
+  std::vector<torch::Tensor> trained;
+  for (const auto& item : ae->named_parameters()) {
+    const bool train = !decoder_only || is_decoder_parameter(item.key());
+    item.value().set_requires_grad(train);
+    if (train) trained.push_back(item.value());
+  }
+  torch::optim::AdamW opt(trained, torch::optim::AdamWOptions(o.lr).weight_decay(0.0));
   int step = 0;
   if (ckpt) {
     load_state(*ae, get_tensors(*ckpt, "model."), ckpt_path);
@@ -171,6 +210,9 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
                o.steps, o.quiet);
   log.note(std::to_string(clips.size()) + " clips, crop " + std::to_string(crop) + " frames, " +
            std::to_string(parameter_count(*ae)) + " parameters" +
+           (decoder_only ? " (decoder only: " + std::to_string(trained.size()) + " tensors trained)"
+                         : "") +
+           (o.held_out > 0 ? ", " + std::to_string(o.held_out) + " held out" : "") +
            (ckpt ? ", resuming at step " + std::to_string(step) : ""));
 
   torch::manual_seed(o.seed + 7);
@@ -179,7 +221,8 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   {
     torch::NoGradGuard ng;
     ae->eval();
-    result.initial_eval_loss = ae_loss_value(ae, eval_batch, o.latent_penalty, nullptr);
+    result.initial_eval_loss =
+        ae_loss_value(ae, eval_batch, o.latent_penalty, o.flux_weight, nullptr);
   }
   torch::manual_seed(o.seed + 1000 + step);
 
@@ -190,6 +233,8 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
     c.metadata["config"] = to_json(ae->config);
     c.metadata["kind"] = "autoencoder";
     c.metadata["step"] = std::to_string(step);
+    if (decoder_only) c.metadata["decoder_only"] = "1";
+    if (!latent_of.empty()) c.metadata["latent_of"] = latent_of;
     save_checkpoint(c, ckpt_path);
     save_autoencoder(ae, weights_path);
   };
@@ -205,10 +250,10 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
     }
     auto x = random_crops(mels, o.batch, crop);
     torch::Tensor loss;
-    const double value = ae_loss_value(ae, x, o.latent_penalty, &loss);
+    const double value = ae_loss_value(ae, x, o.latent_penalty, o.flux_weight, &loss);
     opt.zero_grad();
     loss.backward();
-    torch::nn::utils::clip_grad_norm_(ae->parameters(), 1.0);
+    torch::nn::utils::clip_grad_norm_(trained, 1.0);
     opt.step();
     ++step;
     log.step(step, first_step, value);
@@ -220,7 +265,8 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   {
     torch::NoGradGuard ng;
     ae->eval();
-    result.final_eval_loss = ae_loss_value(ae, eval_batch, o.latent_penalty, nullptr);
+    result.final_eval_loss =
+        ae_loss_value(ae, eval_batch, o.latent_penalty, o.flux_weight, nullptr);
   }
   result.step = step;
   result.weights = weights_path;
@@ -298,7 +344,7 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
   const auto cache_path = (fs::path(o.out) / "latents.safetensors").string();
 
   auto ae = load_autoencoder(o.autoencoder);
-  const auto ae_hash = adapters::model_hash(*ae);
+  const auto ae_hash = latent_identity(ae);
   {
     const auto copy = fs::path(o.out) / kAutoencoderFile;
     std::error_code ec;
@@ -508,7 +554,7 @@ DenoiserEvaluation evaluate_denoiser(const DenoiserEvaluationOptions& o) {
   auto ae = load_autoencoder(ae_path);
   std::string made_for;
   auto denoiser = load_denoiser(dn_path, &made_for);
-  if (made_for != adapters::model_hash(*ae)) {
+  if (made_for != latent_identity(ae)) {
     throw ModelError(dn_path + " was trained with another autoencoder than " + ae_path);
   }
   torch::NoGradGuard ng;

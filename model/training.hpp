@@ -40,6 +40,17 @@ struct AutoencoderTrainOptions : TrainerOptions {
   AutoencoderConfig config;      // mel_offset/mel_scale are measured on the corpus
   int crop_frames = 128;         // mel frames per example
   double latent_penalty = 1e-4;  // weight of mean(z²) next to the L1 reconstruction loss
+  // Weight of an onset loss next to the L1: the L1 between the band-averaged rises (over two
+  // frames, as the onset detector of model/audio/features.cpp sees them) of the decoded and
+  // the true log-mel. An L1 alone lets the decoder soften attacks.
+  double flux_weight = 0.0;
+  int held_out = 0;  // the index's last N clips are not trained on (evaluate-vocoder's)
+  // Autoencoder weights to start a fresh run from; their configuration and mel normalisation
+  // are kept (the corpus is not measured again). Ignored when a checkpoint is resumed.
+  std::string init;
+  // With init: train the decoder only. The encoder, and so every latent, stays the init's,
+  // and the file written says so (latent_of), so denoisers made for init still fit it.
+  bool decoder_only = false;
 };
 
 struct DenoiserTrainOptions : TrainerOptions {

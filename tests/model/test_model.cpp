@@ -456,6 +456,84 @@ TEST(Training, AStopRequestCheckpointsAndResumeContinuesFromThere) {
   EXPECT_EQ(train_autoencoder(ao).step, 10);
 }
 
+TEST(Training, ADecoderOnlyRunKeepsEveryLatentSoTheDenoisersMadeForItsInitStillFit) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6);
+  testing::write_fixture_weights(dir.file("weights"));
+  const auto init_file = dir.file("weights/autoencoder.safetensors");
+  auto denoiser_run = tiny_denoiser_training(dir.file("corpus"), dir.file("dn"), init_file, 5);
+  denoiser_run.init = dir.file("weights/denoiser.safetensors");
+  const auto denoiser = train_denoiser(denoiser_run).weights;
+
+  AutoencoderTrainOptions ao;
+  ao.corpus = dir.file("corpus");
+  ao.out = dir.file("decoder");
+  ao.config = fixture_autoencoder_config();
+  ao.config.frontend.mels = 8;  // ignored: the configuration comes from the init
+  ao.steps = 30;
+  ao.batch = 4;
+  ao.crop_frames = 32;
+  ao.quiet = true;
+  ao.threads = 1;
+  ao.flux_weight = 2.0;
+  ao.held_out = 2;
+  ao.decoder_only = true;
+  EXPECT_THROW(train_autoencoder(ao), ModelError);  // no --init: no encoder to keep
+  ao.init = init_file;
+  const auto r = train_autoencoder(ao);
+  EXPECT_EQ(r.step, 30);
+  EXPECT_LT(r.final_eval_loss, r.initial_eval_loss);
+
+  auto before = load_autoencoder(init_file);
+  auto after = load_autoencoder(r.weights);
+  EXPECT_EQ(after->config, before->config);  // the mel normalisation too
+  EXPECT_EQ(after->latent_of, adapters::model_hash(*before));
+  EXPECT_EQ(latent_identity(after), latent_identity(before));
+  EXPECT_NE(adapters::model_hash(*after), adapters::model_hash(*before));
+  {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(3);
+    const auto mel = torch::randn({2, 1, before->config.frontend.mels, 32});
+    const auto z = before->encode(mel);
+    EXPECT_TRUE(torch::equal(after->encode(mel), z));
+    EXPECT_FALSE(torch::allclose(after->decode(z), before->decode(z)));
+  }
+
+  // The init's denoiser is scored with the new decoder's autoencoder, and a denoiser run
+  // from it with that autoencoder starts from it.
+  DenoiserEvaluationOptions e;
+  e.corpus = dir.file("corpus");
+  e.denoiser = denoiser;
+  e.autoencoder = r.weights;
+  e.levels = 2;
+  e.threads = 1;
+  EXPECT_EQ(evaluate_denoiser(e).clips, 6);
+  auto on = tiny_denoiser_training(dir.file("corpus"), dir.file("dn2"), r.weights, 1);
+  on.init = denoiser;
+  EXPECT_NO_THROW(train_denoiser(on));
+
+  // Resumed, a decoder-only run stays one (and keeps what it says its latents are).
+  ao.resume = true;
+  ao.init.clear();
+  ao.decoder_only = false;
+  ao.steps = 35;
+  EXPECT_EQ(train_autoencoder(ao).step, 35);
+  auto resumed = load_autoencoder(r.weights);
+  EXPECT_EQ(resumed->latent_of, after->latent_of);
+  {
+    torch::NoGradGuard no_grad;
+    const auto mel = torch::randn({1, 1, before->config.frontend.mels, 32});
+    EXPECT_TRUE(torch::equal(resumed->encode(mel), before->encode(mel)));
+  }
+
+  // Held out: every clip is too many.
+  AutoencoderTrainOptions all = ao;
+  all.resume = false;
+  all.out = dir.file("none");
+  all.held_out = 6;
+  EXPECT_THROW(train_autoencoder(all), ModelError);
+}
+
 TEST(Training, EvaluateDenoiserScoresATrainedDenoiserBelowItsStartWithTheSameDrawsEachTime) {
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 6);
