@@ -156,6 +156,13 @@ void add_model_commands(CLI::App& app) {
   ae_cmd->add_flag("--decoder-only", ae->decoder_only,
                    "with --init: train the decoder only; the latents stay the init's, so its "
                    "denoisers fit the result");
+  ae_cmd
+      ->add_option("--latent-anchor", ae->latent_anchor,
+                   "with --init (whole autoencoder): weight of a penalty on how far the latents "
+                   "move from the init's; the init's denoisers can then be trained on with the "
+                   "result (train-denoiser --init); 0: none")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
   ae_cmd->callback([ae] {
     guarded("train-autoencoder", [&] {
       StopOnSignal s;

@@ -69,6 +69,7 @@ std::string latent_identity(const Autoencoder& ae) {
 void save_autoencoder(const Autoencoder& ae, const std::string& path) {
   auto meta = model_metadata("autoencoder", to_json(ae->config));
   if (!ae->latent_of.empty()) meta["latent_of"] = ae->latent_of;
+  if (!ae->anchored_to.empty()) meta["anchored_to"] = ae->anchored_to;
   try {
     adapters::save_state_dict(*ae, path, meta);
   } catch (const adapters::ModelFileError& e) {
@@ -94,6 +95,7 @@ Autoencoder load_autoencoder(const std::string& path) {
   Autoencoder ae(autoencoder_config_from_json(metadata_value(meta, "config", path), path));
   load_state(*ae, tensors, path);
   if (auto it = meta.find("latent_of"); it != meta.end()) ae->latent_of = it->second;
+  if (auto it = meta.find("anchored_to"); it != meta.end()) ae->anchored_to = it->second;
   ae->eval();
   return ae;
 }

@@ -39,6 +39,10 @@ struct AutoencoderImpl : torch::nn::Module {
   // when only its decoder was trained on from that one ("" = its own latents): a denoiser made
   // for that autoencoder fits this one. See latent_identity() (model_files.hpp).
   std::string latent_of;
+  // The latent identity of the autoencoder whose latents this one was trained to stay near
+  // (train-autoencoder --latent-anchor): a denoiser made for that one may be trained on with
+  // this one (its latents moved a little), but does not generate with it.
+  std::string anchored_to;
   adapters::LoraConv2d enc_in{nullptr}, enc_out{nullptr}, dec_in{nullptr}, dec_out{nullptr};
   torch::nn::ModuleList enc_blocks, enc_down, dec_blocks, dec_up;
   ResBlock enc_mid{nullptr}, dec_mid{nullptr};

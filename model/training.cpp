@@ -119,13 +119,26 @@ torch::Tensor band_mean_rise(const torch::Tensor& log_mel) {
   return torch::relu(log_mel.narrow(-1, 2, t - 2) - log_mel.narrow(-1, 0, t - 2)).mean({1, 2});
 }
 
-double ae_loss_value(Autoencoder& ae, const torch::Tensor& x, double penalty, double flux_weight,
+struct AutoencoderLoss {
+  double latent_penalty = 0.0, flux_weight = 0.0, latent_anchor = 0.0;
+  Autoencoder* anchor = nullptr;  // the init, frozen (with latent_anchor > 0)
+};
+
+double ae_loss_value(Autoencoder& ae, const torch::Tensor& x, const AutoencoderLoss& w,
                      torch::Tensor* out) {
   auto z = ae->encode(x);
   const auto y = ae->decode(z);
-  auto loss = torch::l1_loss(y, x) + penalty * z.pow(2).mean();
-  if (flux_weight > 0.0)
-    loss = loss + flux_weight * torch::l1_loss(band_mean_rise(y), band_mean_rise(x));
+  auto loss = torch::l1_loss(y, x) + w.latent_penalty * z.pow(2).mean();
+  if (w.flux_weight > 0.0)
+    loss = loss + w.flux_weight * torch::l1_loss(band_mean_rise(y), band_mean_rise(x));
+  if (w.latent_anchor > 0.0 && w.anchor) {
+    torch::Tensor z0;
+    {
+      torch::NoGradGuard ng;
+      z0 = (*w.anchor)->encode(x);
+    }
+    loss = loss + w.latent_anchor * (z - z0).pow(2).mean() / z0.pow(2).mean().clamp_min(1e-12);
+  }
   if (out) *out = loss;
   return loss.item<double>();
 }
@@ -155,6 +168,11 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   auto& ckpt = run.checkpoint;
   if (o.decoder_only && o.init.empty() && !ckpt) {
     throw ModelError("train-autoencoder: --decoder-only needs --init (the encoder to keep)");
+  }
+  if (o.latent_anchor > 0.0 && (o.init.empty() || o.decoder_only) && !ckpt) {
+    throw ModelError(
+        "train-autoencoder: --latent-anchor needs --init (the latents to stay near) "
+        "and no --decoder-only (which keeps them exactly)");
   }
   std::optional<Autoencoder> init;
   if (!ckpt && !o.init.empty()) init = load_autoencoder(o.init);
@@ -193,6 +211,22 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   Autoencoder ae(config);
   if (init) load_state(*ae, adapters::base_state_dict(**init), o.init);
   ae->latent_of = latent_of;
+  // The anchor: the init as it was (a resumed run reads it from the file named again by --init).
+  std::optional<Autoencoder> anchor;
+  const bool anchored = ckpt ? ckpt->metadata.count("anchored_to") > 0 : o.latent_anchor > 0.0;
+  if (anchored) {
+    if (o.init.empty())
+      throw ModelError(ckpt_path + ": an anchored run resumes with --init naming its anchor");
+    anchor = init ? *init : load_autoencoder(o.init);
+    ae->anchored_to = latent_identity(*anchor);
+    if (ckpt && metadata_value(ckpt->metadata, "anchored_to", ckpt_path) != ae->anchored_to) {
+      throw ModelError(o.init + " is not the autoencoder " + ckpt_path + " was anchored to");
+    }
+    for (auto& p : (*anchor)->parameters()) p.set_requires_grad(false);
+    (*anchor)->eval();
+  }
+  const AutoencoderLoss weights{o.latent_penalty, o.flux_weight, anchored ? o.latent_anchor : 0.0,
+                                anchor ? &*anchor : nullptr};
   std::vector<torch::Tensor> trained;
   for (const auto& item : ae->named_parameters()) {
     const bool train = !decoder_only || is_decoder_parameter(item.key());
@@ -221,8 +255,7 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   {
     torch::NoGradGuard ng;
     ae->eval();
-    result.initial_eval_loss =
-        ae_loss_value(ae, eval_batch, o.latent_penalty, o.flux_weight, nullptr);
+    result.initial_eval_loss = ae_loss_value(ae, eval_batch, weights, nullptr);
   }
   torch::manual_seed(o.seed + 1000 + step);
 
@@ -235,6 +268,7 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
     c.metadata["step"] = std::to_string(step);
     if (decoder_only) c.metadata["decoder_only"] = "1";
     if (!latent_of.empty()) c.metadata["latent_of"] = latent_of;
+    if (!ae->anchored_to.empty()) c.metadata["anchored_to"] = ae->anchored_to;
     save_checkpoint(c, ckpt_path);
     save_autoencoder(ae, weights_path);
   };
@@ -250,7 +284,7 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
     }
     auto x = random_crops(mels, o.batch, crop);
     torch::Tensor loss;
-    const double value = ae_loss_value(ae, x, o.latent_penalty, o.flux_weight, &loss);
+    const double value = ae_loss_value(ae, x, weights, &loss);
     opt.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(trained, 1.0);
@@ -265,8 +299,7 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   {
     torch::NoGradGuard ng;
     ae->eval();
-    result.final_eval_loss =
-        ae_loss_value(ae, eval_batch, o.latent_penalty, o.flux_weight, nullptr);
+    result.final_eval_loss = ae_loss_value(ae, eval_batch, weights, nullptr);
   }
   result.step = step;
   result.weights = weights_path;
@@ -367,7 +400,7 @@ TrainResult train_denoiser(const DenoiserTrainOptions& o) {
   if (!ckpt && !o.init.empty()) {
     std::string made_for;
     auto start = load_denoiser(o.init, &made_for);
-    if (made_for != ae_hash) {
+    if (made_for != ae_hash && made_for != ae->anchored_to) {
       throw ModelError(o.init + ": these denoiser weights were made for another autoencoder than " +
                        o.autoencoder);
     }

@@ -51,6 +51,11 @@ struct AutoencoderTrainOptions : TrainerOptions {
   // With init: train the decoder only. The encoder, and so every latent, stays the init's,
   // and the file written says so (latent_of), so denoisers made for init still fit it.
   bool decoder_only = false;
+  // With init (not decoder_only): weight of a penalty on how far the latents move from the
+  // init's, mean((z - z_init)²) / mean(z_init²). The file written records the init
+  // (anchored_to), and train-denoiser --init accepts the init's denoisers with it, to adapt
+  // them to the moved latents. 0 = none.
+  double latent_anchor = 0.0;
 };
 
 struct DenoiserTrainOptions : TrainerOptions {
@@ -62,7 +67,8 @@ struct DenoiserTrainOptions : TrainerOptions {
   double ema = 0.999;
   // Denoiser weights to start a fresh run from (e.g. the shipped ones, to train them further
   // when their checkpoint is gone). Their configuration, tags and latent scale are kept; the
-  // optimizer starts afresh. Ignored when a checkpoint is resumed.
+  // optimizer starts afresh. Ignored when a checkpoint is resumed. They must be made for
+  // `autoencoder`, or for the one it was anchored to (train-autoencoder --latent-anchor).
   std::string init;
 };
 

@@ -191,6 +191,10 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   ft.rank = training.rank;
   ft.alpha = training.alpha;
   ft.lr = training.learning_rate;
+  // TUNELOOP_STEER_STEPS and TUNELOOP_STEER_LR measure other training.steps and
+  // training.learning_rate.
+  if (const char* steps = std::getenv("TUNELOOP_STEER_STEPS")) ft.steps = std::atoi(steps);
+  if (const char* lr = std::getenv("TUNELOOP_STEER_LR")) ft.lr = std::atof(lr);
   ft.batch = training.batch_size;
   ft.dropout = training.dropout;
   // TUNELOOP_STEER_EMPHASIS measures another training.low_noise_emphasis.
@@ -251,11 +255,12 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   // The figures the README reports.
   const auto& names = audio::feature_names();
   std::printf(
-      "steerability [%s, adapter strength %.2f, low-noise emphasis %.2f, draw %d]: "
+      "steerability [%s, adapter strength %.2f, low-noise emphasis %.2f, %d steps at lr %g, draw "
+      "%d]: "
       "distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
       "to the targets as the model voices them %.3f -> %.3f (%.0f %%); spread target %.3f "
       "base %.3f adapted %.3f (closest pair %.3f)\n",
-      c.style.c_str(), strength, ft.low_noise_emphasis, draw, before, after,
+      c.style.c_str(), strength, ft.low_noise_emphasis, ft.steps, ft.lr, draw, before, after,
       100.0 * (1.0 - after / before), voiced_before, voiced_after,
       100.0 * (1.0 - voiced_after / voiced_before), target_spread, base_spread, adapted_spread,
       adapted_least);

@@ -534,6 +534,66 @@ TEST(Training, ADecoderOnlyRunKeepsEveryLatentSoTheDenoisersMadeForItsInitStillF
   EXPECT_THROW(train_autoencoder(all), ModelError);
 }
 
+TEST(Training, AnAnchoredRunMovesTheLatentsLessAndTheInitsDenoisersCanBeTrainedOnWithIt) {
+  TempDir dir("tuneloop-model");
+  testing::write_tiny_corpus(dir.file("corpus"), 6);
+  testing::write_fixture_weights(dir.file("weights"));
+  const auto init_file = dir.file("weights/autoencoder.safetensors");
+  AutoencoderTrainOptions ao;
+  ao.corpus = dir.file("corpus");
+  ao.config = fixture_autoencoder_config();
+  ao.steps = 30;
+  ao.batch = 4;
+  ao.crop_frames = 32;
+  ao.lr = 3e-3;
+  ao.quiet = true;
+  ao.threads = 1;
+  ao.init = init_file;
+  ao.latent_anchor = 10.0;
+  ao.decoder_only = true;
+  ao.out = dir.file("refused");
+  EXPECT_THROW(train_autoencoder(ao), ModelError);  // decoder-only keeps the latents exactly
+  ao.decoder_only = false;
+  ao.out = dir.file("anchored");
+  const auto anchored_file = train_autoencoder(ao).weights;
+  ao.latent_anchor = 0.0;
+  ao.out = dir.file("free");
+  const auto free_file = train_autoencoder(ao).weights;
+
+  auto init = load_autoencoder(init_file);
+  auto anchored = load_autoencoder(anchored_file);
+  auto free = load_autoencoder(free_file);
+  EXPECT_EQ(anchored->anchored_to, latent_identity(init));
+  EXPECT_TRUE(free->anchored_to.empty());
+  EXPECT_TRUE(anchored->latent_of.empty());  // its latents are not the init's
+  {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(4);
+    const auto mel = torch::randn({2, 1, init->config.frontend.mels, 32});
+    const auto z = init->encode(mel);
+    const double moved_anchored = (anchored->encode(mel) - z).pow(2).mean().item<double>();
+    const double moved_free = (free->encode(mel) - z).pow(2).mean().item<double>();
+    EXPECT_GT(moved_anchored, 0.0);
+    EXPECT_LT(moved_anchored, 0.5 * moved_free);
+  }
+
+  // The init's denoiser is trained on with the anchored autoencoder, not with the free one,
+  // and does not generate with either until it has been.
+  auto on = tiny_denoiser_training(dir.file("corpus"), dir.file("dn"), anchored_file, 1);
+  on.init = dir.file("weights/denoiser.safetensors");
+  EXPECT_NO_THROW(train_denoiser(on));
+  on.autoencoder = free_file;
+  on.out = dir.file("dn-free");
+  EXPECT_THROW(train_denoiser(on), ModelError);
+  DenoiserEvaluationOptions e;
+  e.corpus = dir.file("corpus");
+  e.denoiser = dir.file("weights/denoiser.safetensors");
+  e.autoencoder = anchored_file;
+  e.levels = 1;
+  e.threads = 1;
+  EXPECT_THROW(evaluate_denoiser(e), ModelError);
+}
+
 TEST(Training, EvaluateDenoiserScoresATrainedDenoiserBelowItsStartWithTheSameDrawsEachTime) {
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"), 6);
