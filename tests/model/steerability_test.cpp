@@ -255,9 +255,8 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   // The figures the README reports.
   const auto& names = audio::feature_names();
   std::printf(
-      "steerability [%s, adapter strength %.2f, low-noise emphasis %.2f, %d steps at lr %g, draw "
-      "%d]: "
-      "distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
+      "steerability [%s, adapter strength %.2f, low-noise emphasis %.2f, %d steps at lr %g, "
+      "draw %d]: distance to the target clips %.3f -> %.3f (%.0f %% of the way); "
       "to the targets as the model voices them %.3f -> %.3f (%.0f %%); spread target %.3f "
       "base %.3f adapted %.3f (closest pair %.3f)\n",
       c.style.c_str(), strength, ft.low_noise_emphasis, ft.steps, ft.lr, draw, before, after,
