@@ -339,6 +339,20 @@ DenoiserTrainOptions tiny_denoiser_training(const std::string& corpus, const std
   return o;
 }
 
+AutoencoderTrainOptions tiny_autoencoder_training(const std::string& corpus, const std::string& out,
+                                                  int steps) {
+  AutoencoderTrainOptions o;
+  o.corpus = corpus;
+  o.out = out;
+  o.config = fixture_autoencoder_config();
+  o.steps = steps;
+  o.batch = 4;
+  o.crop_frames = 32;
+  o.quiet = true;
+  o.threads = 1;
+  return o;
+}
+
 TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
   TempDir dir("tuneloop-model");
   testing::write_tiny_corpus(dir.file("corpus"));
@@ -465,16 +479,8 @@ TEST(Training, ADecoderOnlyRunKeepsEveryLatentSoTheDenoisersMadeForItsInitStillF
   denoiser_run.init = dir.file("weights/denoiser.safetensors");
   const auto denoiser = train_denoiser(denoiser_run).weights;
 
-  AutoencoderTrainOptions ao;
-  ao.corpus = dir.file("corpus");
-  ao.out = dir.file("decoder");
-  ao.config = fixture_autoencoder_config();
+  auto ao = tiny_autoencoder_training(dir.file("corpus"), dir.file("decoder"), 30);
   ao.config.frontend.mels = 8;  // ignored: the configuration comes from the init
-  ao.steps = 30;
-  ao.batch = 4;
-  ao.crop_frames = 32;
-  ao.quiet = true;
-  ao.threads = 1;
   ao.flux_weight = 2.0;
   ao.held_out = 2;
   ao.decoder_only = true;
@@ -539,19 +545,11 @@ TEST(Training, AnAnchoredRunMovesTheLatentsLessAndTheInitsDenoisersCanBeTrainedO
   testing::write_tiny_corpus(dir.file("corpus"), 6);
   testing::write_fixture_weights(dir.file("weights"));
   const auto init_file = dir.file("weights/autoencoder.safetensors");
-  AutoencoderTrainOptions ao;
-  ao.corpus = dir.file("corpus");
-  ao.config = fixture_autoencoder_config();
-  ao.steps = 30;
-  ao.batch = 4;
-  ao.crop_frames = 32;
+  auto ao = tiny_autoencoder_training(dir.file("corpus"), dir.file("refused"), 30);
   ao.lr = 3e-3;
-  ao.quiet = true;
-  ao.threads = 1;
   ao.init = init_file;
   ao.latent_anchor = 10.0;
   ao.decoder_only = true;
-  ao.out = dir.file("refused");
   EXPECT_THROW(train_autoencoder(ao), ModelError);  // decoder-only keeps the latents exactly
   ao.decoder_only = false;
   ao.out = dir.file("anchored");
