@@ -605,9 +605,10 @@ const std::vector<Row>& rows() {
     t.push_back(
         real(FIELD(training, alpha), 0.0, 4096.0, "LoRA alpha; the scale is alpha / rank", true));
     t.push_back(real(FIELD(training, dropout), 0.0, 0.9, "LoRA dropout"));
-    t.push_back(real(
-        FIELD(training, low_noise_emphasis), 0.25, 8.0,
-        "training noise levels drawn as u^p: 1 = uniform, 2 = more at low noise (cleaner tones)"));
+    t.push_back(
+        real(FIELD(training, low_noise_emphasis), 0.25, 8.0,
+             "training noise levels drawn as u^p: 1 = uniform, 0.5 = more at high noise (rhythm, "
+             "density), 2 = more at low noise (cleaner tones)"));
     t.push_back(string_list(FIELD(training, targets), false,
                             "module-name patterns that get LoRA; \"*\" = every conv and linear"));
     t.push_back(integer(FIELD(training, steps), 1, kMaxCount, "fine-tune steps per iteration"));

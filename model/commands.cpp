@@ -258,8 +258,10 @@ void add_model_commands(CLI::App& app) {
   ft_cmd->add_option("--batch", ft->request.batch, "batch size")->capture_default_str();
   ft_cmd->add_option("--dropout", ft->request.dropout, "LoRA dropout")->capture_default_str();
   ft_cmd
-      ->add_option("--low-noise-emphasis", ft->request.low_noise_emphasis,
-                   "training noise levels drawn as u^p: 1 = uniform, 2 = more at low noise")
+      ->add_option(
+          "--low-noise-emphasis", ft->request.low_noise_emphasis,
+          "training noise levels drawn as u^p: 1 = uniform, 0.5 = more at high noise (rhythm), "
+          "2 = more at low noise (timbre)")
       ->capture_default_str()
       ->check(CLI::Range(0.25, 8.0));
   ft_cmd->add_option("--targets", ft->request.targets,

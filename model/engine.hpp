@@ -87,8 +87,10 @@ struct FineTuneRequest {
   double dropout = 0.0;           // LoRA dropout, in [0, 1)
   // Training noise levels are drawn as t = u^p, u uniform in [0, 1): 1 = uniform as in the
   // base model's training, 2 = more at low noise (a quarter of them below t = 0.0625, not
-  // 6 %), where timbre, clean tones and hiss are decided. In [0.25, 8].
-  double low_noise_emphasis = 1.0;
+  // 6 %), where timbre, clean tones and hiss are decided; 0.5 (the daemon's default since
+  // session 18) = more at high noise (44 % above t = 0.75, not 25 %), where rhythm, note
+  // density and register are decided. In [0.25, 8].
+  double low_noise_emphasis = 0.5;
   // Layers that get LoRA: shell-style patterns ('*' any run of characters, '?' one) over
   // the denoiser's dotted layer paths, e.g. "mid*" or "*.conv1"; "*" = every layer.
   // A fine-tune that continues from `previous_adapter` keeps that adapter's layers.

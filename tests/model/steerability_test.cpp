@@ -5,10 +5,11 @@
 // For each character: render 40 corpus clips of that style (FluidSynth), generate kClips
 // untagged clips from the base model, fine-tune an adapter on the 40 clips, generate the same
 // seeds with the adapter. In feature space standardised over base generations and targets,
-// each seed's clip must move toward the target clips' mean (a paired t test), and the adapted
-// clips must not collapse onto one clip. The (noise-debiased) distance between the means,
-// before and after, to the target clips and to the targets as the model's own autoencoder
-// and decoder voice them, is printed: the figure the README reports.
+// each seed's clip must move toward the target clips' mean (a paired t test), the distance
+// between the means must fall by at least half, and the adapted clips must not collapse onto
+// one clip. The (noise-debiased) distance between the means, before and after, to the
+// target clips and to the targets as the model's own autoencoder and decoder voice them, is
+// printed: the figure the README reports.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -280,12 +281,16 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
                 audio::as_vector(audio::mean_features(m.base))[i],
                 audio::as_vector(audio::mean_features(m.adapted))[i], zb[i] - zt[i], za[i] - zt[i]);
 
-  // The target is "at least halfway" (after <= 0.5 * before); the shipped model
-  // does not reach it for every character (README: "Steerability"), and with 40 clips the
-  // share of the way is still too noisy to hold one character to a threshold. The test holds
-  // every adapter to what it does reach beyond doubt: seed by seed, its generations move
-  // toward the clips it was trained on (t >= 3: one-sided p < 0.003 if it did nothing).
+  // Seed by seed, the adapter's generations move toward the clips it was trained on, beyond
+  // doubt (t >= 3: one-sided p < 0.003 if it did nothing).
   EXPECT_GE(t, 3.0) << "the adapter did not move generations toward " << c.style;
+  // The target: the distance to the target clips falls by at least half. The share
+  // is noisy from draw to draw (README, "Steerability": at the session-18 defaults 14 of 15
+  // character-draws reach it, the piano's draw 3 goes 26 %), but a draw is deterministic on
+  // one machine, and the suite's (draw 1) reaches 59 / 82 / 106 %.
+  EXPECT_LE(after, 0.5 * before) << c.style << ": the adapter went "
+                                 << 100.0 * (1.0 - after / before)
+                                 << " % of the way to its target clips, not half";
   // Varied: no two adapted clips alike, and the set keeps a good part of the spread that
   // clips of one character have among themselves.
   EXPECT_GT(adapted_least, 0.05) << "two adapted generations are nearly the same clip";
