@@ -17,11 +17,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "model/audio/features.hpp"
 #include "model/engine.hpp"
+#include "model/progress.hpp"
 
 using namespace tuneloop;
 
@@ -95,6 +97,9 @@ int main(int argc, char** argv) {
   std::vector<audio::AudioFeatures> shorts;
   std::vector<double> long_steps, short_steps;
   double long_wall = 0;
+  // A redrawn bar on a terminal, a line every 2 s in a log.
+  std::optional<model::ProgressDisplay> progress;
+  progress.emplace("bench_long", n, model::progress_style_for(stderr, false), stderr, "tracks");
   for (int i = 1; i <= n; ++i) {
     model::GenerateParams p;
     p.seed = static_cast<uint64_t>(i);
@@ -112,9 +117,9 @@ int main(int argc, char** argv) {
     shorts.push_back(audio::measure(short_track));
     const auto ss = loudness_steps(short_track);
     short_steps.insert(short_steps.end(), ss.begin(), ss.end());
-    std::fprintf(stderr, "\rbench_long: %d/%d tracks", i, n);
+    progress->update(i, 0);
   }
-  std::fprintf(stderr, "\n");
+  progress.reset();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::printf("Long tracks: %d untagged tracks of %.0f s (seeds 1..%d), %s weights, vocoder %s, "

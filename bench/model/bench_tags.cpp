@@ -15,11 +15,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "model/audio/features.hpp"
 #include "model/engine.hpp"
+#include "model/progress.hpp"
 
 using namespace tuneloop;
 
@@ -111,6 +113,9 @@ int main(int argc, char** argv) {
   std::map<std::string, std::vector<audio::AudioFeatures>> measured;
   int done = 0;
   const int total = n * static_cast<int>(tags.size());
+  // A redrawn bar on a terminal, a line every 2 s in a log.
+  std::optional<model::ProgressDisplay> progress;
+  progress.emplace("bench_tags", total, model::progress_style_for(stderr, false), stderr, "clips");
   for (const auto& tag : tags) {
     for (int i = 1; i <= n; ++i) {
       model::GenerateParams p;
@@ -118,14 +123,12 @@ int main(int argc, char** argv) {
       p.seconds = seconds;
       p.seed = static_cast<uint64_t>(i);
       measured[tag].push_back(audio::measure(engine->generate(p)));
-      ++done;
-      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "\rbench_tags: %d/%d clips  %.2f clips/s  ETA %.0f s   ", done, total,
-                   done / el, (total - done) * el / done);
+      progress->update(++done, 0);
     }
   }
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "\n");
+  progress.reset();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::printf("Tag obedience: %d clips of %.0f s per tag (seeds 1..%d, guidance %.1f, %d steps), "
               "%s weights, %.0f s in all\n\n",
