@@ -113,8 +113,7 @@ struct TrainingConfig {
   int rank = 8;                              // LoRA rank
   double alpha = 8.0;                        // LoRA alpha (scale = alpha / rank)
   double dropout = 0.0;                      // LoRA dropout
-  double low_noise_emphasis =
-      0.5;  // training noise levels drawn as u^p (1 = uniform, < 1 = more high noise)
+  double low_noise_emphasis = 0.5;           // noise levels t = u^p: 1 = uniform, 0.5 = more high
   std::vector<std::string> targets = {"*"};  // module-name patterns that get LoRA
   int steps = 300;
   int batch_size = 8;
