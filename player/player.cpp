@@ -317,19 +317,35 @@ struct Player::Impl {
   void progress_loop() {
     const auto interval =
         std::chrono::duration<double>(std::clamp(options.progress_interval_seconds, 0.01, 1.0));
-    auto next_tick = std::chrono::steady_clock::now();
+    using SteadyClock = std::chrono::steady_clock;
+    auto next_tick = SteadyClock::now();
     for (;;) {
+      // Once the whole track is decoded, the play ends when the device has taken what is left
+      // in the ring: wake then rather than at the next tick (up to `interval` later), so the
+      // end is reported, and the next track starts, within a few milliseconds of it.
+      auto wake = next_tick;
+      {
+        std::lock_guard lock(mutex);
+        if (state == State::playing && decoder_done.load(std::memory_order_acquire)) {
+          const double left = static_cast<double>(ring->available()) / rate;
+          const auto end_due =
+              SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                       std::chrono::duration<double>(std::max(left, 0.0) + 0.005));
+          wake = std::min(wake, end_due);
+        }
+      }
       std::deque<Event> batch;
       {
         std::unique_lock lock(events_mutex);
-        events_cv.wait_until(lock, next_tick,
-                             [&] { return !pending_events.empty() || shutting_down; });
+        events_cv.wait_until(lock, wake, [&] { return !pending_events.empty() || shutting_down; });
         batch.swap(pending_events);
         if (batch.empty() && shutting_down) return;
       }
       for (const Event& e : batch) deliver(e);
-      if (std::chrono::steady_clock::now() < next_tick) continue;
-      next_tick += std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+      const auto now = SteadyClock::now();
+      if (now < wake) continue;
+      const bool tick_due = now >= next_tick;
+      if (tick_due) next_tick += std::chrono::duration_cast<SteadyClock::duration>(interval);
       std::optional<PlayProgress> tick;
       {
         std::lock_guard lock(mutex);
@@ -341,7 +357,7 @@ struct Player::Impl {
         } else if (state == State::playing) {
           if (decoder_done.load(std::memory_order_acquire) && ring->available() == 0) {
             end_play_locked(true, false, EndReason::completed);
-          } else {
+          } else if (tick_due) {
             tick = progress_locked();
           }
         }
