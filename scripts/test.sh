@@ -11,7 +11,7 @@ trap jack_stop_if_ours EXIT
 cd build
 # The real-time playback tests first, one at a time, while the JACK dummy server is fresh:
 # they compare listening time with the wall clock within 5 %, and at the end of a full suite
-# (session 18) they read 6-15 % over on this virtual machine, though they pass run alone.
+# (session 18) they read 5-13 % over on this virtual machine, though they pass run alone.
 # Arguments (e.g. -R PATTERN) run one ctest as given.
 status=0
 if [[ $# -gt 0 ]]; then
