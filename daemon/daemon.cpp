@@ -390,6 +390,13 @@ void Daemon::on_ended(const player::PlayEnded& e) {
   }
   spdlog::info("play: ended play={} track={} heard={:.2f} duration={:.2f} reason={}", r.play_id,
                r.track_id, r.seconds_heard, r.duration, store::to_string(reason));
+  if (e.device_xruns > 0) {
+    spdlog::warn(
+        "audio: the device reported {} xrun(s) during play {}: audio was dropped and the "
+        "play took longer than the {:.2f} s heard (a busy machine, or a period too short "
+        "for it)",
+        e.device_xruns, r.play_id, r.seconds_heard);
+  }
   publish("track.ended", {{"play_id", r.play_id},
                           {"track_id", r.track_id},
                           {"seconds_heard", r.seconds_heard},
@@ -513,26 +520,30 @@ json Daemon::status_json() {
             {"duration", r.duration}};
   }
   const auto active = store_->active_iteration(listener_id_);
-  return {{"version", "0.1.0"},
-          {"protocol", kProtocolVersion},
-          {"pid", ::getpid()},
-          {"uptime_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
-          {"state", player::to_string(current_token_ ? state_ : player::State::idle)},
-          {"track", track},
-          {"play", play},
-          {"volume", std::round(player_->volume() * 1000) / 1000},
-          {"audio", {{"available", player_->available()},
-                     {"output", config::to_string(config_.audio.output)},
-                     {"device", player_->available() ? player_->device_description() : ""},
-                     {"message", player_->available() ? "" : player_message_},
-                     {"underruns", player_->underruns()}}},
-          {"listener", {{"id", listener_id_}, {"name", config_.daemon.listener}}},
-          {"iteration", active ? json{{"id", active->id}, {"number", active->number}} : json(nullptr)},
-          {"queue", {{"current", opt_json(queue_.current())}, {"upcoming", queue_.upcoming().size()}}},
-          {"data_dir", config_.paths.data_dir.string()},
-          {"socket", config_.paths.socket.string()},
-          {"subscribers", sessions_.size()},
-          {"loop", loop_ ? loop_->status() : json(nullptr)}};
+  return {
+      {"version", "0.1.0"},
+      {"protocol", kProtocolVersion},
+      {"pid", ::getpid()},
+      {"uptime_s",
+       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
+      {"state", player::to_string(current_token_ ? state_ : player::State::idle)},
+      {"track", track},
+      {"play", play},
+      {"volume", std::round(player_->volume() * 1000) / 1000},
+      {"audio",
+       {{"available", player_->available()},
+        {"output", config::to_string(config_.audio.output)},
+        {"device", player_->available() ? player_->device_description() : ""},
+        {"message", player_->available() ? "" : player_message_},
+        {"underruns", player_->underruns()},
+        {"xruns", player_->device_xruns()}}},
+      {"listener", {{"id", listener_id_}, {"name", config_.daemon.listener}}},
+      {"iteration", active ? json{{"id", active->id}, {"number", active->number}} : json(nullptr)},
+      {"queue", {{"current", opt_json(queue_.current())}, {"upcoming", queue_.upcoming().size()}}},
+      {"data_dir", config_.paths.data_dir.string()},
+      {"socket", config_.paths.socket.string()},
+      {"subscribers", sessions_.size()},
+      {"loop", loop_ ? loop_->status() : json(nullptr)}};
 }
 
 // ---------------------------------------------------------------- export / delete

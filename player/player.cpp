@@ -82,6 +82,10 @@ struct Player::Impl {
   bool pa_initialized = false;
   PaStream* stream = nullptr;
   bool stream_running = false;
+  // A play that ran to its end leaves the stream running (silent) until its end has been
+  // reported: stopping a stream waits on the device for a cycle or more (50 ms on a JACK
+  // server with 256-frame periods, 110-140 ms with 1024), which is not listening time.
+  bool stream_stop_pending = false;
   bool is_available = false;
   std::string description = "none";
   std::string status;
@@ -97,6 +101,7 @@ struct Player::Impl {
   std::atomic<uint64_t> heard_frames{0};     // per play, reset while the stream is stopped
   std::atomic<uint64_t> position_frames{0};  // track position at the output rate
   std::atomic<int64_t> underrun_count{0};
+  std::atomic<int64_t> device_xrun_count{0};
 
   // The current play; guarded by `mutex`.
   mutable std::mutex mutex;
@@ -104,6 +109,7 @@ struct Player::Impl {
   std::unique_ptr<TrackDecoder> decoder;
   int64_t token = 0;
   double duration = 0;
+  int64_t xruns_at_start = 0;
   std::thread decoder_thread;
   std::atomic<bool> decoder_stop{false};
 
@@ -117,8 +123,9 @@ struct Player::Impl {
   std::thread progress_thread;
 
   static int callback(const void*, void* output, unsigned long frames,
-                      const PaStreamCallbackTimeInfo*, PaStreamCallbackFlags, void* user) {
+                      const PaStreamCallbackTimeInfo*, PaStreamCallbackFlags flags, void* user) {
     auto* self = static_cast<Impl*>(user);
+    if (flags & paOutputUnderflow) self->device_xrun_count.fetch_add(1, std::memory_order_relaxed);
     self->render(static_cast<float*>(output), frames);
     return paContinue;
   }
@@ -264,6 +271,7 @@ struct Player::Impl {
   void stop_stream_locked() {
     if (stream && stream_running) Pa_AbortStream(stream);
     stream_running = false;
+    stream_stop_pending = false;
   }
 
   void stop_decoder_locked() {
@@ -275,6 +283,7 @@ struct Player::Impl {
   // Starts decoding from the decoder's current position and the stream once a little
   // audio is buffered, so the first callback does not underrun.
   void start_locked() {
+    stop_stream_locked();
     ring->reset();
     decoder_done.store(false);
     decoder_thread = std::thread(&Impl::decode_loop, this, decoder.get());
@@ -301,14 +310,20 @@ struct Player::Impl {
 
   void end_play_locked(bool reached_end, bool user_stopped, EndReason given) {
     if (state == State::idle) return;
-    stop_stream_locked();
+    // At the track's end the ring is empty and the decoder done, so nothing more is heard
+    // and the stream can stop after the end is reported (see stream_stop_pending).
+    if (reached_end) {
+      stream_stop_pending = stream_running;
+    } else {
+      stop_stream_locked();
+    }
     stop_decoder_locked();
     const double heard = heard_seconds();
     EndReason reason = given;
     if (reached_end || given == EndReason::stopped || given == EndReason::skipped) {
       reason = classify_end(heard, duration, reached_end, options.skip_fraction, user_stopped);
     }
-    post(PlayEnded{token, heard, duration, reason});
+    post(PlayEnded{token, heard, duration, reason, device_xrun_count.load() - xruns_at_start});
     decoder.reset();
     paused.store(false);
     set_state_locked(State::idle);
@@ -342,6 +357,10 @@ struct Player::Impl {
         if (batch.empty() && shutting_down) return;
       }
       for (const Event& e : batch) deliver(e);
+      {
+        std::lock_guard lock(mutex);
+        if (stream_stop_pending && state == State::idle) stop_stream_locked();
+      }
       const auto now = SteadyClock::now();
       if (now < wake) continue;
       const bool tick_due = now >= next_tick;
@@ -416,6 +435,7 @@ Player::~Player() {
   }
   s.events_cv.notify_one();
   if (s.progress_thread.joinable()) s.progress_thread.join();
+  s.stop_stream_locked();  // a finished play's stream may still be running
   if (s.stream) Pa_CloseStream(s.stream);
   if (s.pa_initialized) Pa_Terminate();
 }
@@ -446,6 +466,7 @@ void Player::play(const std::string& path, int64_t token) {
   s.duration = s.decoder->duration();
   s.heard_frames.store(0);
   s.position_frames.store(0);
+  s.xruns_at_start = s.device_xrun_count.load();
   s.paused.store(false);
   s.start_locked();
   s.set_state_locked(State::playing);
@@ -511,6 +532,10 @@ std::optional<PlayProgress> Player::progress() const {
 
 int64_t Player::underruns() const noexcept {
   return impl_->underrun_count.load();
+}
+
+int64_t Player::device_xruns() const noexcept {
+  return impl_->device_xrun_count.load();
 }
 
 }  // namespace tuneloop::player

@@ -59,6 +59,10 @@ struct PlayEnded {
   double seconds_heard = 0;
   double duration = 0;
   EndReason reason = EndReason::completed;
+  // Times the device reported an xrun during the play. A JACK server drops audio and (the
+  // dummy driver) falls behind the wall clock on each, so a play with xruns takes longer
+  // than what was heard.
+  int64_t device_xruns = 0;
 };
 
 // Called from the player's progress thread (never the audio callback), one at a time and
@@ -107,6 +111,8 @@ class Player {
   std::optional<PlayProgress> progress() const;
   // Underruns (callbacks that had to fill silence while playing) since construction.
   int64_t underruns() const noexcept;
+  // Xruns the device reported (PortAudio's output-underflow flag) since construction.
+  int64_t device_xruns() const noexcept;
 
  private:
   struct Impl;

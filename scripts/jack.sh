@@ -1,12 +1,20 @@
 # Sourced by the test and run scripts: a JACK dummy server so PortAudio has a device
 # that consumes audio at real-time pace on machines without a sound card.
+#
+# The period is 1024 frames (64 ms at 16 kHz), not 256: the dummy driver sleeps to a
+# schedule, and when a cycle runs late (its thread descheduled on a busy or virtual machine)
+# it counts an xrun and restarts the schedule from then, so it falls behind the wall clock by
+# however late it was. With 256 frames (16 ms) a 30-40 ms stall every 200 ms put it 7-14 %
+# behind (session 19; the CI failures of session 18 looked the same); 1024 frames absorb
+# such stalls with no xrun.
 TUNELOOP_JACK_RATE=${TUNELOOP_JACK_RATE:-16000}
+TUNELOOP_JACK_PERIOD=${TUNELOOP_JACK_PERIOD:-1024}
 _tuneloop_jack_pid=""
 
 jack_ensure_running() {
   # jack_wait -c exits 0 either way; only its output says whether a server runs.
   if jack_wait -c 2>/dev/null | grep -qx running; then return 0; fi
-  jackd --no-realtime -d dummy -r "$TUNELOOP_JACK_RATE" -p 256 >/tmp/tuneloop-jackd.log 2>&1 &
+  jackd --no-realtime -d dummy -r "$TUNELOOP_JACK_RATE" -p "$TUNELOOP_JACK_PERIOD" >/tmp/tuneloop-jackd.log 2>&1 &
   _tuneloop_jack_pid=$!
   if ! jack_wait -w -t 10 >/dev/null 2>&1; then
     echo "jack: the dummy server did not start; see /tmp/tuneloop-jackd.log" >&2
