@@ -196,6 +196,14 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   // training.learning_rate.
   if (const char* steps = std::getenv("TUNELOOP_STEER_STEPS")) ft.steps = std::atoi(steps);
   if (const char* lr = std::getenv("TUNELOOP_STEER_LR")) ft.lr = std::atof(lr);
+  // TUNELOOP_STEER_RANK measures another training.rank (alpha scaled with it, as the scale
+  // alpha / rank stays what the defaults give).
+  if (const char* rank = std::getenv("TUNELOOP_STEER_RANK")) {
+    const int r = std::atoi(rank);
+    ASSERT_GE(r, 1) << "TUNELOOP_STEER_RANK must be a whole number >= 1";
+    ft.alpha = ft.alpha * r / ft.rank;
+    ft.rank = r;
+  }
   ft.batch = training.batch_size;
   ft.dropout = training.dropout;
   // TUNELOOP_STEER_EMPHASIS measures another training.low_noise_emphasis.
