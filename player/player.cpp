@@ -461,6 +461,7 @@ void Player::play(const std::string& path, int64_t token) {
   if (!s.is_available) return;
   std::lock_guard lock(s.mutex);
   s.end_play_locked(false, true, EndReason::stopped);
+  s.stop_stream_locked();  // a finished play's, before the counters it updates are reset
   s.decoder = std::move(decoder);
   s.token = token;
   s.duration = s.decoder->duration();
