@@ -393,8 +393,8 @@ void Daemon::on_ended(const player::PlayEnded& e) {
   if (e.device_xruns > 0) {
     spdlog::warn(
         "audio: the device reported {} xrun(s) during play {}: audio was dropped and the "
-        "play took longer than the {:.2f} s heard (a busy machine, or a period too short "
-        "for it)",
+        "play took longer than the {:.2f} s heard (the machine held the audio threads up, or "
+        "the device's period is too short for it)",
         e.device_xruns, r.play_id, r.seconds_heard);
   }
   publish("track.ended", {{"play_id", r.play_id},

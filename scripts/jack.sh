@@ -2,11 +2,11 @@
 # that consumes audio at real-time pace on machines without a sound card.
 #
 # The period is 1024 frames (64 ms at 16 kHz), not 256: the dummy driver sleeps to a
-# schedule, and when a cycle runs late (its thread descheduled on a busy or virtual machine)
-# it counts an xrun and restarts the schedule from then, so it falls behind the wall clock by
-# however late it was. With 256 frames (16 ms) a 30-40 ms stall every 200 ms put it 7-14 %
-# behind (session 19; the CI failures of session 18 looked the same); 1024 frames absorb
-# such stalls with no xrun.
+# schedule, and when a cycle runs late (its thread held up; plain CPU contention did not do
+# it here, stopping jackd with SIGSTOP does) it counts an xrun and restarts the schedule from
+# then, so it falls behind the wall clock by however late it was. With 256 frames (16 ms) a
+# 30-50 ms stall every 200 ms put it 7-14 % behind (session 19; the CI failures of session 18
+# looked the same); with 1024 frames the same stalls cause no xrun.
 TUNELOOP_JACK_RATE=${TUNELOOP_JACK_RATE:-16000}
 TUNELOOP_JACK_PERIOD=${TUNELOOP_JACK_PERIOD:-1024}
 _tuneloop_jack_pid=""
