@@ -281,9 +281,9 @@ struct Player::Impl {
   }
 
   // Starts decoding from the decoder's current position and the stream once a little
-  // audio is buffered, so the first callback does not underrun.
+  // audio is buffered, so the first callback does not underrun. The caller has stopped the
+  // stream (the ring is reset under it) and the decoder thread.
   void start_locked() {
-    stop_stream_locked();
     ring->reset();
     decoder_done.store(false);
     decoder_thread = std::thread(&Impl::decode_loop, this, decoder.get());

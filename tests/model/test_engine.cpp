@@ -368,9 +368,9 @@ TEST(ShippedEngineTest, AModeAskedForWithoutAKeyIsGeneratedInTheKeyItsSeedDraws)
 // way: with 8, seed-to-seed level noise alone put the session-17 weights 2.7 dB off. With 16
 // both adapters still read about 2 dB loud, and that is the seeds too: the base model's 2-s
 // clips average -21.1 dBFS over seeds 1-16 (these) and -22.7 over the calibration's
-// 1000003-1000018, one of which comes out near silent (-36 dBFS; session 18). On the shipped
-// base model: the fixture's random decoder is near silent (about -94 dBFS), which the
-// calibration leaves alone.
+// 1000003-1000018, one of which is a quiet clip (-36 dBFS, with notes in it; session 19).
+// On the shipped base model: the fixture's random decoder is near silent (about -94 dBFS),
+// which the calibration leaves alone.
 TEST(ShippedEngineTest, ALevelCalibratedAdapterGeneratesAtItsExamplesLevel) {
   const auto shipped = std::filesystem::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
   ASSERT_TRUE(std::filesystem::exists(shipped / "denoiser.safetensors")) << "no shipped base model in " << shipped;
