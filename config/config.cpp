@@ -73,6 +73,24 @@ std::string_view to_string(Vocoder vocoder) noexcept {
   return "auto";
 }
 
+std::string_view to_string(AdapterInit init) noexcept {
+  return init == AdapterInit::parent ? "parent" : "base";
+}
+
+std::string_view to_string(Objective objective) noexcept {
+  switch (objective) {
+    case Objective::sft:
+      return "sft";
+    case Objective::kto:
+      return "kto";
+    case Objective::dpo:
+      return "dpo";
+    case Objective::rwr:
+      return "rwr";
+  }
+  return "sft";
+}
+
 namespace {
 
 fs::path home_dir() {
@@ -536,7 +554,8 @@ const std::vector<Row>& rows() {
                      "the listener whose feedback is recorded when a client names none"));
 
     t.push_back(boolean(FIELD(http, enabled), "serve the web player and JSON-RPC over HTTP"));
-    t.push_back(integer(FIELD(http, port), 1, 65535, "HTTP port"));
+    t.push_back(integer(FIELD(http, port), 0, 65535,
+                        "HTTP port; 0 = pick a free one (the address is written to DATA/ui-url)"));
     t.push_back(text(FIELD(http, bind), Empty::refused,
                      "HTTP bind address; keep it loopback unless you mean otherwise"));
 
@@ -601,6 +620,15 @@ const std::vector<Row>& rows() {
              "how much of the active adapter's change is applied: 0 = base model, 1 = as trained, "
              "above 1 = further in its direction"));
 
+    t.push_back(enumeration(FIELD(training, init), {AdapterInit::base, AdapterInit::parent},
+                            "where each iteration's adapter starts: base (fresh, on all feedback "
+                            "so far) | parent (the previous iteration's; narrowing compounds)"));
+    t.push_back(enumeration(
+        FIELD(training, objective), {Objective::sft, Objective::kto, Objective::dpo, Objective::rwr},
+        "sft (denoise the liked tracks) | kto (liked vs disliked, against the base) | dpo "
+        "(liked-disliked pairs, against the base) | rwr (all tracks, weighted by reward)"));
+    t.push_back(real(FIELD(training, beta), 0.0, 1e9,
+                     "kto/dpo/rwr temperature; 0 = calibrated from the listener's data"));
     t.push_back(integer(FIELD(training, rank), 1, 256, "LoRA rank"));
     t.push_back(
         real(FIELD(training, alpha), 0.0, 4096.0, "LoRA alpha; the scale is alpha / rank", true));
@@ -620,7 +648,7 @@ const std::vector<Row>& rows() {
     t.push_back(integer(FIELD(training, checkpoint_every), 1, kMaxCount,
                         "steps between resumable checkpoints"));
     t.push_back(integer(FIELD(training, seed), 0, std::numeric_limits<std::int64_t>::max(),
-                        "random seed for fine-tuning"));
+                        "random seed for fine-tuning and for the tracks an iteration draws"));
     t.push_back(integer(FIELD(training, calibration_clips), 0, 1000,
                         "clips generated after a fine-tune to match its output level to its examples'; 0 = off"));
     t.push_back(real_list(
@@ -639,6 +667,14 @@ const std::vector<Row>& rows() {
         string_list(FIELD(generation, tags), true,
                     "style tags for free generations, e.g. [slow, minor] (a mode without a key "
                     "gets one drawn from each track's seed); [] = untagged"));
+    t.push_back(integer(FIELD(generation, candidates), 1, 64,
+                        "candidates drawn per track; the reward model keeps a varied best; 1 = off"));
+    t.push_back(integer(FIELD(generation, preview_steps), 1, 1000,
+                        "sampler steps after which a candidate is scored (capped at model.steps)"));
+    t.push_back(real(FIELD(generation, diversity), 0.0, 100.0,
+                     "weight of a candidate's distance from the batch against its reward"));
+    t.push_back(real(FIELD(generation, explore), 0.0, 10.0,
+                     "width of the reward model's Thompson draws: 0 = its mean, 1 = its posterior"));
     return t;
   }();
   return table;

@@ -21,11 +21,15 @@ enum class LogLevel { trace, debug, info, warn, error };
 enum class AudioOutput { automatic, portaudio, none };  // YAML: auto | portaudio | none
 enum class Device { automatic, cpu, cuda };             // YAML: auto | cpu | cuda
 enum class Vocoder { automatic, neural, griffin_lim };  // YAML: auto | neural | griffin-lim
+enum class AdapterInit { base, parent };                 // where an iteration's adapter starts
+enum class Objective { sft, kto, dpo, rwr };             // the fine-tune's training objective
 
 std::string_view to_string(LogLevel level) noexcept;
 std::string_view to_string(AudioOutput output) noexcept;
 std::string_view to_string(Device device) noexcept;
 std::string_view to_string(Vocoder vocoder) noexcept;
+std::string_view to_string(AdapterInit init) noexcept;
+std::string_view to_string(Objective objective) noexcept;
 
 /// `$XDG_DATA_HOME/tuneloop`, else `~/.local/share/tuneloop`.
 std::filesystem::path default_data_dir();
@@ -110,6 +114,11 @@ struct ModelConfig {
 };
 
 struct TrainingConfig {
+  // base: every iteration trains a fresh adapter from the base model on all feedback so far;
+  // parent: it continues the previous iteration's adapter (narrowing compounds).
+  AdapterInit init = AdapterInit::base;
+  Objective objective = Objective::sft;
+  double beta = 0.0;  // kto/dpo/rwr temperature; 0 = calibrated from the listener's data
   int rank = 8;                              // LoRA rank
   double alpha = 8.0;                        // LoRA alpha (scale = alpha / rank)
   double dropout = 0.0;                      // LoRA dropout
@@ -134,6 +143,10 @@ struct GenerationConfig {
   double strength = 0.6;          // img2img strength for seeded tracks (0 = copy, 1 = free)
   double seconds = 8.0;           // length of each generated track
   std::vector<std::string> tags;  // style tags for free generations; empty = untagged
+  int candidates = 4;          // candidates per track, the best (by reward, varied) kept; 1 = off
+  int preview_steps = 6;       // sampler steps after which a candidate is scored
+  double diversity = 1.0;      // weight of the distance bonus in the selection
+  double explore = 1.0;        // Thompson sampling width: 0 = the reward model's mean
   bool operator==(const GenerationConfig&) const = default;
 };
 

@@ -98,12 +98,17 @@ void print_tracks(const json& tracks) {
     std::cout << "no tracks\n";
     return;
   }
-  std::printf("%6s  %9s  %6s  %5s  %-16s  %s\n", "id", "iteration", "length", "stars", "tags", "file");
-  for (const auto& t : tracks)
-    std::printf("%6lld  %9s  %6s  %5s  %-16s  %s\n", static_cast<long long>(t["id"].get<std::int64_t>()),
+  std::printf("%6s  %9s  %6s  %5s  %9s  %-16s  %s\n", "id", "iteration", "length", "stars",
+              "predicted", "tags", "file");
+  for (const auto& t : tracks) {
+    char predicted[16] = "-";
+    if (t.contains("predicted_score") && t["predicted_score"].is_number())
+      std::snprintf(predicted, sizeof predicted, "%.2f", t["predicted_score"].get<double>());
+    std::printf("%6lld  %9s  %6s  %5s  %9s  %-16s  %s\n", static_cast<long long>(t["id"].get<std::int64_t>()),
                 t["iteration_id"].is_null() ? "-" : t["iteration_id"].dump().c_str(),
-                mmss(t.value("duration", 0.0)).c_str(), stars_text(t["stars"]).c_str(),
+                mmss(t.value("duration", 0.0)).c_str(), stars_text(t["stars"]).c_str(), predicted,
                 t.value("tags", "").c_str(), t.value("path", "").c_str());
+  }
 }
 
 void print_songs(const json& songs) {

@@ -3,7 +3,7 @@
 #include "daemon/study_methods.hpp"
 
 #include "daemon/errors.hpp"
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -480,7 +480,11 @@ json Daemon::track_json(const store::Track& t) {
           {"path", t.path},
           {"duration", t.duration_s},
           {"created_at", t.created_at},
-          {"stars", opt_json(store_->current_rating(t.id))}};
+          {"stars", opt_json(store_->current_rating(t.id))},
+          // The reward model's prediction for this listener when the track was chosen (0-1).
+          {"predicted_score", params.is_object() && params.contains("predicted_score")
+                                  ? params["predicted_score"]
+                                  : json(nullptr)}};
 }
 
 json Daemon::song_json(const store::Song& s) const {

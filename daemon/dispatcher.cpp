@@ -2,6 +2,7 @@
 
 #include "daemon/errors.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace tuneloop::daemon {
@@ -12,7 +13,34 @@ json error_reply(const json& id, const json& error) {
   return {{"jsonrpc", "2.0"}, {"id", id}, {"error", error}};
 }
 
+std::size_t nesting_depth(std::string_view text) noexcept {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[': case '{': deepest = std::max(deepest, ++depth); break;
+      case ']': case '}': if (depth > 0) --depth; break;
+      default: break;
+    }
+  }
+  return deepest;
+}
+
 json Dispatcher::handle(std::string_view text, Session& session) const noexcept {
+  // Checked on the raw text, before parsing: nlohmann parses any depth, but copying or
+  // comparing a deep value recurses once per level and a few thousand levels overflow the stack.
+  if (const std::size_t depth = nesting_depth(text); depth > kMaxNestingDepth)
+    return error_reply(nullptr, error_object(ErrorCode::invalid_request,
+                                             "invalid request: nested " + std::to_string(depth) +
+                                                 " levels deep (at most " +
+                                                 std::to_string(kMaxNestingDepth) + " allowed)"));
   json request;
   try {
     request = json::parse(text);
@@ -32,6 +60,12 @@ json Dispatcher::handle(const json& request, Session& session) const noexcept {
     if (request.empty())
       return error_reply(nullptr, error_object(ErrorCode::invalid_request,
                                                "invalid request: an empty batch"));
+    if (request.size() > kMaxBatchCalls)
+      return error_reply(nullptr, error_object(ErrorCode::invalid_request,
+                                               "invalid request: a batch of " +
+                                                   std::to_string(request.size()) +
+                                                   " calls (at most " +
+                                                   std::to_string(kMaxBatchCalls) + " allowed)"));
     json replies = json::array();
     for (const auto& r : request) {
       json reply = handle_one(r, session);

@@ -8,11 +8,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
 
 namespace tuneloop::daemon {
+
+/// Requests nested deeper than this are refused before they are parsed.
+inline constexpr std::size_t kMaxNestingDepth = 64;
+/// A batch holds at most this many calls (each reply is built in memory before sending).
+inline constexpr std::size_t kMaxBatchCalls = 256;
+
+/// The deepest nesting of arrays and objects in JSON text (strings skipped); 0 for a scalar.
+std::size_t nesting_depth(std::string_view text) noexcept;
 
 class Dispatcher {
  public:

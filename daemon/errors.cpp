@@ -1,7 +1,7 @@
 #include "daemon/errors.hpp"
 
 #include "config/config.hpp"
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 #include "model/model_error.hpp"
 #include "player/player.hpp"
 #include "store/store.hpp"

@@ -39,6 +39,8 @@ namespace {
 
 constexpr const char* kCookie = "tuneloop_token";
 constexpr std::size_t kMaxUploadBytes = 512u * 1024 * 1024;
+// A JSON-RPC body (a request or a batch) is refused above this, before it is read.
+constexpr std::size_t kMaxRpcBytes = 1024u * 1024;
 constexpr std::size_t kMaxQueuedEvents = 1000;  // a client this far behind is dropped
 
 std::string lower(std::string_view s) {
@@ -291,6 +293,19 @@ bool HttpServer::allowed(const httplib::Request& req, httplib::Response& res) co
     set_text(res, 403, "403 forbidden: the Host header must be 127.0.0.1:" + std::to_string(port_) +
                            " or localhost:" + std::to_string(port_));
     return false;
+  }
+  if (req.method == "POST" && req.path == "/rpc") {
+    // Checked on the headers, before cpp-httplib reads the body into memory.
+    const std::string length = req.get_header_value("Content-Length");
+    if (length.empty() || length.size() > 9 || length.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoull(length) > kMaxRpcBytes) {
+      spdlog::warn("http: refused a /rpc body of Content-Length '{}' from {}", length, req.remote_addr);
+      set_text(res, length.empty() ? 411 : 413,
+               length.empty() ? "411 length required: /rpc needs a Content-Length"
+                              : "413 payload too large: /rpc takes at most " +
+                                    std::to_string(kMaxRpcBytes) + " bytes");
+      return false;
+    }
   }
   // Browsers send Origin on cross-origin requests; only our own page may call us.
   if (req.has_header("Origin") && lower(req.get_header_value("Origin")) != "http://" + lower(host)) {

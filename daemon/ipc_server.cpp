@@ -13,6 +13,16 @@
 
 namespace tuneloop::daemon {
 
+bool looks_like_http(std::string_view line) noexcept {
+  static constexpr std::string_view kStarts[] = {"GET ", "POST ", "PUT ", "HEAD ", "DELETE ",
+                                                 "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ",
+                                                 "Host:", "host:", "HOST:"};
+  for (auto s : kStarts)
+    if (line.substr(0, s.size()) == s) return true;
+  return line.find(" HTTP/1.") != std::string_view::npos || line.find(" HTTP/2") != std::string_view::npos;
+}
+
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -99,6 +109,12 @@ class Connection : public IpcServer::ConnectionBase,
       line.swap(line_);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.find_first_not_of(" \t") == std::string::npos) continue;
+      if (looks_like_http(line)) {
+        // A web page's cross-protocol fetch: its body line must never run.
+        spdlog::warn("ipc: an HTTP request line from peer={}; closing the connection", session_.peer());
+        close();
+        return;
+      }
       json reply = dispatcher_.handle(std::string_view(line), session_);
       if (!reply.is_null()) send(reply);
     }

@@ -13,8 +13,14 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <string_view>
 
 namespace tuneloop::daemon {
+
+/// Whether a request line is an HTTP request or header line (a browser's cross-protocol
+/// request to a JSON-RPC port); such a connection is closed before anything runs.
+bool looks_like_http(std::string_view line) noexcept;
+
 
 struct IpcOptions {
   std::filesystem::path socket_path;

@@ -51,15 +51,16 @@ void print_iterations(const json& list) {
     std::cout << "no iterations\n";
     return;
   }
-  std::printf("%6s  %4s  %-10s  %6s  %7s  %10s  %6s  %6s  %7s\n", "id", "#", "status", "active",
-              "dataset", "train loss", "tracks", "rating", "heard");
+  std::printf("%6s  %4s  %-10s  %6s  %7s  %10s  %10s  %6s  %6s  %7s\n", "id", "#", "status",
+              "active", "dataset", "train loss", "reward acc", "tracks", "rating", "heard");
   for (const auto& i : list) {
     const json& m = i["metrics"];
-    std::printf("%6lld  %4d  %-10s  %6s  %7s  %10s  %6d  %6s  %7s\n",
+    std::printf("%6lld  %4d  %-10s  %6s  %7s  %10s  %10s  %6d  %6s  %7s\n",
                 static_cast<long long>(i["id"].get<std::int64_t>()), i["number"].get<int>(),
                 i["status"].get<std::string>().c_str(), i["active"].get<bool>() ? "*" : "",
                 num(m.value("dataset_size", json()), "%.0f").c_str(),
-                num(m.value("final_train_loss", json()), "%.4f").c_str(), i["tracks"].get<int>(),
+                num(m.value("final_train_loss", json()), "%.4f").c_str(),
+                num(m.value("reward_accuracy", json()), "%.2f").c_str(), i["tracks"].get<int>(),
                 num(i["mean_rating"], "%.2f").c_str(),
                 i["mean_listen_fraction"].is_number()
                     ? (num(i["mean_listen_fraction"].get<double>() * 100, "%.0f") + "%").c_str()

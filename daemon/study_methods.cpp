@@ -3,8 +3,8 @@
 #include "daemon/errors.hpp"
 #include "loop/pilot/report.hpp"
 #include "loop/pilot/runner.hpp"
-#include "model/audio/audio.hpp"
-#include "model/audio/features.hpp"
+#include "audio/audio.hpp"
+#include "audio/features.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>

@@ -5,7 +5,7 @@
 #include "daemon/ui_command.hpp"
 #include "loop/pilot/commands.hpp"
 #include "model/commands.hpp"
-#include "model/corpus/commands.hpp"
+#include "corpus/commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"tuneloop: control the tuneloop daemon, build the corpus, train and generate"};

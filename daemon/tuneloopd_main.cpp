@@ -9,6 +9,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
 #include <csignal>
 #include <iostream>
 
@@ -28,6 +30,16 @@ void setup_logging(const config::Config& c) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(daemon::to_spdlog(c.daemon.log_level));
   spdlog::flush_on(spdlog::level::info);
+}
+
+// Folders and databases made by an older tuneloopd were readable by other users.
+void make_private(const fs::path& data_dir) {
+  std::error_code ec;
+  fs::permissions(data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  for (const char* name : {"tuneloop.db", "tuneloop.db-wal", "tuneloop.db-shm"})
+    if (fs::exists(data_dir / name, ec))
+      fs::permissions(data_dir / name, fs::perms::owner_read | fs::perms::owner_write,
+                      fs::perm_options::replace, ec);
 }
 
 }  // namespace
@@ -73,12 +85,16 @@ int main(int argc, char** argv) {
     std::cout << config::to_yaml(cfg);
     return 0;
   }
+  // The listening history is the listener's alone: every file and folder the daemon
+  // creates is private (0600 / 0700), and the data folder and database are made so at start.
+  ::umask(077);
   setup_logging(cfg);
   // A client that hangs up mid-reply must not kill the daemon.
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
     fs::create_directories(cfg.paths.data_dir);
+    make_private(cfg.paths.data_dir);
     daemon::LockFile lock(cfg.paths.data_dir / "tuneloopd.lock");
     spdlog::info("daemon: starting data_dir={} socket={}", cfg.paths.data_dir.string(),
                  cfg.paths.socket.string());

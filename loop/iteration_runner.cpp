@@ -7,11 +7,16 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
+#include "audio/audio.hpp"
+#include "loop/candidate_selection.hpp"
 #include "loop/dataset_builder.hpp"
 #include "loop/feedback_reader.hpp"
-#include "model/audio/audio.hpp"
+#include "loop/preference.hpp"
+#include "loop/reward_model.hpp"
+#include "loop/statistics.hpp"
 
 namespace tuneloop::loop {
 
@@ -33,9 +38,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// A seed per (iteration, track) that stays the same when a job is resumed.
-std::uint64_t track_seed(store::Id iteration_id, int index) {
-  std::uint64_t x = static_cast<std::uint64_t>(iteration_id) * 0x9E3779B97F4A7C15ull + index + 1;
+// A seed per (iteration, track) that stays the same when a job is resumed; `base` (the
+// config's training.seed, 0 by default) sets apart listeners and study runs.
+std::uint64_t track_seed(std::uint64_t base, store::Id iteration_id, int index) {
+  std::uint64_t x = static_cast<std::uint64_t>(iteration_id) * 0x9E3779B97F4A7C15ull + index + 1 +
+                    base * 0xD1B54A32D192ED03ull;
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 29;
@@ -65,13 +72,71 @@ model::LatentHandle song_latent(model::Engine& engine, const std::string& path,
   return latent;
 }
 
+// Embeddings are cached by content hash (and base model) like song latents.
+std::vector<float> embedding_of(model::Engine& engine, const std::string& path,
+                                const std::string& cache_dir) {
+  const fs::path cached = fs::path(cache_dir) / ("embedding-" + engine.base_hash().substr(0, 16) +
+                                                 "-" + audio::sha256_file(path) + ".json");
+  if (!cache_dir.empty() && fs::exists(cached)) {
+    try {
+      std::ifstream in(cached);
+      return json::parse(in).get<std::vector<float>>();
+    } catch (const std::exception& e) {
+      spdlog::warn("loop: re-embedding {} (cached embedding unreadable: {})", path, e.what());
+    }
+  }
+  std::vector<float> e = engine.embed(audio::read_audio(path));
+  if (!cache_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(cache_dir, ec);
+    std::ofstream(cached, std::ios::trunc) << json(e).dump();
+  }
+  return e;
+}
+
+// Reward-weighted regression: every track with feedback is an example, weighted by
+// exp((predicted − best) / β); β defaults to half the spread of the predictions, so a
+// track one spread below the best counts e⁻² ≈ 0.14 as much.
+std::vector<model::WeightedExample> reward_weighted(const RewardModel& reward,
+                                                    const std::vector<FeedbackLabel>& labels,
+                                                    const std::vector<std::vector<float>>& embeddings,
+                                                    double beta) {
+  std::vector<double> predicted;
+  for (const auto& e : embeddings) predicted.push_back(reward.predict(e));
+  const double best = *std::max_element(predicted.begin(), predicted.end());
+  if (!(beta > 0)) beta = predicted.size() > 1 ? std::max(0.5 * sample_sd(predicted), 1e-3) : 1.0;
+  std::vector<model::WeightedExample> out;
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    out.push_back({labels[i].path, std::max(std::exp((predicted[i] - best) / beta), 1e-3)});
+  return out;
+}
+
 }  // namespace
+
+std::vector<FeedbackLabel> feedback_labels(const DatasetInputs& inputs, const config::Config& config,
+                                           std::int64_t now_ms) {
+  std::vector<FeedbackLabel> out;
+  const auto scores =
+      score_tracks(inputs.tracks, config.feedback, config.dataset.min_ratings, now_ms);
+  for (std::size_t i = 0; i < inputs.tracks.size(); ++i) {
+    const PreferenceScore& s = scores[i];
+    if (!s.has_feedback) continue;
+    out.push_back({inputs.tracks[i].path, s.score, s.rated ? 1.0 : kListenOnlyWeight, s.rated});
+  }
+  if (config.dataset.include_songs)
+    for (const auto& song : inputs.songs) out.push_back({song.path, 1.0, kSongWeight, false});
+  return out;
+}
 
 std::string plan_to_json(const IterationPlan& p) {
   json examples = json::array();
   for (const auto& e : p.fine_tune.examples) examples.push_back({{"path", e.audio_path}, {"weight", e.weight}});
   const auto& f = p.fine_tune;
-  return json{{"listener_id", p.listener_id},
+  json feedback = json::array();
+  for (const auto& l : p.feedback)
+    feedback.push_back({{"path", l.path}, {"label", l.label}, {"weight", l.weight}, {"rated", l.rated}});
+  return json{{"plan_version", IterationPlan::kVersion},
+              {"listener_id", p.listener_id},
               {"iteration_id", p.iteration_id},
               {"number", p.number},
               {"train", p.train},
@@ -101,7 +166,17 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"seeded_fraction", p.generation.seeded_fraction},
                 {"strength", p.generation.strength},
                 {"seconds", p.generation.seconds},
-                {"tags", p.generation.tags}}},
+                {"tags", p.generation.tags},
+                {"candidates", p.generation.candidates},
+                {"preview_steps", p.generation.preview_steps},
+                {"diversity", p.generation.diversity},
+                {"explore", p.generation.explore}}},
+              {"objective", config::to_string(p.objective)},
+              {"beta", p.beta},
+              {"feedback", feedback},
+              {"negatives", p.negatives},
+              {"reward_model_path", p.reward_model_path},
+              {"seed", p.seed},
               {"sampler_steps", p.sampler_steps},
               {"guidance", p.guidance},
               {"vocoder", p.vocoder},
@@ -129,9 +204,9 @@ IterationPlan plan_from_json(const std::string& text) {
     p.fine_tune.alpha = f.at("alpha").get<double>();
     p.fine_tune.lr = f.at("lr").get<double>();
     p.fine_tune.batch = f.at("batch").get<int>();
-    // Plans queued before these two were recorded fine-tune every layer without dropout.
+    // Version-1 plans may lack the keys added to them over time; their defaults are what
+    // those plans were run with: every layer, no dropout, uniform noise levels.
     p.fine_tune.dropout = f.value("dropout", 0.0);
-    // Plans queued before session 9 drew training noise levels uniformly.
     p.fine_tune.low_noise_emphasis = f.value("low_noise_emphasis", 1.0);
     p.fine_tune.targets = f.value("targets", std::vector<std::string>{"*"});
     p.fine_tune.output_path = f.at("output_path").get<std::string>();
@@ -139,9 +214,7 @@ IterationPlan plan_from_json(const std::string& text) {
     p.fine_tune.latent_cache_dir = f.at("latent_cache_dir").get<std::string>();
     p.fine_tune.name = f.at("name").get<std::string>();
     p.fine_tune.seed = f.at("seed").get<std::uint64_t>();
-    // Plans queued before session 7 made adapters without a level calibration.
-    p.fine_tune.calibration_clips = f.value("calibration_clips", 0);
-    // Plans queued before session 12 kept every adapter at the strength it was trained to.
+    p.fine_tune.calibration_clips = f.value("calibration_clips", 0);  // version 1: no calibration
     p.fine_tune.strength_scales = f.value("strength_scales", std::vector<double>{1.0});
     p.fine_tune.calibration_seconds = f.value("calibration_seconds", 8.0);
     p.parent_adapter = j.at("parent_adapter").get<std::string>();
@@ -154,11 +227,35 @@ IterationPlan plan_from_json(const std::string& text) {
     p.generation.tags = g.at("tags").get<std::vector<std::string>>();
     p.sampler_steps = j.at("sampler_steps").get<int>();
     p.guidance = j.at("guidance").get<double>();
-    p.vocoder = j.value("vocoder", std::string("auto"));  // not recorded in older plans
-    p.adapter_strength = j.value("adapter_strength", 1.0);  // nor this, before session 9
+    p.vocoder = j.value("vocoder", std::string("auto"));
+    p.adapter_strength = j.value("adapter_strength", 1.0);
     p.tracks_dir = j.at("tracks_dir").get<std::string>();
     p.latent_dir = j.at("latent_dir").get<std::string>();
     p.dataset_size = j.at("dataset_size").get<int>();
+    const int version = j.value("plan_version", 1);
+    if (version > IterationPlan::kVersion)
+      throw std::runtime_error("plan_version " + std::to_string(version) +
+                               " is newer than this tuneloopd reads (" +
+                               std::to_string(IterationPlan::kVersion) + ")");
+    if (version >= 2) {
+      p.generation.candidates = g.at("candidates").get<int>();
+      p.generation.preview_steps = g.at("preview_steps").get<int>();
+      p.generation.diversity = g.at("diversity").get<double>();
+      p.generation.explore = g.at("explore").get<double>();
+      const std::string objective = j.at("objective").get<std::string>();
+      for (auto o : {config::Objective::sft, config::Objective::kto, config::Objective::dpo,
+                     config::Objective::rwr})
+        if (objective == config::to_string(o)) p.objective = o;
+      p.beta = j.at("beta").get<double>();
+      for (const auto& l : j.at("feedback"))
+        p.feedback.push_back({l.at("path").get<std::string>(), l.at("label").get<double>(),
+                              l.at("weight").get<double>(), l.at("rated").get<bool>()});
+      p.negatives = j.at("negatives").get<std::vector<std::string>>();
+      p.reward_model_path = j.at("reward_model_path").get<std::string>();
+      p.seed = j.at("seed").get<std::uint64_t>();
+    } else {
+      p.generation.candidates = 1;  // version 1 drew each track blind
+    }
     return p;
   } catch (const json::exception& e) {
     throw std::runtime_error(std::string("iteration job params: ") + e.what());
@@ -175,6 +272,7 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
   p.guidance = config.model.guidance;
   p.vocoder = std::string(config::to_string(config.model.vocoder));
   p.adapter_strength = config.model.adapter_strength;
+  p.seed = static_cast<std::uint64_t>(config.training.seed);
   p.latent_dir = (data / "latents").string();
   for (const auto& s : store.songs(listener_id)) p.song_paths.push_back(s.path);
 
@@ -188,17 +286,29 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
     p.tracks_dir = (data / "tracks" / ("iter-" + std::to_string(it.number))).string();
     p.parent_adapter = parent ? parent->adapter_path : "";
     if (p.train) {
-      const DatasetBuilder builder(config.feedback, config.dataset);
-      const Manifest manifest = builder.build(read_dataset_inputs(store, listener_id), it.number, now_ms);
+      // kto and dpo learn from the disliked tracks too: the manifest's negatives
+      // (dataset.negative_percentile) are theirs.
+      config::DatasetConfig dataset = config.dataset;
+      const bool contrastive = config.training.objective == config::Objective::kto ||
+                               config.training.objective == config::Objective::dpo;
+      dataset.use_negatives = dataset.use_negatives || contrastive;
+      const DatasetInputs inputs = read_dataset_inputs(store, listener_id);
+      const DatasetBuilder builder(config.feedback, dataset);
+      const Manifest manifest = builder.build(inputs, it.number, now_ms);
       if (manifest.items.empty())
         throw EmptyDatasetError("nothing to train iteration " + std::to_string(it.number) +
                                 " on: no songs and no rated or listened track scores above zero");
       store.set_iteration_manifest(it.id, to_json(manifest));
       for (const auto& item : manifest.items) p.fine_tune.examples.push_back({item.path, item.weight});
+      if (contrastive)
+        for (const auto& item : manifest.negatives) p.negatives.push_back(item.path);
       p.dataset_size = static_cast<int>(manifest.items.size());
+      p.feedback = feedback_labels(inputs, config, now_ms);
+      p.objective = config.training.objective;
+      p.beta = config.training.beta;
       auto& f = p.fine_tune;
       const auto& t = config.training;
-      f.previous_adapter = p.parent_adapter;
+      f.previous_adapter = t.init == config::AdapterInit::parent ? p.parent_adapter : "";
       f.steps = t.steps;
       f.rank = t.rank;
       f.alpha = t.alpha;
@@ -214,6 +324,7 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
       f.latent_cache_dir = p.latent_dir;
       f.name = "iter-" + std::to_string(it.number) + "-" + std::to_string(it.id);
       f.output_path = (data / "adapters" / (f.name + ".safetensors")).string();
+      p.reward_model_path = (data / "adapters" / (f.name + ".reward.json")).string();
       f.seed = static_cast<std::uint64_t>(t.seed) + static_cast<std::uint64_t>(it.number);
     }
     store::NewJob nj;
@@ -239,6 +350,43 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
   const double gen_start = p.train ? kTrainShare : 0.0;
   std::string adapter;
   if (!p.train && !p.parent_adapter.empty()) adapter = engine.load_adapter(p.parent_adapter);
+
+  // The reward model learns from everything the listener said so far.
+  std::optional<RewardModel> reward;
+  model::FineTuneRequest request = p.fine_tune;
+  if (p.train && p.feedback.size() >= 3) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<RewardExample> examples;
+    std::vector<std::vector<float>> embeddings;
+    for (const auto& l : p.feedback) {
+      if (cancel) throw model::Cancelled("iteration cancelled while fitting the reward model");
+      embeddings.push_back(embedding_of(engine, l.path, p.latent_dir));
+      examples.push_back({embeddings.back(), l.label, l.weight, l.rated});
+    }
+    reward = RewardModel::fit(examples);
+    out.reward_accuracy = loo_pairwise_accuracy(examples);
+    if (!p.reward_model_path.empty()) {
+      std::error_code ec;
+      fs::create_directories(fs::path(p.reward_model_path).parent_path(), ec);
+      std::ofstream(p.reward_model_path, std::ios::trunc) << reward->to_json();
+      out.reward_model_path = p.reward_model_path;
+    }
+    if (p.objective == config::Objective::rwr)
+      request.examples = reward_weighted(*reward, p.feedback, embeddings, p.beta);
+    out.reward_seconds = seconds_since(t0);
+    spdlog::info("loop: iteration {} reward model on {} tracks, leave-one-out pairwise accuracy {}",
+                 p.number, examples.size(),
+                 out.reward_accuracy ? std::to_string(*out.reward_accuracy) : "n/a");
+  }
+  const bool contrastive = p.objective == config::Objective::kto || p.objective == config::Objective::dpo;
+  if (p.train && contrastive && p.negatives.empty())
+    spdlog::warn("loop: iteration {} has no disliked tracks yet; training it with sft, not {}",
+                 p.number, config::to_string(p.objective));
+  if (contrastive && !p.negatives.empty()) {
+    request.objective = std::string(config::to_string(p.objective));
+    request.beta = p.beta;
+    for (const auto& n : p.negatives) request.undesirable.push_back({n, 1.0});
+  }
 
   if (p.train) {
     if (p.fine_tune.examples.empty())
@@ -266,7 +414,6 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       progress(ip);
     };
     // The level calibration samples as this iteration's tracks will be sampled.
-    model::FineTuneRequest request = p.fine_tune;
     request.calibration_steps = p.sampler_steps;
     request.calibration_vocoder = p.vocoder;
     request.calibration_strength = p.adapter_strength;
@@ -296,6 +443,73 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
   std::error_code ec;
   fs::create_directories(p.tracks_dir, ec);
   if (ec) throw std::runtime_error("cannot create " + p.tracks_dir + ": " + ec.message());
+  std::vector<model::GenerateParams> slots(n);
+  for (int i = 0; i < n; ++i) {
+    model::GenerateParams& g = slots[i];
+    g.seconds = p.generation.seconds;
+    g.seed = track_seed(p.seed, p.iteration_id, i);
+    g.steps = p.sampler_steps;
+    g.guidance = p.guidance;
+    g.vocoder = p.vocoder;
+    g.adapter = adapter;
+    g.adapter_strength = p.adapter_strength;
+    if (i < seeded) {
+      g.seed_latent = merged;
+      g.strength = p.generation.strength;
+    } else {
+      g.tags = p.generation.tags;
+    }
+  }
+  out.predicted.assign(n, std::nullopt);
+  const int per_slot = std::max(1, p.generation.candidates);
+  if (per_slot > 1 && n > 0) {
+    // Every candidate is previewed after a few solver steps and scored by a Thompson draw
+    // of the reward model (one draw per slot); without a reward model (iteration 0) the
+    // selection keeps the most varied batch.
+    const auto t2 = std::chrono::steady_clock::now();
+    const int preview = std::clamp(p.generation.preview_steps, 1, std::max(1, p.sampler_steps));
+    std::vector<Candidate> pool;
+    std::vector<std::uint64_t> seeds;
+    for (int i = 0; i < n; ++i) {
+      const auto weights =
+          reward ? reward->sample_weights(track_seed(p.seed, p.iteration_id, -1 - i), p.generation.explore)
+                 : std::vector<double>{};
+      for (int c = 0; c < per_slot; ++c) {
+        if (cancel) throw model::Cancelled("iteration cancelled while previewing candidates");
+        if (progress) {
+          IterationProgress ip;
+          ip.phase = "candidates";
+          ip.step = i * per_slot + c;
+          ip.total = n * per_slot;
+          ip.fraction = gen_start + (1.0 - gen_start) * 0.5 * ip.step / (n * per_slot);
+          progress(ip);
+        }
+        model::GenerateParams g = slots[i];
+        g.seed = c == 0 ? g.seed : track_seed(p.seed, p.iteration_id, i + c * 1000003);
+        Candidate cand;
+        cand.slot = i;
+        cand.embedding = engine.preview(g, preview);
+        cand.reward = reward ? reward->predict_with(weights, cand.embedding) : 0.0;
+        pool.push_back(std::move(cand));
+        seeds.push_back(g.seed);
+      }
+    }
+    SelectionOptions so;
+    so.diversity = p.generation.diversity;
+    const auto chosen = select_varied(pool, n, so);
+    for (std::size_t k = 0; k < chosen.size(); ++k) {
+      const Candidate& c = pool[chosen[k]];
+      slots[c.slot].seed = seeds[chosen[k]];
+      if (reward) out.predicted[c.slot] = reward->predict(c.embedding);
+    }
+    out.candidates = static_cast<int>(pool.size());
+    out.preview_seconds = seconds_since(t2);
+  } else if (reward) {
+    const int preview = std::clamp(p.generation.preview_steps, 1, std::max(1, p.sampler_steps));
+    for (int i = 0; i < n; ++i) out.predicted[i] = reward->predict(engine.preview(slots[i], preview));
+  }
+  const double gen_from = per_slot > 1 ? gen_start + (1.0 - gen_start) * 0.5 : gen_start;
+  const auto t3 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
     if (cancel) throw model::Cancelled("iteration cancelled while generating");
     if (progress) {
@@ -303,25 +517,12 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       ip.phase = "generate";
       ip.step = i;
       ip.total = n;
-      ip.fraction = gen_start + (1.0 - gen_start) * i / std::max(1, n);
-      if (i > 0) ip.eta_seconds = seconds_since(t1) / i * (n - i);
+      ip.fraction = gen_from + (1.0 - gen_from) * i / std::max(1, n);
+      if (i > 0) ip.eta_seconds = seconds_since(t3) / i * (n - i);
       progress(ip);
     }
-    model::GenerateParams g;
+    const model::GenerateParams& g = slots[i];
     const bool is_seeded = i < seeded;
-    g.seconds = p.generation.seconds;
-    g.seed = track_seed(p.iteration_id, i);
-    g.steps = p.sampler_steps;
-    g.guidance = p.guidance;
-    g.vocoder = p.vocoder;
-    g.adapter = adapter;
-    g.adapter_strength = p.adapter_strength;
-    if (is_seeded) {
-      g.seed_latent = merged;
-      g.strength = p.generation.strength;
-    } else {
-      g.tags = p.generation.tags;
-    }
     const audio::Audio a = engine.generate(g);
     GeneratedTrack t;
     t.path = (fs::path(p.tracks_dir) / ("track-" + std::to_string(i + 1) + ".wav")).string();
@@ -335,6 +536,8 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     if (!adapter.empty()) params["adapter_strength"] = g.adapter_strength;
     if (is_seeded) params["strength"] = g.strength;
     if (!g.tags.empty()) params["guidance"] = g.guidance;
+    if (out.predicted[i]) params["predicted_score"] = *out.predicted[i];
+    if (per_slot > 1) params["candidates"] = per_slot;
     t.params_json = params.dump();
     out.tracks.push_back(std::move(t));
   }
@@ -359,6 +562,15 @@ std::vector<store::Id> finish_iteration(store::Store& store, const IterationPlan
     }
     if (!o.adapter_path.empty()) store.set_iteration_adapter(p.iteration_id, o.adapter_path);
     json metrics{{"dataset_size", p.dataset_size},
+                 {"objective", config::to_string(p.objective)},
+                 {"init", p.fine_tune.previous_adapter.empty() ? "base" : "parent"},
+                 {"feedback_tracks", p.feedback.size()},
+                 {"negatives", p.negatives.size()},
+                 {"reward_accuracy", o.reward_accuracy ? json(*o.reward_accuracy) : json(nullptr)},
+                 {"reward_model", o.reward_model_path},
+                 {"candidates", o.candidates},
+                 {"reward_seconds", o.reward_seconds},
+                 {"preview_seconds", o.preview_seconds},
                  {"tracks", o.tracks.size()},
                  {"train_seconds", o.train_seconds},
                  {"generate_seconds", o.generate_seconds},

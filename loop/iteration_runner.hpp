@@ -22,8 +22,25 @@
 
 namespace tuneloop::loop {
 
+/// How much a listen-only track and one of the listener's songs count in the reward model
+/// against a rated track (1): fractions heard are noisier than stars, and songs are
+/// liked by definition but were not made by the model.
+inline constexpr double kListenOnlyWeight = 0.3;
+inline constexpr double kSongWeight = 0.5;
+
+/// One track the listener gave feedback on (or one of their songs), as the reward model
+/// learns from it.
+struct FeedbackLabel {
+  std::string path;
+  double label = 0;   // preference score in [0, 1]; songs 1
+  double weight = 1;  // rated 1, listen-only kListenOnlyWeight, songs kSongWeight
+  bool rated = false;
+};
+
 /// Everything the worker needs; stored as the job's params_json.
 struct IterationPlan {
+  /// Plans without a version (1) predate the objective, the reward model and candidates.
+  static constexpr int kVersion = 2;
   store::Id listener_id = 0;
   store::Id iteration_id = 0;
   store::Id job_id = 0;
@@ -40,9 +57,20 @@ struct IterationPlan {
   std::string tracks_dir;
   std::string latent_dir;
   int dataset_size = 0;
+  config::Objective objective = config::Objective::sft;
+  double beta = 0;                      // 0 = calibrated
+  std::vector<FeedbackLabel> feedback;  // for the reward model (empty for iteration 0)
+  std::vector<std::string> negatives;   // disliked tracks (kto, dpo)
+  std::string reward_model_path;        // where this iteration's reward model is saved
+  std::uint64_t seed = 0;               // training.seed: sets apart the tracks' seeds
 };
 
 std::string plan_to_json(const IterationPlan& plan);
+struct DatasetInputs;
+/// The reward model's labels: every track with feedback (its preference score) and, when
+/// dataset.include_songs, the listener's songs (label 1).
+std::vector<FeedbackLabel> feedback_labels(const DatasetInputs& inputs, const config::Config& config,
+                                           std::int64_t now_ms);
 /// Throws std::runtime_error naming the bad key.
 IterationPlan plan_from_json(const std::string& json);
 
@@ -50,13 +78,19 @@ struct GeneratedTrack {
   std::string path;
   std::int64_t seed = 0;
   std::string tags;         // comma-joined
-  std::string params_json;  // what generate() got
+  std::string params_json;  // what generate() got (and the predicted score)
   double duration_s = 0;
   bool seeded = false;
 };
 
 struct IterationOutcome {
   std::string adapter_path;  // "" for iteration 0
+  std::optional<double> reward_accuracy;  // leave-one-out pairwise, over rated tracks
+  std::string reward_model_path;          // "" when too little feedback
+  int candidates = 0;                     // candidates previewed
+  double reward_seconds = 0;
+  double preview_seconds = 0;
+  std::vector<std::optional<double>> predicted;  // per track: the reward model's mean score
   std::optional<double> final_loss;
   std::vector<GeneratedTrack> tracks;
   double train_seconds = 0;

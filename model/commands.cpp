@@ -11,13 +11,18 @@
 #include <optional>
 
 #include "config/config.hpp"
-#include "model/corpus/tags.hpp"
+#include "corpus/tags.hpp"
 #include "model/engine.hpp"
-#include "model/progress.hpp"
+#include "progress/progress.hpp"
 #include "model/training.hpp"
 #include "model/vocoder_training.hpp"
 
 namespace tuneloop::model {
+
+using progress::LossLog;
+using progress::ProgressDisplay;
+using progress::ProgressStyle;
+using progress::progress_style_for;
 namespace {
 namespace fs = std::filesystem;
 

@@ -147,7 +147,7 @@ torch::Tensor sample(Denoiser& denoiser, int64_t length, const torch::Tensor& ta
     const double a = alpha_of(t), s = sigma_of(t), an = alpha_of(tn), sn = sigma_of(tn);
     auto v = predict_v(denoiser, x, t, tags, o.guidance);
     auto x0 = a * x - s * v;
-    if (tn <= 0.0) {
+    if (tn <= 0.0 || (o.stop_after > 0 && i + 1 >= o.stop_after)) {
       x = x0;
       break;
     }

@@ -57,6 +57,9 @@ struct SampleOptions {
   uint64_t seed = 0;
   std::optional<torch::Tensor> init;  // seed latent [1, C, H, L] (img2img)
   double strength = 1.0;           // img2img: start at t = strength; 0 returns init
+  // > 0: stop after this many solver steps and return the clean latent predicted there (a
+  // cheap preview of where the full run is heading; the same draws as the full run).
+  int stop_after = 0;
 };
 
 // Draws a latent of shape [1, C, H, length] from the denoiser (in eval mode, no grad).

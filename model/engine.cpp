@@ -16,11 +16,12 @@
 
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"
-#include "model/audio/features.hpp"
-#include "model/corpus/tags.hpp"
+#include "audio/features.hpp"
+#include "corpus/tags.hpp"
 #include "model/diffusion.hpp"
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"
+#include "model/preference_losses.hpp"
 #include "model/shard_workers.hpp"
 #include "model/training_util.hpp"
 #include "model/vocoder.hpp"
@@ -44,8 +45,8 @@ namespace {
 // bound outside it.
 constexpr double kQuietestDbfs = -26.0;
 constexpr double kLoudestDbfs = -14.0;
-// Recorded with every cached fine-tune latent: a latent encoded another way (before
-// session 6 every example was normalised to -20 dBFS) is encoded again, not reused.
+// Recorded with every cached fine-tune latent: a latent encoded another way (e.g. with
+// every example normalised to -20 dBFS) is encoded again, not reused.
 constexpr const char* kLatentEncoding = "level kept in -26..-14 dBFS";
 // The largest level correction a calibration may set, either way: a gain beyond it means
 // the adapter is broken, not quiet.
@@ -233,7 +234,64 @@ void check_adapter_strength(double strength) {
 
 }  // namespace
 
+struct Engine::Denoised {
+  torch::Tensor z;      // scaled latent [1, C, H, L]
+  std::string adapter;  // the adapter that was applied ("" = none)
+  int64_t samples = 0, frames = 0;
+  bool neural = false;
+};
+
+namespace {
+
+// Mean and standard deviation over time of each (channel, band) of a latent [1, C, H, L].
+Embedding pool_latent(const torch::Tensor& z) {
+  auto flat = z.to(torch::kCPU).to(torch::kFloat32).squeeze(0).flatten(0, 1);  // [C·H, L]
+  auto pooled = torch::cat({flat.mean(-1), flat.std(-1, /*unbiased=*/false)}).contiguous();
+  return Embedding(pooled.data_ptr<float>(), pooled.data_ptr<float>() + pooled.numel());
+}
+
+}  // namespace
+
+Embedding Engine::embed(const audio::Audio& a) { return pool_latent(impl_->encode_audio(a)); }
+
+Embedding Engine::preview(const GenerateParams& p, int preview_steps) {
+  if (preview_steps < 1) throw ModelError("preview_steps must be at least 1");
+  return pool_latent(denoise(p, preview_steps).z / impl_->denoiser->config.latent_scale);
+}
+
 audio::Audio Engine::generate(const GenerateParams& p) {
+  auto& m = *impl_;
+  Denoised d = denoise(p, 0);
+  torch::NoGradGuard ng;
+  const auto& fc = m.frontend->config();
+  const int64_t samples = d.samples, frames = d.frames;
+  const bool neural = d.neural;
+  auto z = d.z;
+  auto t0 = Clock::now();
+  auto mel = m.frontend->denormalise(m.ae->decode(z)).squeeze(0).squeeze(0);  // [mels, T]
+  m.timings.decode = since(t0);
+  t0 = Clock::now();
+  auto wave = (neural ? m.vocoder->render(mel, samples)
+                     : m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))),
+                                               samples, p.griffin_lim_iterations))
+                  .to(torch::kCPU)
+                  .contiguous();
+  m.timings.vocoder = since(t0);
+
+  audio::Audio out;
+  out.sample_rate = fc.sample_rate;
+  out.samples.assign(wave.data_ptr<float>(), wave.data_ptr<float>() + wave.numel());
+  if (const double gain_db = adapter_gain_db(d.adapter); gain_db != 0.0) {
+    const auto gain = static_cast<float>(std::pow(10.0, gain_db / 20.0));
+    for (float& s : out.samples) s *= gain;
+  }
+  if (const float peak = peak_of(out.samples); peak > kPeakLimit) {
+    for (float& s : out.samples) s *= kPeakLimit / peak;
+  }
+  return out;
+}
+
+Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
   auto& m = *impl_;
   if (!(p.seconds > 0.0) || p.seconds > 600.0) throw ModelError("seconds must be in (0, 600]");
   if (p.griffin_lim_iterations < 0 || p.griffin_lim_iterations > 1000) {
@@ -303,31 +361,16 @@ audio::Audio Engine::generate(const GenerateParams& p) {
     merged.name = active;
   }
 
-  auto t0 = Clock::now();
-  auto z = sample(m.denoiser, length, tags, o) * m.denoiser->config.latent_scale;
+  o.stop_after = stop_after;
+  const auto t0 = Clock::now();
+  Denoised d;
+  d.z = sample(m.denoiser, length, tags, o) * m.denoiser->config.latent_scale;
   m.timings.denoise = since(t0);
-  t0 = Clock::now();
-  auto mel = m.frontend->denormalise(m.ae->decode(z)).squeeze(0).squeeze(0);  // [mels, T]
-  m.timings.decode = since(t0);
-  t0 = Clock::now();
-  auto wave = (neural ? m.vocoder->render(mel, samples)
-                     : m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))),
-                                               samples, p.griffin_lim_iterations))
-                  .to(torch::kCPU)
-                  .contiguous();
-  m.timings.vocoder = since(t0);
-
-  audio::Audio out;
-  out.sample_rate = fc.sample_rate;
-  out.samples.assign(wave.data_ptr<float>(), wave.data_ptr<float>() + wave.numel());
-  if (const double gain_db = adapter_gain_db(merged.name); gain_db != 0.0) {
-    const auto gain = static_cast<float>(std::pow(10.0, gain_db / 20.0));
-    for (float& s : out.samples) s *= gain;
-  }
-  if (const float peak = peak_of(out.samples); peak > kPeakLimit) {
-    for (float& s : out.samples) s *= kPeakLimit / peak;
-  }
-  return out;
+  d.adapter = merged.name;
+  d.samples = samples;
+  d.frames = frames;
+  d.neural = neural;
+  return d;
 }
 
 LatentHandle Engine::encode(const audio::Audio& a) {
@@ -590,6 +633,12 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
                        std::to_string(scale));
     }
   }
+  if (r.objective != "sft" && r.objective != "kto" && r.objective != "dpo")
+    throw ModelError("fine-tune: unknown objective '" + r.objective + "' (sft, kto or dpo)");
+  const bool preference = r.objective != "sft";
+  if (preference && r.undesirable.empty())
+    throw ModelError("fine-tune: objective " + r.objective + " needs disliked examples, and there are none");
+  if (!(r.beta >= 0.0)) throw ModelError("fine-tune: beta must be >= 0");
   const bool choose_strength = r.calibration_clips > 0 && r.strength_scales.size() > 1;
   torch::set_num_threads(m.fine_tune_threads);
   torch::manual_seed(r.seed);
@@ -599,37 +648,39 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
   std::vector<double> weights, levels;
   std::vector<audio::AudioFeatures> example_features;
   int done = 0;
+  // An example's latent, by content hash so repeated iterations skip the encoder.
+  auto latent_of = [&](const std::string& path, const std::string& hash) {
+    if (auto it = m.latent_cache.find(hash); it != m.latent_cache.end()) return it->second;
+    torch::Tensor z;
+    const auto cache_file =
+        r.latent_cache_dir.empty() ? fs::path() : fs::path(r.latent_cache_dir) / (hash + ".safetensors");
+    if (!cache_file.empty() && fs::exists(cache_file)) {
+      try {
+        std::map<std::string, std::string> meta;
+        auto t = adapters::load_tensors(cache_file.string(), &meta);
+        if (meta["base_model_hash"] == m.base_hash && meta["encoding"] == kLatentEncoding &&
+            t.count("latent"))
+          z = t.at("latent");
+      } catch (const adapters::ModelFileError&) {
+      }
+    }
+    if (!z.defined()) {
+      z = m.encode_audio(audio::read_audio(path, m.sample_rate()));
+      if (!cache_file.empty()) {
+        fs::create_directories(r.latent_cache_dir);
+        adapters::save_tensors(cache_file.string(), {{"latent", z}},
+                               {{"format", "tuneloop-latent"},
+                                {"base_model_hash", m.base_hash},
+                                {"encoding", kLatentEncoding}});
+      }
+    }
+    m.latent_cache[hash] = z;
+    return z;
+  };
   for (const auto& ex : r.examples) {
     if (!(ex.weight > 0.0)) throw ModelError(ex.audio_path + ": example weight must be > 0");
     const auto hash = audio::sha256_file(ex.audio_path);
-    torch::Tensor z;
-    if (auto it = m.latent_cache.find(hash); it != m.latent_cache.end()) {
-      z = it->second;
-    } else {
-      const auto cache_file =
-          r.latent_cache_dir.empty() ? fs::path() : fs::path(r.latent_cache_dir) / (hash + ".safetensors");
-      if (!cache_file.empty() && fs::exists(cache_file)) {
-        try {
-          std::map<std::string, std::string> meta;
-          auto t = adapters::load_tensors(cache_file.string(), &meta);
-          if (meta["base_model_hash"] == m.base_hash && meta["encoding"] == kLatentEncoding &&
-              t.count("latent"))
-            z = t.at("latent");
-        } catch (const adapters::ModelFileError&) {
-        }
-      }
-      if (!z.defined()) {
-        z = m.encode_audio(audio::read_audio(ex.audio_path, m.sample_rate()));
-        if (!cache_file.empty()) {
-          fs::create_directories(r.latent_cache_dir);
-          adapters::save_tensors(cache_file.string(), {{"latent", z}},
-                                 {{"format", "tuneloop-latent"},
-                                  {"base_model_hash", m.base_hash},
-                                  {"encoding", kLatentEncoding}});
-        }
-      }
-      m.latent_cache[hash] = z;
-    }
+    const torch::Tensor z = latent_of(ex.audio_path, hash);
     if (r.calibration_clips > 0 && !m.level_cache.count(hash)) {
       auto a = audio::read_audio(ex.audio_path, m.sample_rate());
       audio::clamp_loudness(a, kQuietestDbfs, kLoudestDbfs);
@@ -646,9 +697,13 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     levels.push_back(r.calibration_clips > 0 ? m.level_cache.at(hash) : 0.0);
     report({"encode", ++done, static_cast<int>(r.examples.size()), 0.0, 0.0});
   }
+  std::vector<torch::Tensor> disliked;
+  for (const auto& ex : r.undesirable)
+    disliked.push_back(latent_of(ex.audio_path, audio::sha256_file(ex.audio_path)).squeeze(0));
   const int64_t jm = m.latent_multiple();
   int64_t crop = 64;
   for (const auto& z : latents) crop = std::min(crop, z.size(-1));
+  for (const auto& z : disliked) crop = std::min(crop, z.size(-1));
   crop = crop / jm * jm;
   if (crop < jm) throw ModelError("fine-tune: the examples are too short");
 
@@ -705,17 +760,32 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
   }
 
   auto w = torch::tensor(weights, torch::kFloat64);
-  auto make_batch = [&](int batch) {
-    auto idx = torch::multinomial(w, batch, /*replacement=*/true);
+  auto crop_batch = [&](const std::vector<torch::Tensor>& pool, const torch::Tensor& pool_weights,
+                        int batch) {
+    auto idx = torch::multinomial(pool_weights, batch, /*replacement=*/true);
     std::vector<torch::Tensor> xs;
     for (int b = 0; b < batch; ++b) {
-      const auto& z = latents[idx[b].item<int64_t>()];
+      const auto& z = pool[idx[b].item<int64_t>()];
       const int64_t room = z.size(-1) - crop;
       const int64_t start = room > 0 ? torch::randint(room + 1, {1}).item<int64_t>() : 0;
       xs.push_back(z.narrow(-1, start, crop));
     }
     return torch::stack(xs).to(m.device);
   };
+  auto make_batch = [&](int batch) { return crop_batch(latents, w, batch); };
+  const auto w_disliked = torch::ones({static_cast<int64_t>(std::max<size_t>(disliked.size(), 1))},
+                                     torch::kFloat64);
+  // kto and dpo: half the batch liked, half disliked (at least one of each).
+  const int half = std::max(1, r.batch / 2);
+  double beta = r.beta;
+  if (preference && !(beta > 0.0)) {
+    torch::manual_seed(r.seed + 13);
+    const auto liked = make_batch(std::max(half, 8));
+    const auto other = crop_batch(disliked, w_disliked, std::max(half, 8));
+    auto draws = draw_diffusion_noise(liked);
+    if (r.low_noise_emphasis != 1.0) draws.t = draws.t.pow(r.low_noise_emphasis);
+    beta = calibrated_beta(m.denoiser, name, liked, other, draws);
+  }
   torch::manual_seed(r.seed + 7);
   const auto eval_batch = make_batch(std::min(r.batch, 16));
   auto eval_loss = [&] {
@@ -748,16 +818,37 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
                         (r.checkpoint_path.empty() ? "" : "; checkpoint " + r.checkpoint_path));
       }
       net.train();
-      const auto x0 = make_batch(r.batch);
-      auto draws = draw_diffusion_noise(x0);
-      if (r.low_noise_emphasis != 1.0) draws.t = draws.t.pow(r.low_noise_emphasis);
-      const auto [loss, grads] =
-          loss_and_gradients(m.denoiser, params, x0, draws, workers ? &*workers : nullptr);
-      for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
+      double loss = 0.0, accuracy = -1.0;
+      if (preference) {
+        const auto liked = make_batch(half);
+        const auto other = crop_batch(disliked, w_disliked, half);
+        auto draws = draw_diffusion_noise(r.objective == "dpo" ? liked : torch::cat({liked, other}));
+        if (r.low_noise_emphasis != 1.0) draws.t = draws.t.pow(r.low_noise_emphasis);
+        PreferenceLoss p;
+        if (r.objective == "dpo") {
+          p = dpo_loss(m.denoiser, name, liked, other, draws, beta);
+        } else {
+          const auto label = torch::cat({torch::ones({half}, torch::kBool), torch::zeros({half}, torch::kBool)});
+          p = kto_loss(m.denoiser, name, torch::cat({liked, other}), label, draws, beta);
+        }
+        const auto grads = torch::autograd::grad({p.loss}, params, {}, false, false, true);
+        for (size_t i = 0; i < params.size(); ++i)
+          params[i].mutable_grad() = grads[i].defined() ? grads[i] : torch::zeros_like(params[i]);
+        loss = p.loss.item<double>();
+        accuracy = p.accuracy;
+      } else {
+        const auto x0 = make_batch(r.batch);
+        auto draws = draw_diffusion_noise(x0);
+        if (r.low_noise_emphasis != 1.0) draws.t = draws.t.pow(r.low_noise_emphasis);
+        const auto [l, grads] =
+            loss_and_gradients(m.denoiser, params, x0, draws, workers ? &*workers : nullptr);
+        for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i];
+        loss = l;
+      }
       opt.step();
       ++step;
       const double rate = (step - first) / std::max(since(t0), 1e-9);
-      report({"train", step, r.steps, loss, (r.steps - step) / rate});
+      report({"train", step, r.steps, loss, (r.steps - step) / rate, accuracy});
       if (r.checkpoint_every > 0 && step % r.checkpoint_every == 0 && step < r.steps) checkpoint();
     }
     report({"evaluate", step, r.steps, eval_loss(), 0.0});

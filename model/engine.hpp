@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 #include "model/model_error.hpp"
 
 namespace tuneloop::model {
@@ -52,7 +52,7 @@ struct GenerateParams {
   double guidance = 3.0;          // classifier-free guidance, used only when tags are given
   std::string solver = "dpm++2m"; // or "ddim"
   // Where the solver steps fall: "karras" (crowded toward low noise; at 25 steps as clean
-  // as 100 evenly spaced ones) or "uniform" (evenly in t; the default until session 9).
+  // as 100 evenly spaced ones) or "uniform" (evenly in t).
   std::string schedule = "karras";
   std::optional<LatentHandle> seed_latent;  // img2img start (tiled or cropped to seconds)
   double strength = 0.6;          // with seed_latent: 0 = the seed itself, 1 = ignore it
@@ -71,13 +71,23 @@ struct GenerateTimings {
   double denoise = 0, decode = 0, vocoder = 0;
 };
 
+// A track as the model hears it: the mean and standard deviation over time of each
+// (channel, band) of its latent. What the reward model and the candidate selection read.
+using Embedding = std::vector<float>;
+
 struct WeightedExample {
   std::string audio_path;
   double weight = 1.0;  // sampling weight (> 0)
 };
 
 struct FineTuneRequest {
-  std::vector<WeightedExample> examples;
+  std::vector<WeightedExample> examples;  // what to move toward (desirable)
+  // "sft": denoise the examples, weighted; "kto": examples desirable, `undesirable` not
+  // (unpaired, Diffusion-KTO); "dpo": pairs of one of each (Diffusion-DPO). kto and dpo
+  // measure against the base model (the adapter switched off) and need undesirable ones.
+  std::string objective = "sft";
+  std::vector<WeightedExample> undesirable;
+  double beta = 0.0;  // kto/dpo temperature; 0 = calibrated (preference_losses.hpp)
   std::string previous_adapter;   // adapter file to continue from, or ""
   int steps = 300;
   int rank = 8;
@@ -87,8 +97,8 @@ struct FineTuneRequest {
   double dropout = 0.0;           // LoRA dropout, in [0, 1)
   // Training noise levels are drawn as t = u^p, u uniform in [0, 1): 1 = uniform as in the
   // base model's training, 2 = more at low noise (a quarter of them below t = 0.0625, not
-  // 6 %), where timbre, clean tones and hiss are decided; 0.5 (the daemon's default since
-  // session 18) = more at high noise (44 % above t = 0.75, not 25 %), where rhythm, note
+  // 6 %), where timbre, clean tones and hiss are decided; 0.5 (the daemon's default)
+  // = more at high noise (44 % above t = 0.75, not 25 %), where rhythm, note
   // density and register are decided. In [0.25, 8].
   double low_noise_emphasis = 0.5;
   // Layers that get LoRA: shell-style patterns ('*' any run of characters, '?' one) over
@@ -128,6 +138,7 @@ struct Progress {
   int total = 0;
   double loss = 0.0;
   double eta_seconds = 0.0;
+  double accuracy = -1.0;  // kto/dpo: share ordered right by the implicit reward; -1 = n/a
 };
 using ProgressFn = std::function<void(const Progress&)>;
 
@@ -151,6 +162,13 @@ class Engine {
   // corpus::conditioning_tags), as far as the weights know those words.
   std::vector<std::string> conditioning_tags(const GenerateParams& params) const;
   const GenerateTimings& last_timings() const noexcept;
+
+  // The embedding of audio (encoded as encode() does). Throws as encode().
+  Embedding embed(const audio::Audio& audio);
+  // The embedding of the clean latent that generate(params) is heading for, predicted
+  // after the first preview_steps of its params.steps solver steps: a candidate's preview
+  // at a fraction of its cost. Throws as generate(), and ModelError when preview_steps < 1.
+  Embedding preview(const GenerateParams& params, int preview_steps);
 
   // Any sample rate (resampled with libsoxr). A level outside the corpus's range
   // (-26..-14 dBFS RMS) is brought to the nearer bound; one inside is kept.
@@ -194,6 +212,8 @@ class Engine {
  private:
   Engine();
   struct Impl;
+  struct Denoised;  // a sampled latent and what generate() needs to finish it
+  Denoised denoise(const GenerateParams& params, int stop_after);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -12,7 +12,7 @@
 
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 #include "model/diffusion.hpp"
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"

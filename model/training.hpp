@@ -41,7 +41,7 @@ struct AutoencoderTrainOptions : TrainerOptions {
   int crop_frames = 128;         // mel frames per example
   double latent_penalty = 1e-4;  // weight of mean(z²) next to the L1 reconstruction loss
   // Weight of an onset loss next to the L1: the L1 between the band-averaged rises (over two
-  // frames, as the onset detector of model/audio/features.cpp sees them) of the decoded and
+  // frames, as the onset detector of audio/features.cpp sees them) of the decoded and
   // the true log-mel. An L1 alone lets the decoder soften attacks.
   double flux_weight = 0.0;
   int held_out = 0;  // the index's last N clips are not trained on (evaluate-vocoder's)

@@ -12,10 +12,17 @@
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"
 #include "model/networks.hpp"
-#include "model/progress.hpp"
+#include "progress/progress.hpp"
 #include "model/training.hpp"
 
 namespace tuneloop::model {
+
+using progress::format_duration;
+using progress::LossLog;
+using progress::ProgressDisplay;
+using progress::ProgressFigures;
+using progress::ProgressStyle;
+using progress::progress_style_for;
 
 // Log-mels [mels, T] of the corpus clips, read at the front end's rate and left at their level
 // (the corpus encodes "soft" as 6 dB quieter).
@@ -45,7 +52,7 @@ TrainingRun start_training_run(const std::string& out, const std::string& name,
                                const std::string& weights_file, int threads, uint64_t seed, bool resume);
 
 // Progress on stderr (a redrawn bar when it is a terminal, else a line every 2 s: step/total,
-// smoothed loss, steps/s, ETA; model/progress.hpp) and a CSV row per step.
+// smoothed loss, steps/s, ETA; progress/progress.hpp) and a CSV row per step.
 // Throws ModelError if the CSV can't be written.
 class TrainLog {
  public:

@@ -11,7 +11,7 @@
 #include <tuple>
 
 #include "adapters/tensor_file.hpp"
-#include "model/audio/features.hpp"
+#include "audio/features.hpp"
 #include "model/model_files.hpp"
 #include "model/shard_workers.hpp"
 #include "model/training_util.hpp"
@@ -358,7 +358,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   };
 
   // One batch slice per thread, each on one LibTorch thread: OpenMP barely speeds up this
-  // network's small operations (0.116 s/step at 2 threads against 0.109 at 1, session 9).
+  // network's small operations (0.116 s/step at 2 threads against 0.109 at 1).
   const int shards = std::clamp(o.threads, 1, o.batch);
   std::optional<ShardWorkers> workers;
   if (shards > 1) {

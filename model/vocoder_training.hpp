@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 #include "model/hparams.hpp"
 #include "model/training.hpp"
 

@@ -122,6 +122,7 @@ function renderNowPlaying() {
     $('now-track').textContent = 'Nothing playing';
     $('now-file').textContent = '';
     $('now-iteration').textContent = '–';
+    $('predicted').hidden = true;
     return;
   }
   const t = currentTrack();
@@ -154,6 +155,11 @@ function renderNowPlaying() {
   document.body.classList.toggle('playing', playing);
   const stars = t ? (t.id === state.ratingTrack ? state.rating : t.stars) : null;
   renderStars(stars);
+  // Why this track: the reward model's guess of how much the listener will like it.
+  const predicted = $('predicted');
+  const score = t && typeof t.predicted_score === 'number' ? t.predicted_score : null;
+  predicted.hidden = score === null;
+  if (score !== null) predicted.textContent = `Picked for you: predicted liking ${Math.round(100 * score)} %`;
 }
 
 // ------------------------------------------------------------------ stars

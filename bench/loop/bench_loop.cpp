@@ -1,6 +1,6 @@
 // Feedback -> next batch ready: rates a first batch like a listener would, then times one
 // iteration (dataset -> LoRA fine-tune -> N tracks on disk and in the store) with the
-// default config, phase by phase. Target (issue 6): 16 tracks in <= 120 s on 2 cores.
+// default config, phase by phase. Target: 16 tracks in <= 120 s on 2 cores.
 //
 //   bench_loop [WEIGHTS_DIR] [--threads N] [--steps N] [--batch N] [--sampler-steps N]
 //              [--tracks N] [--seconds S]

@@ -1,4 +1,4 @@
-// Playback and IPC while the loop works (issue 6, targets: 0 underruns, IPC p99 <= 5 ms).
+// Playback and IPC while the loop works (targets: 0 underruns, IPC p99 <= 5 ms).
 // Starts a real tuneloopd that plays through PortAudio (on a headless machine the JACK
 // dummy server: `source scripts/jack.sh; jack_ensure_running`), waits for iteration 0,
 // rates it, starts playing a long tone, triggers `iterate` and, until the new iteration is
@@ -10,7 +10,7 @@
 // DIR holds autoencoder.safetensors and denoiser.safetensors (model/weights/pending, or a
 // fixture written by build/tests/ui/ui_fixture_weights DIR). Other settings: defaults.
 #include "daemon/client.hpp"
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fcntl.h>

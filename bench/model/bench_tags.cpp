@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "model/audio/features.hpp"
+#include "audio/features.hpp"
 #include "model/engine.hpp"
-#include "model/progress.hpp"
+#include "progress/progress.hpp"
 
 using namespace tuneloop;
 

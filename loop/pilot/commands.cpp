@@ -16,8 +16,10 @@
 #include "loop/pilot/runner.hpp"
 #include "loop/pilot/study_commands.hpp"
 #include "loop/pilot/study.hpp"
-#include "model/audio/audio.hpp"
-#include "model/audio/features.hpp"
+#include "audio/audio.hpp"
+#include "audio/features.hpp"
+
+#include <yaml-cpp/yaml.h>
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -32,7 +34,25 @@ struct Options {
   int per_iteration = 0;
   int parallel = 0;
   std::vector<int> iterations;
+  long long seed = -1;
+  std::vector<std::string> settings;  // section.key=value, over the study's daemon_config
+  std::vector<std::string> runs;      // pool: finished study folders
 };
+
+// The study's daemon_config with section.key=value settings laid over it.
+// Throws StudyError on a setting that is not of that form.
+std::string with_settings(const std::string& yaml, const std::vector<std::string>& settings) {
+  YAML::Node root = yaml.empty() ? YAML::Node(YAML::NodeType::Map) : YAML::Load(yaml);
+  for (const auto& s : settings) {
+    const auto eq = s.find('='), dot = s.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq)
+      throw StudyError("--set " + s + ": expected section.key=value, e.g. training.init=parent");
+    root[s.substr(0, dot)][s.substr(dot + 1, eq - dot - 1)] = YAML::Load(s.substr(eq + 1));
+  }
+  YAML::Emitter out;
+  out << root;
+  return out.c_str();
+}
 
 void print_study(const PilotStudy& s) {
   std::cout << "study " << s.name << ": " << s.participants.size() << " participants, "
@@ -55,7 +75,9 @@ void print_study(const PilotStudy& s) {
 
 int run(const Options& o) {
   try {
-    const PilotStudy s = load_study(o.study);
+    PilotStudy s = load_study(o.study);
+    if (o.seed >= 0) s.seed = static_cast<std::uint64_t>(o.seed);
+    if (!o.settings.empty()) s.daemon_config_yaml = with_settings(s.daemon_config_yaml, o.settings);
     RunOptions ro;
     ro.output = o.out;
     ro.daemon = o.daemon;
@@ -113,6 +135,32 @@ int report(const Options& o) {
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "tuneloop pilot report: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+// Several finished runs (seeds) of one study pooled: each listener of each run counts as
+// one listener-run, so the tests are over all of them.
+int pool(const Options& o) {
+  try {
+    ReportOptions ro;
+    if (!o.study.empty()) {
+      const PilotStudy s = load_study(o.study);
+      ro.study_name = s.name + " (pooled over " + std::to_string(o.runs.size()) + " runs)";
+      ro.scale = s.scale;
+      ro.seed = s.seed;
+    }
+    std::vector<Event> events;
+    for (std::size_t k = 0; k < o.runs.size(); ++k)
+      for (auto& e : read_events_under(o.runs[k])) {
+        e.participant = "run" + std::to_string(k + 1) + "/" + e.participant;
+        events.push_back(std::move(e));
+      }
+    const json s = write_report(events, ro, o.out, !o.no_plots);
+    std::cout << render_markdown(s);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "tuneloop pilot pool: " << e.what() << "\n";
     return 1;
   }
 }
@@ -266,8 +314,22 @@ void add_pilot_commands(CLI::App& app) {
   run_cmd->add_flag("--no-plots", o->no_plots, "skip rendering the plots with gnuplot");
   run_cmd->add_option("--parallel", o->parallel,
                       "participants run at once, one daemon each (default: the study's parallel:, 1)");
+  run_cmd->add_option("--seed", o->seed, "use this seed instead of the study's seed:");
+  run_cmd->add_option("--set", o->settings,
+                      "a tuneloopd setting over the study's daemon_config, section.key=value "
+                      "(repeatable), e.g. --set training.init=parent");
   run_cmd->callback([o] {
     if (const int rc = run(*o)) std::exit(rc);
+  });
+
+  auto* pool_cmd = pilot->add_subcommand(
+      "pool", "pool finished runs of one study (several seeds) into one report over listener-runs");
+  pool_cmd->add_option("runs", o->runs, "the runs' output folders")->required()->check(CLI::ExistingDirectory);
+  pool_cmd->add_option("--out", o->out, "where the pooled report goes")->required();
+  pool_cmd->add_option("--study", o->study, "the study file (for its name and scale)");
+  pool_cmd->add_flag("--no-plots", o->no_plots, "skip rendering the plots with gnuplot");
+  pool_cmd->callback([o] {
+    if (const int rc = pool(*o)) std::exit(rc);
   });
 
   auto* check_cmd =

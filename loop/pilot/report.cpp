@@ -12,7 +12,8 @@
 #include <sstream>
 
 #include "loop/statistics.hpp"
-#include "model/audio/features.hpp"
+#include "audio/features.hpp"
+#include "audio/sound_profile.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -139,7 +140,7 @@ json test_differences(const std::vector<double>& d, const ReportOptions& o, std:
 void write_events_csv(const std::vector<Event>& events, std::ostream& out) {
   for (const auto& c : base_columns()) out << (&c == &base_columns().front() ? "" : ",") << c;
   for (const auto& f : audio::feature_names()) out << "," << f;
-  out << "\n";
+  out << ",sound\n";
   for (const auto& e : events) {
     out << e.participant << "," << e.phase << "," << e.kind << "," << e.iteration << ","
         << e.track_id << "," << e.position << "," << csv_num(e.stars) << ","
@@ -148,6 +149,8 @@ void write_events_csv(const std::vector<Event>& events, std::ostream& out) {
         << (e.preferred < 0 ? std::string() : std::to_string(e.preferred));
     for (std::size_t i = 0; i < audio::feature_names().size(); ++i)
       out << "," << (i < e.features.size() ? csv_num(e.features[i]) : std::string());
+    out << ",";
+    for (std::size_t i = 0; i < e.sound.size(); ++i) out << (i ? ";" : "") << csv_num(e.sound[i]);
     out << "\n";
   }
   if (!out) throw ReportError("cannot write the events CSV");
@@ -159,7 +162,9 @@ std::vector<Event> read_events_csv(std::istream& in, const std::string& origin) 
   const auto header = split(line);
   const std::size_t nf = audio::feature_names().size();
   const std::size_t nb = base_columns().size();
-  if (header.size() != nb + nf ||
+  // Files written before the sound column have none.
+  const bool has_sound = header.size() == nb + nf + 1 && header.back() == "sound";
+  if ((header.size() != nb + nf && !has_sound) ||
       !std::equal(base_columns().begin(), base_columns().end(), header.begin()))
     throw ReportError(origin + ":1: not a tuneloop events file (the header differs)");
   std::vector<Event> events;
@@ -198,6 +203,19 @@ std::vector<Event> read_events_csv(std::istream& in, const std::string& origin) 
     for (std::size_t i = 0; i < nf; ++i) any = any || !c[nb + i].empty();
     if (any)
       for (std::size_t i = 0; i < nf; ++i) e.features.push_back(d(nb + i));
+    if (has_sound && !c[nb + nf].empty()) {
+      std::string_view rest = c[nb + nf];
+      while (!rest.empty()) {
+        const auto cut = rest.find(';');
+        const std::string item(rest.substr(0, cut));
+        try {
+          e.sound.push_back(std::stod(item));
+        } catch (const std::exception&) {
+          throw ReportError(origin + ":" + std::to_string(line_no) + ": sound: not a number: '" + item + "'");
+        }
+        rest = cut == std::string_view::npos ? std::string_view() : rest.substr(cut + 1);
+      }
+    }
     events.push_back(std::move(e));
   }
   return events;
@@ -322,6 +340,45 @@ json summarise(const std::vector<Event>& events, const ReportOptions& o) {
     diversity.push_back(r);
   }
   s["diversity"] = diversity;
+
+  // Variety as heard: mean pairwise distance of the tracks' sound profiles (dB) and the share
+  // of near-duplicate pairs, per listener and iteration, relative to the listener's base batch.
+  std::map<std::string, std::map<int, std::map<long long, std::vector<double>>>> sounds;
+  for (const auto& e : events)
+    if (!e.sound.empty() && e.track_id > 0) sounds[e.participant][e.iteration][e.track_id] = e.sound;
+  std::map<int, std::vector<double>> var_abs, var_rel;
+  std::map<int, std::pair<int, int>> near;  // iteration -> (near-duplicate pairs, pairs)
+  for (const auto& [name, by_it] : sounds) {
+    std::map<int, audio::BatchVariety> v;
+    for (const auto& [it, ts] : by_it) {
+      std::vector<std::vector<double>> batch;
+      for (const auto& [id, f] : ts) batch.push_back(f);
+      v[it] = audio::batch_variety(batch);
+      if (v[it].pairs == 0) continue;
+      var_abs[it].push_back(v[it].mean_distance);
+      near[it].first += static_cast<int>(std::lround(v[it].near_duplicate_share * v[it].pairs));
+      near[it].second += v[it].pairs;
+    }
+    if (auto b = v.find(0); b != v.end() && b->second.mean_distance > 0)
+      for (const auto& [it, x] : v)
+        if (x.pairs > 0) var_rel[it].push_back(x.mean_distance / b->second.mean_distance);
+    per_listener[name]["variety_db"] = json::object();
+    for (const auto& [it, x] : v)
+      if (x.pairs > 0) per_listener[name]["variety_db"][std::to_string(it)] = x.mean_distance;
+  }
+  json variety = json::array();
+  for (int it : iterations) {
+    json r = {{"iteration", it}};
+    r["mean_distance_db"] = var_abs.count(it) ? json(loop::mean(var_abs[it])) : json(nullptr);
+    r["relative_to_base"] = var_rel.count(it) ? json(loop::mean(var_rel[it])) : json(nullptr);
+    r["near_duplicate_share"] =
+        near.count(it) && near[it].second > 0
+            ? json(static_cast<double>(near[it].first) / near[it].second)
+            : json(nullptr);
+    r["n_listeners"] = var_abs.count(it) ? var_abs[it].size() : 0;
+    variety.push_back(r);
+  }
+  s["variety"] = variety;
   s["per_listener"] = per_listener;
 
   // A/B pairs: each listener's share of pairs won by iteration k over the base.
@@ -455,6 +512,20 @@ std::string render_markdown(const json& s) {
            << " |";
     }
     md << "\n";
+  }
+
+  if (s.contains("variety")) {
+    md << "\n## Variety as heard\n\nMean pairwise distance between an iteration's tracks' "
+          "sound profiles (log-mel statistics on a fixed 16-kHz band, level-invariant; dB), "
+          "relative to each listener's iteration 0, and the share of near-duplicate pairs "
+          "(closer than "
+       << fmt(json(audio::kNearDuplicateDb), 1) << " dB).\n\n"
+       << "| iteration | listeners | mean distance (dB) | relative to iteration 0 | near-duplicate pairs |\n"
+          "|---|---|---|---|---|\n";
+    for (const auto& r : s["variety"])
+      md << "| " << r["iteration"] << " | " << r["n_listeners"] << " | "
+         << fmt(r["mean_distance_db"]) << " | " << fmt(r["relative_to_base"]) << " | "
+         << fmt(r["near_duplicate_share"]) << " |\n";
   }
 
   md << "\n## Within-batch diversity\n\nMean pairwise distance between an iteration's tracks in "

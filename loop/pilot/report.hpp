@@ -40,6 +40,7 @@ struct Event {
   long long other_track_id = 0;
   int preferred = -1;  // choice events: 1 if the iteration's track won, 0 if the other did
   std::vector<double> features;
+  std::vector<double> sound;  // audio::sound_profile of the track (empty when not measured)
 };
 
 struct ReportOptions {

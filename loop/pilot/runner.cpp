@@ -16,8 +16,9 @@
 #include <sstream>
 #include <thread>
 
-#include "model/audio/audio.hpp"
-#include "model/audio/features.hpp"
+#include "audio/audio.hpp"
+#include "audio/features.hpp"
+#include "audio/sound_profile.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -236,6 +237,7 @@ struct TrackInfo {
   std::string path;
   double duration = 0;
   audio::AudioFeatures features;
+  std::vector<double> sound;
 };
 
 class ParticipantRun {
@@ -381,8 +383,10 @@ class ParticipantRun {
         // Measured from the audio file itself: the listener hears what the model made.
         const audio::Audio a = audio::read_audio(ti.path);
         cached = features_.emplace(ti.path, std::make_pair(audio::measure(a), a.seconds())).first;
+        sounds_[ti.path] = audio::sound_profile(a);
       }
       ti.features = cached->second.first;
+      ti.sound = sounds_[ti.path];
       ti.duration =
           t.value("duration", 0.0) > 0 ? t["duration"].get<double>() : cached->second.second;
       out.push_back(ti);
@@ -402,6 +406,7 @@ class ParticipantRun {
     e.track_id = t.id;
     e.position = position;
     e.features = audio::as_vector(t.features);
+    e.sound = t.sound;
     return e;
   }
 
@@ -489,6 +494,7 @@ class ParticipantRun {
   json last_job_;
   int position_ = 0;
   std::map<std::string, std::pair<audio::AudioFeatures, double>> features_;
+  std::map<std::string, std::vector<double>> sounds_;
   std::map<long long, TrackInfo> all_tracks_;
   std::vector<Event> events_;
 };

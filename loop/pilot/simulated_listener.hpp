@@ -9,7 +9,7 @@
 #include <string>
 
 #include "loop/pilot/study.hpp"
-#include "model/audio/features.hpp"
+#include "audio/features.hpp"
 
 namespace tuneloop::pilot {
 

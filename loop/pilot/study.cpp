@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "model/audio/features.hpp"
+#include "audio/features.hpp"
 
 namespace fs = std::filesystem;
 

@@ -20,7 +20,7 @@ class StudyError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// A hidden preference over audio features (names as in model/audio/features.hpp):
+/// A hidden preference over audio features (names as in audio/features.hpp):
 /// the feature values the listener likes best and how much each one matters.
 struct Taste {
   std::map<std::string, double> target;  // feature -> preferred value (in the feature's units)

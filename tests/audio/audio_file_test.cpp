@@ -5,7 +5,7 @@
 #include <fstream>
 #include <numbers>
 
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::audio;

@@ -1,4 +1,4 @@
-#include "model/audio/features.hpp"
+#include "audio/features.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "model/corpus/corpus.hpp"
+#include "corpus/corpus.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,8 +13,8 @@
 #include <tuple>
 #include <vector>
 
-#include "model/audio/features.hpp"
-#include "model/corpus/tags.hpp"
+#include "audio/features.hpp"
+#include "corpus/tags.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::corpus;
@@ -142,7 +142,7 @@ TEST(Composer, EveryClipCarriesItsKeyAndAKeyInTheStyleFixesTheTonic) {
     EXPECT_TRUE(has_tag(in_a.tags(), "key-a"));
     EXPECT_TRUE(has_tag(in_a.tags(), "a-minor"));
   }
-  // The key became a tag in session 15 without changing the draws: the first clips of a
+  // The key became a tag without changing the draws: the first clips of a
   // corpus with seed 1 are the ones `corpus --seed 1` made before (read from that index).
   const std::vector<std::tuple<std::string, std::string, int>> before = {
       {"Ab", "minor", 82}, {"F#", "mixolydian", 85}, {"Bb", "dorian", 136},

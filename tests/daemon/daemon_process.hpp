@@ -2,7 +2,7 @@
 // Test helper: a real tuneloopd process on a temporary data folder, socket and config.
 
 #include "daemon/client.hpp"
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -136,7 +136,8 @@ class DaemonProcess {
   void write_config() const {
     std::ofstream(config_) << "paths:\n  data_dir: " << data_.string() << "\n  socket: "
                            << socket_.string() << "\n  weights_dir: " << weights_.string()
-                           << "\nhttp:\n  enabled: false\naudio:\n  output: " << audio_output_
+                           << (extra_yaml_.find("http:") == std::string::npos ? "\nhttp:\n  enabled: false" : "")
+                           << "\naudio:\n  output: " << audio_output_
                            << "\n  checkpoint_seconds: 0.5\n"
                            << extra_yaml_;
   }

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <fstream>
+#include <thread>
 #include <cstdio>
 
 using namespace tuneloop;
@@ -37,7 +39,75 @@ std::string run_capture(const std::string& cmd, int* status) {
   return out;
 }
 
+// The first line of the reply to a raw HTTP request on 127.0.0.1:port.
+std::string http_status_line(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "cannot connect";
+  }
+  std::size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string reply;
+  char buf[512];
+  for (ssize_t n; reply.find("\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+    reply.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return reply.substr(0, reply.find("\r\n"));
+}
+
+// The web player's port, from DATA/ui-url (http://127.0.0.1:PORT/?token=…).
+int web_port(const DaemonProcess& d) {
+  std::string url;
+  for (int i = 0; i < 100 && url.empty(); ++i) {
+    std::ifstream(d.data() / "ui-url") >> url;
+    if (url.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto colon = url.rfind(':');
+  return colon == std::string::npos ? 0 : std::atoi(url.c_str() + colon + 1);
+}
+
 }  // namespace
+
+TEST(DaemonFiles, TheDataFolderAndDatabaseAreReadableByTheListenerAlone) {
+  DaemonProcess d;
+  fs::create_directories(d.data());
+  fs::permissions(d.data(), fs::perms::all, fs::perm_options::replace);  // as an older daemon left it
+  d.start();
+  Client c = d.client();
+  EXPECT_EQ(c.call("ping"), "pong");
+  struct stat st{};
+  ASSERT_EQ(::stat(d.data().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((d.data() / "tuneloop.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+}
+
+TEST(DaemonHttp, AForeignOriginOrAnOversizedBodyOnRpcIsRefusedBeforeItRuns) {
+  DaemonProcess d("none", "http:\n  enabled: true\n  port: 0\n");
+  d.start();
+  const int port = web_port(d);
+  ASSERT_GT(port, 0);
+  const std::string host = "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+  const std::string body = R"({"jsonrpc":"2.0","id":1,"method":"shutdown"})";
+  EXPECT_EQ(http_status_line(port, "POST /rpc HTTP/1.1\r\n" + host +
+                                       "Origin: http://evil.example\r\nContent-Type: text/plain\r\n"
+                                       "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body),
+            "HTTP/1.1 403 Forbidden");
+  EXPECT_EQ(http_status_line(port, "POST /rpc HTTP/1.1\r\n" + host + "Content-Length: 2000000\r\n\r\n" +
+                                       std::string(4096, ' ')),
+            "HTTP/1.1 413 Payload Too Large");
+  Client c = d.client();
+  EXPECT_EQ(c.call("ping"), "pong");
+}
 
 TEST_F(DaemonTest, MalformedJsonGetsAParseErrorAndTheDaemonKeepsServing) {
   Client c = d.client();
@@ -296,6 +366,31 @@ TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethods) {
   Client c = Client::connect_tcp(port);
   EXPECT_EQ(c.call("ping"), "pong");
   EXPECT_EQ(c.request("nope")["error"]["code"], -32601);
+}
+
+TEST_F(DaemonTest, ABrowsersCrossProtocolPostToTheTcpPortClosesTheConnectionBeforeItsBodyRuns) {
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  ::close(probe);
+  DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
+  d.start();
+  Client web = Client::connect_tcp(port);
+  web.send_raw("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n\r\n"
+               "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"shutdown\"}\n");
+  EXPECT_THROW(
+      {
+        for (int i = 0; i < 20; ++i) web.read_line(500);
+      },
+      std::runtime_error);  // closed: no reply to any line
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Client c = Client::connect_tcp(port);
+  EXPECT_EQ(c.call("ping"), "pong");  // the shutdown in the body never ran
 }
 
 TEST_F(DaemonTest, TheProtocolVersionIsTheNewestMethodsAndTheOneDocsProtocolMdDocuments) {

@@ -77,3 +77,32 @@ TEST_F(DispatcherTest, AnEmptyBatchIsAnInvalidRequest) {
 TEST_F(DispatcherTest, ABatchOfNotificationsGetsNoReply) {
   EXPECT_TRUE(call(R"([{"jsonrpc":"2.0","method":"echo","params":{"text":"a"}}])").is_null());
 }
+
+TEST_F(DispatcherTest, ParamsNestedSixtyThousandDeepAreRefusedWithoutCrashing) {
+  const std::size_t levels = 60000;
+  const std::string line = R"({"jsonrpc":"2.0","id":7,"method":"echo","params":)" + std::string(levels, '[') +
+                           std::string(levels, ']') + "}";
+  const json reply = call(line);
+  EXPECT_EQ(reply["error"]["code"], -32600);
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("at most 64"), std::string::npos);
+  // The dispatcher is still usable afterwards.
+  EXPECT_EQ(call(R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"a"}})")["result"], "*a");
+}
+
+TEST_F(DispatcherTest, BracketsInsideStringsDoNotCountAsNesting) {
+  EXPECT_EQ(nesting_depth(R"({"text":"[[[[{{{{\"]]]"})"), 1u);
+  EXPECT_EQ(nesting_depth(R"([[1],[[2]]])"), 3u);
+  const std::string text = std::string(100, '[');
+  EXPECT_EQ(call(R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":")" + text + R"("}})")["result"],
+            "*" + text);
+}
+
+TEST_F(DispatcherTest, ABatchOverTheCapIsRefusedAsAWhole) {
+  std::string line = "[";
+  for (std::size_t i = 0; i <= kMaxBatchCalls; ++i)
+    line += std::string(i ? "," : "") + R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"a"}})";
+  line += "]";
+  const json reply = call(line);
+  ASSERT_TRUE(reply.is_object());
+  EXPECT_EQ(reply["error"]["code"], -32600);
+}

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "fixtures.hpp"
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace tuneloop::model {

@@ -7,7 +7,7 @@
 #include <torch/torch.h>
 
 #include "adapters/lora.hpp"
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 #include "model/model_files.hpp"
 
 namespace tuneloop::model::testing {

@@ -1,5 +1,5 @@
-// How the training commands show progress and log losses (model/progress.hpp).
-#include "model/progress.hpp"
+// How the training commands show progress and log losses (progress/progress.hpp).
+#include "progress/progress.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include "model/model_error.hpp"
 #include "tests/support/temp_dir.hpp"
 
-namespace tuneloop::model {
+namespace tuneloop::progress {
 namespace {
 
 using tuneloop::test::TempDir;
@@ -196,4 +196,4 @@ TEST(LossLog, AnUnwritableFileIsAModelErrorNamingIt) {
 }
 
 }  // namespace
-}  // namespace tuneloop::model
+}  // namespace tuneloop::progress

@@ -1,4 +1,4 @@
-// The key result of the base model (issue #4): a small LoRA fine-tune on ~40 clips that share
+// The key result of the base model: a small LoRA fine-tune on ~40 clips that share
 // one character moves the model's *untagged* generations toward that character, while they
 // stay varied. Runs on the shipped weights (model/weights), a few minutes per character.
 //
@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "model/audio/features.hpp"
-#include "model/corpus/corpus.hpp"
+#include "audio/features.hpp"
+#include "corpus/corpus.hpp"
 #include "model/engine.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -293,7 +293,7 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   // doubt (t >= 3: one-sided p < 0.003 if it did nothing).
   EXPECT_GE(t, 3.0) << "the adapter did not move generations toward " << c.style;
   // The issue's target: the distance to the target clips falls by at least half. The share
-  // is noisy from draw to draw (README, "Steerability": at the session-18 defaults 16 of 18
+  // is noisy from draw to draw (docs/results.md, "Steerability": at the defaults 16 of 18
   // character-draws reach it; the piano's draws 3 and 6 go 26 and 23 %), but a draw is
   // deterministic on one machine, and the suite's (draw 1) reaches 59 / 82 / 106 %.
   EXPECT_LE(after, 0.5 * before) << c.style << ": the adapter went "

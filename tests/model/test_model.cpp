@@ -394,7 +394,7 @@ TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
   EXPECT_LT(ar2.initial_eval_loss, 0.9 * dr.initial_eval_loss);
   EXPECT_EQ(load_denoiser(ar2.weights)->config, dn->config);
 
-  // A vocabulary with words the weights lack (session 15's key tags): the new words start
+  // A vocabulary with words the weights lack (e.g. key tags added later): the new words start
   // with a zero embedding and the known ones keep theirs wherever the vocabulary puts them,
   // so with nothing learnt (lr 0) the widened denoiser predicts what the old one did.
   DenoiserTrainOptions widen = again;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "model/audio/features.hpp"
+#include "audio/features.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::pilot;

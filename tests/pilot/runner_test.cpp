@@ -9,7 +9,7 @@
 #include <map>
 
 #include "config/config.hpp"
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 #include "store/store.hpp"
 #include "tests/pilot/pilot_daemon.hpp"
 #include "tests/support/temp_dir.hpp"

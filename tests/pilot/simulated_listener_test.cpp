@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <set>
 
-#include "model/audio/audio.hpp"
-#include "model/audio/features.hpp"
+#include "audio/audio.hpp"
+#include "audio/features.hpp"
 
 using namespace tuneloop;
 using namespace tuneloop::pilot;

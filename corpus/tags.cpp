@@ -1,9 +1,9 @@
-#include "model/corpus/tags.hpp"
+#include "corpus/tags.hpp"
 
 #include <algorithm>
 #include <sstream>
 
-#include "model/corpus/composer.hpp"
+#include "corpus/composer.hpp"
 
 namespace tuneloop::corpus {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "model/corpus/composer.hpp"
-#include "model/corpus/renderer.hpp"
+#include "corpus/composer.hpp"
+#include "corpus/renderer.hpp"
 
 namespace tuneloop::corpus {
 

@@ -1,24 +1,24 @@
-#include "model/corpus/commands.hpp"
+#include "corpus/commands.hpp"
 
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "model/audio/features.hpp"
-#include "model/corpus/corpus.hpp"
-#include "model/corpus/tags.hpp"
-#include "model/progress.hpp"
+#include "audio/features.hpp"
+#include "corpus/corpus.hpp"
+#include "corpus/tags.hpp"
+#include "progress/progress.hpp"
 
 namespace tuneloop::corpus {
 namespace {
 
-// A bar on a terminal, a line every 2 s in a log (model/progress.hpp, as the trainers).
+// A bar on a terminal, a line every 2 s in a log (progress/progress.hpp, as the trainers).
 void run_corpus(const CorpusOptions& options) {
-  model::ProgressDisplay progress("corpus", options.count, model::progress_style_for(stderr, false),
+  progress::ProgressDisplay progress("corpus", options.count, progress::progress_style_for(stderr, false),
                                   stderr, "clips");
   generate_corpus(options, [&](int done, int) { progress.update(done, 0); });
   progress.note("wrote " + std::to_string(options.count) + " clips to " + options.out_dir + " in " +
-                model::format_duration(progress.elapsed_seconds()));
+                progress::format_duration(progress.elapsed_seconds()));
 }
 
 void run_features(const std::vector<std::string>& files, bool json, int rate) {

@@ -1,4 +1,4 @@
-#include "model/audio/fft.hpp"
+#include "audio/fft.hpp"
 
 #include <cmath>
 #include <numbers>

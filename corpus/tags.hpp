@@ -18,9 +18,9 @@ namespace tuneloop::corpus {
 //   register:   low | high (octave of the melody)
 //   dynamics:   soft | loud (velocities; soft clips are also normalised 6 dB quieter)
 //   texture:    chords | arpeggio (how the accompaniment plays the harmony)
-//   key:        key-c | key-c# | key-d | key-eb | … | key-bb | key-b (the tonic; added in
-//               session 15: a mode says which pitches sound only once the key is known)
-//   scale:      c-major | c-minor | c-modal | c#-major | … | b-modal (added in session 16):
+//   key:        key-c | key-c# | key-d | key-eb | … | key-bb | key-b (the tonic: a mode
+//               says which pitches sound only once the key is known)
+//   scale:      c-major | c-minor | c-modal | c#-major | … | b-modal:
 //               not drawn but named by the key and mode, one word for the pitches they
 //               make together, so that the denoiser's sum of tag embeddings carries the
 //               pitch set as one term instead of an interaction of two

@@ -1,4 +1,4 @@
-#include "model/progress.hpp"
+#include "progress/progress.hpp"
 
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <stdexcept>
 #include <vector>
 
-#include "model/model_error.hpp"
 
-namespace tuneloop::model {
+namespace tuneloop::progress {
 namespace fs = std::filesystem;
 
 namespace {
@@ -153,7 +153,7 @@ LossLog::LossLog(std::string path, bool append) : path_(std::move(path)) {
   std::error_code ec;
   trim_on_first_row_ = append && fs::exists(path_, ec);
   csv_.open(path_, trim_on_first_row_ ? std::ios::app : std::ios::trunc);
-  if (!csv_) throw ModelError(path_ + ": cannot write the loss log");
+  if (!csv_) throw std::runtime_error(path_ + ": cannot write the loss log");
   if (!trim_on_first_row_) csv_ << "step,loss,seconds\n" << std::flush;
 }
 
@@ -176,13 +176,13 @@ void LossLog::add(int step, double loss, double seconds) {
     {
       std::ofstream out(temporary, std::ios::trunc);
       for (const auto& line : kept) out << line << '\n';
-      if (!out) throw ModelError(temporary + ": cannot write the loss log");
+      if (!out) throw std::runtime_error(temporary + ": cannot write the loss log");
     }
     fs::rename(temporary, path_);
     csv_.open(path_, std::ios::app);
-    if (!csv_) throw ModelError(path_ + ": cannot write the loss log");
+    if (!csv_) throw std::runtime_error(path_ + ": cannot write the loss log");
   }
   csv_ << step << ',' << loss << ',' << seconds << '\n' << std::flush;
 }
 
-}  // namespace tuneloop::model
+}  // namespace tuneloop::progress

@@ -1,4 +1,4 @@
-#include "model/corpus/corpus.hpp"
+#include "corpus/corpus.hpp"
 
 #include <atomic>
 #include <cstdio>

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-namespace tuneloop::model {
+namespace tuneloop::progress {
 
 // What a progress report shows. NaN eta_seconds or loss = unknown (shown as "--" / left out).
 struct ProgressFigures {
@@ -77,7 +77,7 @@ class LossLog {
  public:
   // append: continue a resumed run's file. Its rows from the first step this run logs on
   // are dropped (a run killed after its last checkpoint logged steps that are done again).
-  // Throws ModelError if the file can't be written.
+  // Throws std::runtime_error if the file cannot be written.
   LossLog(std::string path, bool append);
   void add(int step, double loss, double seconds);
   const std::string& path() const noexcept { return path_; }
@@ -88,4 +88,4 @@ class LossLog {
   std::ofstream csv_;
 };
 
-}  // namespace tuneloop::model
+}  // namespace tuneloop::progress

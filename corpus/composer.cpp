@@ -1,4 +1,4 @@
-#include "model/corpus/composer.hpp"
+#include "corpus/composer.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "model/audio/features.hpp"
+#include "audio/features.hpp"
 
 #include <algorithm>
 #include <array>
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "model/audio/fft.hpp"
+#include "audio/fft.hpp"
 
 namespace tuneloop::audio {
 namespace {

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "model/corpus/tags.hpp"
+#include "corpus/tags.hpp"
 
 namespace tuneloop::corpus {
 

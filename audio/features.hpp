@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 
 namespace tuneloop::audio {
 

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <memory>
 
-#include "model/audio/audio.hpp"
+#include "audio/audio.hpp"
 
 namespace tuneloop::audio {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/corpus/renderer.hpp"
+#include "corpus/renderer.hpp"
 
 #include <fluidsynth.h>
 

@@ -3,8 +3,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "model/audio/audio.hpp"
-#include "model/corpus/composer.hpp"
+#include "audio/audio.hpp"
+#include "corpus/composer.hpp"
 
 namespace tuneloop::corpus {
 

@@ -1,0 +1,65 @@
+#include "model/preference_losses.hpp"
+
+#include <algorithm>
+
+#include "adapters/lora.hpp"
+
+namespace tuneloop::model {
+
+torch::Tensor reference_losses(Denoiser& denoiser, const std::string& adapter,
+                               const torch::Tensor& x0, const DiffusionDraws& draws) {
+  torch::NoGradGuard ng;
+  adapters::set_active_adapter(*denoiser, "");
+  struct Restore {
+    Denoiser& d;
+    const std::string& name;
+    ~Restore() {
+      try {
+        adapters::set_active_adapter(*d, name);
+      } catch (...) {
+      }
+    }
+  } restore{denoiser, adapter};
+  return diffusion_loss_per_example(denoiser, x0, torch::Tensor(), draws);
+}
+
+PreferenceLoss kto_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& x0,
+                        const torch::Tensor& desirable, const DiffusionDraws& draws, double beta) {
+  const auto ref = reference_losses(denoiser, adapter, x0, draws);
+  const auto own = diffusion_loss_per_example(denoiser, x0, torch::Tensor(), draws);
+  const auto reward = ref - own;
+  const auto drift = (own - ref).mean().clamp_min(0.0).detach();
+  const auto sign = desirable.to(reward.dtype()) * 2.0 - 1.0;  // +1 desirable, −1 not
+  PreferenceLoss out;
+  out.loss = (1.0 - torch::sigmoid(beta * sign * (reward - drift))).mean();
+  out.accuracy = ((sign * (reward - drift)).detach() > 0).to(torch::kFloat32).mean().item<double>();
+  return out;
+}
+
+PreferenceLoss dpo_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& liked,
+                        const torch::Tensor& disliked, const DiffusionDraws& draws, double beta) {
+  const auto x0 = torch::cat({liked, disliked});
+  const DiffusionDraws both{torch::cat({draws.t, draws.t}), torch::cat({draws.noise, draws.noise})};
+  const auto ref = reference_losses(denoiser, adapter, x0, both);
+  const auto own = diffusion_loss_per_example(denoiser, x0, torch::Tensor(), both);
+  const auto reward = ref - own;
+  const int64_t n = liked.size(0);
+  const auto margin = reward.slice(0, 0, n) - reward.slice(0, n, 2 * n);
+  PreferenceLoss out;
+  out.loss = -torch::log_sigmoid(beta * margin).mean();
+  out.accuracy = (margin.detach() > 0).to(torch::kFloat32).mean().item<double>();
+  return out;
+}
+
+double calibrated_beta(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& liked,
+                       const torch::Tensor& disliked, const DiffusionDraws& draws) {
+  const auto x0 = torch::cat({liked, disliked});
+  const DiffusionDraws both{torch::cat({draws.t, draws.t}), torch::cat({draws.noise, draws.noise})};
+  const auto ref = reference_losses(denoiser, adapter, x0, both);
+  const int64_t n = liked.size(0);
+  const auto diff = ref.slice(0, 0, n) - ref.slice(0, n, 2 * n);
+  const double sd = n > 1 ? diff.std().item<double>() : 0.0;
+  return 1.0 / std::max(sd, 1e-3);
+}
+
+}  // namespace tuneloop::model

@@ -1,0 +1,40 @@
+#pragma once
+// Preference objectives for fine-tuning the denoiser's LoRA adapter against a reference:
+// the same denoiser with the adapter switched off (the base model). The implicit reward of
+// an example is how much better the adapter denoises it than the reference does,
+// r = loss_ref − loss_θ at shared noise and time (Diffusion-DPO, Diffusion-KTO).
+#include <string>
+
+#include <torch/torch.h>
+
+#include "model/diffusion.hpp"
+
+namespace tuneloop::model {
+
+struct PreferenceLoss {
+  torch::Tensor loss;     // scalar, with gradients for the adapter's factors
+  double accuracy = 0;    // share of examples (kto) or pairs (dpo) the adapter orders right
+};
+
+// Per-example v-prediction losses of the reference (adapter `adapter` switched off), no grad.
+torch::Tensor reference_losses(Denoiser& denoiser, const std::string& adapter,
+                               const torch::Tensor& x0, const DiffusionDraws& draws);
+
+// Diffusion-KTO on unpaired examples x0 [B, …] labelled by `desirable` [B] (bool): desirable
+// ones score 1 − σ(β(r − z)), undesirable 1 − σ(β(z − r)), with z = max(0, mean(loss_θ −
+// loss_ref)) over the batch (detached), the estimate of how far the adapter has drifted.
+PreferenceLoss kto_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& x0,
+                        const torch::Tensor& desirable, const DiffusionDraws& draws, double beta);
+
+// Diffusion-DPO on pairs: liked[i] with disliked[i] at the same draws; the margin is
+// m = r_liked − r_disliked and the loss −log σ(β m).
+PreferenceLoss dpo_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& liked,
+                        const torch::Tensor& disliked, const DiffusionDraws& draws, double beta);
+
+// β from the listener's own data: 1 / the spread (sd) of the reference's loss differences
+// between paired liked and disliked examples at shared draws, so a margin as large as two
+// different clips naturally differ by gives a logit of 1. Falls back to 1 / 1e-3.
+double calibrated_beta(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& liked,
+                       const torch::Tensor& disliked, const DiffusionDraws& draws);
+
+}  // namespace tuneloop::model

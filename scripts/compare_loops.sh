@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the default pilot study under several loop settings and seeds, one run at a time,
+# then pools each setting's runs into one report over all listener-runs (tuneloop pilot
+# pool). Long: about 6 minutes a run on 2 idle cores. Results: runs/compare/<setting>/.
+#   bash scripts/compare_loops.sh                      # every setting below, 3 seeds
+#   SETTINGS="today kto" SEEDS="20260601" bash scripts/compare_loops.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${TUNELOOP_BIN:-build/daemon}
+study=${STUDY:-studies/default.yaml}
+out=${OUT:-runs/compare}
+seeds=${SEEDS:-"20260601 20260602 20260603"}
+
+# name -> tuneloopd settings over the study's daemon_config
+declare -A setting=(
+  [today]="training.init=parent training.objective=sft generation.candidates=1"
+  [strength05]="training.init=parent training.objective=sft generation.candidates=1 model.adapter_strength=0.5"
+  [strength07]="training.init=parent training.objective=sft generation.candidates=1 model.adapter_strength=0.7"
+  [parent_cand]="training.init=parent training.objective=sft generation.candidates=4"
+  [base]="training.init=base training.objective=sft generation.candidates=1"
+  [base_cand]="training.init=base training.objective=sft generation.candidates=4"
+  [kto_cand]="training.init=base training.objective=kto generation.candidates=4"
+  [dpo_cand]="training.init=base training.objective=dpo generation.candidates=4"
+  [rwr_cand]="training.init=base training.objective=rwr generation.candidates=4"
+)
+names=${SETTINGS:-"today strength05 base_cand kto_cand dpo_cand rwr_cand parent_cand base strength07"}
+
+for seed in $seeds; do
+  for name in $names; do
+    dir="$out/$name/seed-$seed"
+    if [[ -f "$dir/summary.json" ]]; then continue; fi
+    sets=()
+    for s in ${setting[$name]}; do sets+=(--set "$s"); done
+    echo "compare: $name seed $seed" >&2
+    start=$(date +%s)
+    "$bin/tuneloop" pilot run "$study" --daemon "$bin/tuneloopd" --seed "$seed" --no-plots \
+      --out "$dir" "${sets[@]}" > "$out/$name-$seed.log" 2>&1 || echo "compare: $name seed $seed failed" >&2
+    echo "compare: $name seed $seed took $(( $(date +%s) - start )) s" >&2
+  done
+done
+for name in $names; do
+  runs=("$out/$name"/seed-*)
+  [[ -e "${runs[0]}" ]] || continue
+  "$bin/tuneloop" pilot pool "${runs[@]}" --study "$study" --out "$out/$name/pooled" --no-plots \
+    > "$out/$name/pooled.md" 2>&1 || true
+done
