@@ -31,9 +31,17 @@ enum class Format { by_extension, wav, flac, ogg };
 // non-audio files.
 Audio read_audio(const std::string& path, int target_rate = 0);
 
-// Writes 16-bit WAV, 16-bit FLAC or Ogg Vorbis (samples outside [-1, 1] are clipped).
+// Writes 16-bit WAV, 16-bit FLAC or Ogg Vorbis (samples outside [-1, 1] are clipped),
+// durably: to PATH.part, flushed, renamed into place, the folder flushed.
 // Throws AudioError naming the path when the format is unknown or the file can't be written.
 void write_audio(const std::string& path, const Audio& audio, Format format = Format::by_extension);
+
+// Copies a regular file durably (to TO.part, flushed, renamed, the folder flushed), so a
+// database row that names `to` never points at a partial file. Throws AudioError.
+void durable_copy(const std::string& from, const std::string& to);
+
+// Flushes the folder entry of `path` (after a rename into it) to disk; best effort.
+void sync_parent_folder(const std::string& path);
 
 // Band-limited resampling with libsoxr (high quality); the duration is kept to the sample.
 // Throws AudioError when a rate is not positive or libsoxr fails.

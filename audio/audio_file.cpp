@@ -1,3 +1,6 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sndfile.h>
 #include <soxr.h>
 
@@ -7,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -32,9 +36,70 @@ std::string lower_extension(const std::string& path) {
 
 }  // namespace
 
+// Opens `path` for reading only if it is a regular file: a FIFO or device would block the
+// caller (the daemon's io thread) in open() or read() forever. Non-blocking open, then
+// checked on the open descriptor, so the file cannot be swapped in between.
+static int open_regular_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw AudioError("cannot open '" + path + "': " + std::strerror(errno));
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw AudioError("'" + path + "' is not a regular file");
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+void sync_parent_folder(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const int fd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void durable_copy(const std::string& from, const std::string& to) {
+  const int in = open_regular_file(from);
+  const std::string part = to + ".part";
+  const int out = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (out < 0) {
+    const std::string why = std::strerror(errno);
+    ::close(in);
+    throw AudioError("cannot write '" + part + "': " + why);
+  }
+  std::vector<char> buf(1 << 16);
+  bool ok = true;
+  for (;;) {
+    const ssize_t got = ::read(in, buf.data(), buf.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      ok = got == 0;
+      break;
+    }
+    for (ssize_t done = 0; ok && done < got;) {
+      const ssize_t n = ::write(out, buf.data() + done, static_cast<std::size_t>(got - done));
+      if (n < 0 && errno == EINTR) continue;
+      ok = n > 0;
+      done += n > 0 ? n : 0;
+    }
+    if (!ok) break;
+  }
+  const std::string why = ok ? "" : std::strerror(errno);
+  ok = ok && ::fsync(out) == 0;
+  ::close(in);
+  ::close(out);
+  if (!ok || ::rename(part.c_str(), to.c_str()) != 0) {
+    const std::string reason = why.empty() ? std::strerror(errno) : why;
+    ::unlink(part.c_str());
+    throw AudioError("cannot copy '" + from + "' to '" + to + "': " + reason);
+  }
+  sync_parent_folder(to);
+}
+
 Audio read_audio(const std::string& path, int target_rate) {
   SF_INFO info{};
-  SndfilePtr file(sf_open(path.c_str(), SFM_READ, &info));
+  SndfilePtr file(sf_open_fd(open_regular_file(path), SFM_READ, &info, /*close_desc=*/SF_TRUE));
   if (!file) {
     throw AudioError("cannot read audio file '" + path + "': " + sf_strerror(nullptr));
   }
@@ -100,15 +165,33 @@ void write_audio(const std::string& path, const Audio& audio, Format format) {
     case Format::by_extension:
       break;
   }
-  SndfilePtr file(sf_open(path.c_str(), SFM_WRITE, &info));
-  if (!file) throw AudioError("cannot write audio file '" + path + "': " + sf_strerror(nullptr));
+  // Written beside the target, flushed to disk and renamed into place, so a row that names
+  // the file never points at a partial one, even after a power cut.
+  const std::string part = path + ".part";
+  const int fd = ::open(part.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (fd < 0) throw AudioError("cannot write audio file '" + path + "': " + std::strerror(errno));
+  SndfilePtr file(sf_open_fd(fd, SFM_WRITE, &info, /*close_desc=*/SF_FALSE));
+  auto fail = [&](const std::string& why) {
+    file.reset();
+    ::close(fd);
+    ::unlink(part.c_str());
+    throw AudioError(why);
+  };
+  if (!file) fail("cannot write audio file '" + path + "': " + sf_strerror(nullptr));
   // Float → int conversion wraps around without this; clipping is the lesser evil.
   sf_command(file.get(), SFC_SET_CLIPPING, nullptr, SF_TRUE);
   const auto frames = static_cast<sf_count_t>(audio.samples.size());
-  if (frames > 0 && sf_writef_float(file.get(), audio.samples.data(), frames) != frames) {
-    throw AudioError("error writing audio file '" + path + "': " + sf_strerror(file.get()));
+  if (frames > 0 && sf_writef_float(file.get(), audio.samples.data(), frames) != frames)
+    fail("error writing audio file '" + path + "': " + sf_strerror(file.get()));
+  if (sf_close(file.release()) != 0) fail("error closing audio file '" + path + "'");
+  if (::fsync(fd) != 0) fail("cannot flush audio file '" + path + "': " + std::strerror(errno));
+  ::close(fd);
+  if (::rename(part.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(part.c_str());
+    throw AudioError("cannot move '" + part + "' into place: " + why);
   }
-  if (sf_close(file.release()) != 0) throw AudioError("error closing audio file '" + path + "'");
+  sync_parent_folder(path);
 }
 
 Audio resample(const Audio& audio, int rate) {
@@ -267,17 +350,21 @@ std::string sha256_hex(std::string_view bytes) {
 }
 
 std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw AudioError("cannot open '" + path + "' to hash it: " + std::strerror(errno));
+  const int fd = open_regular_file(path);
   Sha256 sha;
   std::vector<char> buf(1 << 16);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const auto got = in.gcount();
-    if (got > 0)
-      sha.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<std::size_t>(got));
+  for (;;) {
+    const ssize_t got = ::read(fd, buf.data(), buf.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      throw AudioError("error reading '" + path + "' to hash it: " + why);
+    }
+    if (got == 0) break;
+    sha.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<std::size_t>(got));
   }
-  if (in.bad()) throw AudioError("error reading '" + path + "' to hash it");
+  ::close(fd);
   return sha.hex_digest();
 }
 

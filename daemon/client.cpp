@@ -33,6 +33,15 @@ Client Client::connect_unix(const std::filesystem::path& socket) {
     ::close(fd);
     throw NotRunningError(not_running_message(socket));
   }
+  // Another user could have put a listener at a socket path in a shared folder.
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid != ::geteuid() &&
+      cred.uid != 0) {
+    ::close(fd);
+    throw std::runtime_error("refusing " + p + ": it is served by uid " + std::to_string(cred.uid) +
+                             ", not by this user");
+  }
   return Client(fd);
 }
 

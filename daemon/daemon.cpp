@@ -3,6 +3,7 @@
 #include "daemon/study_methods.hpp"
 
 #include "daemon/errors.hpp"
+#include "daemon/export_folder.hpp"
 #include "audio/audio.hpp"
 
 #include <spdlog/spdlog.h>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace tuneloop::daemon {
 
@@ -203,6 +205,7 @@ int Daemon::run() {
   loop_->start();
   spdlog::info("daemon: ready pid={} protocol={}", ::getpid(), kProtocolVersion);
   io_.run();
+  stopped_->store(true);
   spdlog::info("daemon: stopped");
   return 0;
 }
@@ -334,6 +337,11 @@ void Daemon::publish(const std::string& event, const json& params) {
   if (event == "rating.recorded" && loop_) loop_->on_rating();
 }
 
+namespace {
+// How long a shutdown may take before the daemon exits anyway.
+constexpr int kShutdownDeadlineSeconds = 5;
+}  // namespace
+
 void Daemon::shutdown(const std::string& why) {
   if (stopping_) return;
   stopping_ = true;
@@ -359,7 +367,18 @@ void Daemon::shutdown(const std::string& why) {
   player_->stop(player::EndReason::interrupted);
   if (loop_) loop_->stop();  // a running fine-tune checkpoints; its job resumes at the next start
   std::error_code ignored;
-  signals_.cancel(ignored);
+  // Clearing the set gives SIGINT and SIGTERM back their default action: a second signal
+  // ends the process at once, whatever the shutdown is waiting for.
+  signals_.clear(ignored);
+  // Every acknowledged rating and listen is committed by now; a peer that never reads or
+  // a half-sent HTTP request must not keep the daemon (and its lock) alive.
+  std::thread([stopped = stopped_] {
+    std::this_thread::sleep_for(std::chrono::seconds(kShutdownDeadlineSeconds));
+    if (stopped->load()) return;
+    spdlog::error("daemon: shutdown still not finished after {} s; exiting now", kShutdownDeadlineSeconds);
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
   checkpoint_timer_.cancel();
   server_->stop();
   if (http_) http_->stop();
@@ -554,6 +573,7 @@ json Daemon::status_json() {
 
 json Daemon::export_listener(const fs::path& dir_in, const std::string& format) {
   const fs::path dir = fs::absolute(dir_in);
+  prepare_export_folder(dir, "dir");
   std::error_code ec;
   fs::create_directories(dir / "audio" / "songs", ec);
   fs::create_directories(dir / "audio" / "tracks", ec);
@@ -622,8 +642,13 @@ json Daemon::delete_listener() {
   }
   plays_.clear();
   current_token_.reset();
+  if (loop_ && loop_->job_running()) loop_->cancel_job();  // it would write for a deleted listener
   const auto songs = store_->songs(listener_id_);
   const auto tracks = store_->tracks(listener_id_);
+  const auto iterations = store_->iterations(listener_id_);
+  std::vector<std::string> study_copies;
+  for (const auto& s : store_->studies(listener_id_))
+    for (const auto& i : store_->study_items(s.id)) study_copies.push_back(i.blinded_path);
   const fs::path data = config_.paths.data_dir;
   json counts = {{"songs", songs.size()}, {"tracks", tracks.size()},
                  {"ratings", store_->rating_history_for_listener(listener_id_).size()},
@@ -637,6 +662,15 @@ json Daemon::delete_listener() {
     if (inside(s.path, data) && fs::remove(s.path, ec)) ++files;
   for (const auto& t : tracks)
     if (inside(t.path, data) && fs::remove(t.path, ec)) ++files;
+  // Adapters and reward models learnt from the listener's taste, and blinded study copies.
+  for (const auto& i : iterations) {
+    if (i.adapter_path.empty() || !inside(i.adapter_path, data)) continue;
+    if (fs::remove(i.adapter_path, ec)) ++files;
+    const fs::path reward = fs::path(i.adapter_path).replace_extension(".reward.json");
+    if (fs::remove(reward, ec)) ++files;
+  }
+  for (const auto& c : study_copies)
+    if (inside(c, data) && fs::remove(c, ec)) ++files;
   counts["files"] = files;
   listener_id_ = store_->ensure_listener(config_.daemon.listener).id;
   queue_ = player::PlayQueue();
@@ -829,14 +863,10 @@ void Daemon::register_commands() {
            if (ext.empty()) ext = ".audio";
            const fs::path dest = config_.paths.data_dir / "songs" / (sha + ext);
            if (!fs::exists(dest)) {
-             const fs::path tmp = dest.string() + ".part";
-             std::error_code ec;
-             fs::copy_file(src, tmp, fs::copy_options::overwrite_existing, ec);
-             if (!ec) fs::rename(tmp, dest, ec);
-             if (ec) {
-               fs::remove(tmp, ec);
-               throw RpcError(ErrorCode::storage_error, "cannot copy " + src.string() + " to " +
-                                                            dest.string() + ": " + ec.message());
+             try {
+               audio::durable_copy(src.string(), dest.string());
+             } catch (const audio::AudioError& e) {
+               throw RpcError(ErrorCode::storage_error, e.what());
              }
            }
            store::NewSong ns;

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -125,6 +126,8 @@ class Daemon {
   std::int64_t next_token_ = 0;
   player::State state_ = player::State::idle;
   bool stopping_ = false;
+  // Set when run() returns; the shutdown deadline's watchdog then lets the process be.
+  std::shared_ptr<std::atomic<bool>> stopped_ = std::make_shared<std::atomic<bool>>(false);
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // Last member: destroyed first, joining the worker before what it posts to goes away.
   std::unique_ptr<loop::LoopService> loop_;

@@ -294,16 +294,14 @@ bool HttpServer::allowed(const httplib::Request& req, httplib::Response& res) co
                            " or localhost:" + std::to_string(port_));
     return false;
   }
-  if (req.method == "POST" && req.path == "/rpc") {
-    // Checked on the headers, before cpp-httplib reads the body into memory.
+  if (req.method == "POST" && req.path == "/rpc" && req.has_header("Content-Length")) {
+    // Checked on the headers, before cpp-httplib reads the body into memory (a chunked
+    // body, which has no length, is checked in serve_rpc, after the token).
     const std::string length = req.get_header_value("Content-Length");
-    if (length.empty() || length.size() > 9 || length.find_first_not_of("0123456789") != std::string::npos ||
+    if (length.size() > 9 || length.find_first_not_of("0123456789") != std::string::npos ||
         std::stoull(length) > kMaxRpcBytes) {
       spdlog::warn("http: refused a /rpc body of Content-Length '{}' from {}", length, req.remote_addr);
-      set_text(res, length.empty() ? 411 : 413,
-               length.empty() ? "411 length required: /rpc needs a Content-Length"
-                              : "413 payload too large: /rpc takes at most " +
-                                    std::to_string(kMaxRpcBytes) + " bytes");
+      set_text(res, 413, "413 payload too large: /rpc takes at most " + std::to_string(kMaxRpcBytes) + " bytes");
       return false;
     }
   }
@@ -361,6 +359,8 @@ void HttpServer::routes() {
 }
 
 void HttpServer::serve_rpc(const httplib::Request& req, httplib::Response& res) {
+  if (req.body.size() > kMaxRpcBytes)
+    return set_text(res, 413, "413 payload too large: /rpc takes at most " + std::to_string(kMaxRpcBytes) + " bytes");
   const std::string peer = "http:" + req.remote_addr + ":" + std::to_string(req.remote_port);
   auto reply = on_io([this, body = req.body, peer] {
     Session session(peer);

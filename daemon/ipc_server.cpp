@@ -3,9 +3,15 @@
 #include "daemon/errors.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <type_traits>
 #include <deque>
 #include <stdexcept>
 #include <string>
@@ -193,13 +199,42 @@ IpcServer::IpcServer(asio::io_context& io, const Dispatcher& dispatcher,
       tcp_acceptor_(io),
       connections_(std::make_shared<std::set<std::shared_ptr<ConnectionBase>>>()) {}
 
+void ensure_private_folder(const fs::path& dir) {
+  // mkdir is atomic: either we made it (0700, ours) or whatever is there is checked.
+  if (::mkdir(dir.c_str(), 0700) == 0) return;
+  if (errno != EEXIST)
+    throw std::runtime_error("cannot create the socket folder " + dir.string() + ": " + std::strerror(errno));
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0)
+    throw std::runtime_error("cannot inspect the socket folder " + dir.string() + ": " + std::strerror(errno));
+  if (S_ISLNK(st.st_mode))
+    throw std::runtime_error("the socket folder " + dir.string() + " is a symbolic link; refusing to use it");
+  if (!S_ISDIR(st.st_mode))
+    throw std::runtime_error("the socket folder " + dir.string() + " is not a folder");
+  if (st.st_uid != ::geteuid())
+    throw std::runtime_error("the socket folder " + dir.string() + " belongs to uid " +
+                             std::to_string(st.st_uid) + ", not to this user; refusing to use it");
+  if ((st.st_mode & 077) != 0)
+    throw std::runtime_error("the socket folder " + dir.string() +
+                             " is open to other users (mode " + [&] {
+                               char m[8];
+                               std::snprintf(m, sizeof m, "%03o", st.st_mode & 0777);
+                               return std::string(m);
+                             }() + "); make it 0700 or remove it");
+}
+
 IpcServer::~IpcServer() { stop(); }
 
 void IpcServer::start() {
   const fs::path& path = options_.socket_path;
   const fs::path dir = path.parent_path();
   std::error_code ec;
-  if (!dir.empty() && !fs::exists(dir, ec)) {
+  struct stat parent{};
+  const bool shared_parent = !dir.empty() && ::stat(dir.parent_path().c_str(), &parent) == 0 &&
+                             (parent.st_mode & S_IWOTH) != 0;
+  if (shared_parent) {
+    ensure_private_folder(dir);
+  } else if (!dir.empty() && !fs::exists(dir, ec)) {
     fs::create_directories(dir, ec);
     if (ec) throw std::runtime_error("cannot create the socket folder " + dir.string() + ": " + ec.message());
     fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
@@ -246,45 +281,62 @@ void IpcServer::start() {
   }
 }
 
-void IpcServer::accept_unix() {
-  unix_acceptor_.async_accept([this](std::error_code ec, asio::local::stream_protocol::socket s) {
+namespace {
+
+// The uid of a Unix-socket peer, or -1 when the kernel does not say.
+long peer_uid(int fd) noexcept {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? static_cast<long>(cred.uid) : -1;
+}
+
+std::string peer_name(asio::local::stream_protocol::socket&) { return ""; }
+std::string peer_name(asio::ip::tcp::socket& s) {
+  std::error_code ignored;
+  const auto remote = s.remote_endpoint(ignored);
+  return "@" + remote.address().to_string() + ":" + std::to_string(remote.port());
+}
+
+}  // namespace
+
+template <class Acceptor>
+void IpcServer::accept_on(Acceptor& acceptor, const char* kind, void (IpcServer::*again)()) {
+  using Socket = typename Acceptor::protocol_type::socket;
+  acceptor.async_accept([this, &acceptor, kind, again](std::error_code ec, Socket s) {
     if (ec) {
-      if (ec != asio::error::operation_aborted && unix_acceptor_.is_open()) {
-        spdlog::warn("ipc: accept failed: {}", ec.message());
-        accept_unix();
-      }
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      spdlog::warn("ipc: {} accept failed: {}", kind, ec.message());
+      // EMFILE and ENFILE come back at once while nothing is freed: wait before retrying.
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      timer->async_wait([this, timer, again](std::error_code e) {
+        if (!e && !stopped_) (this->*again)();
+      });
       return;
     }
-    auto c = std::make_shared<Connection<asio::local::stream_protocol::socket>>(
-        std::move(s), "unix#" + std::to_string(++next_connection_id), dispatcher_, sessions_,
-        max_line_, connections_);
+    if constexpr (std::is_same_v<Socket, asio::local::stream_protocol::socket>) {
+      const long uid = peer_uid(s.native_handle());
+      if (uid != static_cast<long>(::geteuid()) && uid != 0) {
+        spdlog::warn("ipc: refused a connection from uid {} (not this user)", uid);
+        (this->*again)();
+        return;
+      }
+    }
+    if (connections_->size() >= kMaxConnections) {
+      spdlog::warn("ipc: {} connections open; refusing another {} connection", connections_->size(), kind);
+      (this->*again)();
+      return;
+    }
+    const std::string name = std::string(kind) + "#" + std::to_string(++next_connection_id) + peer_name(s);
+    auto c = std::make_shared<Connection<Socket>>(std::move(s), name, dispatcher_, sessions_, max_line_,
+                                                  connections_);
     connections_->insert(c);
     c->start();
-    accept_unix();
+    (this->*again)();
   });
 }
 
-void IpcServer::accept_tcp() {
-  tcp_acceptor_.async_accept([this](std::error_code ec, asio::ip::tcp::socket s) {
-    if (ec) {
-      if (ec != asio::error::operation_aborted && tcp_acceptor_.is_open()) {
-        spdlog::warn("ipc: tcp accept failed: {}", ec.message());
-        accept_tcp();
-      }
-      return;
-    }
-    std::error_code ignored;
-    const auto remote = s.remote_endpoint(ignored);
-    auto c = std::make_shared<Connection<asio::ip::tcp::socket>>(
-        std::move(s),
-        "tcp#" + std::to_string(++next_connection_id) + "@" + remote.address().to_string() + ":" +
-            std::to_string(remote.port()),
-        dispatcher_, sessions_, max_line_, connections_);
-    connections_->insert(c);
-    c->start();
-    accept_tcp();
-  });
-}
+void IpcServer::accept_unix() { accept_on(unix_acceptor_, "unix", &IpcServer::accept_unix); }
+void IpcServer::accept_tcp() { accept_on(tcp_acceptor_, "tcp", &IpcServer::accept_tcp); }
 
 void IpcServer::stop() noexcept {
   if (stopped_) return;

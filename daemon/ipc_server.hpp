@@ -21,6 +21,13 @@ namespace tuneloop::daemon {
 /// request to a JSON-RPC port); such a connection is closed before anything runs.
 bool looks_like_http(std::string_view line) noexcept;
 
+/// Connections served at once (socket and TCP together); more are closed at accept.
+inline constexpr std::size_t kMaxConnections = 256;
+
+/// Checks (or creates) a socket folder that lives in a shared place such as /tmp: it must
+/// be a real folder, not a link, owned by this user and closed to everyone else (0700).
+/// Throws std::runtime_error saying what is wrong with it.
+void ensure_private_folder(const std::filesystem::path& dir);
 
 struct IpcOptions {
   std::filesystem::path socket_path;
@@ -52,6 +59,10 @@ class IpcServer {
  private:
   void accept_unix();
   void accept_tcp();
+  // Accepts the next connection on `acceptor` (which `again` re-arms), backing off when
+  // the process is out of file descriptors instead of spinning.
+  template <class Acceptor>
+  void accept_on(Acceptor& acceptor, const char* kind, void (IpcServer::*again)());
 
   asio::io_context& io_;
   const Dispatcher& dispatcher_;

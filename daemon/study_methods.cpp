@@ -1,3 +1,4 @@
+#include "daemon/export_folder.hpp"
 #include "daemon/study_methods.hpp"
 
 #include "daemon/errors.hpp"
@@ -170,10 +171,11 @@ class StudyMethods {
       const store::Track& t = tracks.at(id);
       std::string ext = fs::path(t.path).extension().string();
       const fs::path copy = dir / (code + (ext.empty() ? ".wav" : ext));
-      fs::copy_file(t.path, copy, fs::copy_options::overwrite_existing, ec);
-      if (ec)
-        throw RpcError(ErrorCode::storage_error, "cannot copy track " + std::to_string(id) + " (" + t.path +
-                                                     ") to " + copy.string() + ": " + ec.message());
+      try {
+        audio::durable_copy(t.path, copy.string());
+      } catch (const audio::AudioError& e) {
+        throw RpcError(ErrorCode::storage_error, "cannot copy track " + std::to_string(id) + ": " + e.what());
+      }
       items.push_back({id, number, code, copy.string()});
     }
     json params = {{"iterations", json(std::vector<int>(found.begin(), found.end()))},
@@ -258,6 +260,7 @@ class StudyMethods {
     if (out.empty() || out.is_relative())
       throw RpcError(ErrorCode::invalid_params, "parameter 'out' must be an absolute folder path",
                      {{"param", "out"}});
+    prepare_export_folder(out, "out");
     std::vector<pilot::Event> events;
     for (const auto& i : v.items) {
       if (!i.stars) continue;  // unanswered or skipped

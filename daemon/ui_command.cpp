@@ -3,6 +3,7 @@
 
 #include "config/config.hpp"
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,8 +82,22 @@ int run_ui(const UiArgs& a) {
     return 1;
   }
   std::cout << url << "\n";
-  if (!a.no_open && !open_in_browser(url))
-    std::cerr << "(open the address above in a browser on this computer)\n";
+  if (a.no_open) return 0;
+  // The browser is started on a private file that forwards to the address, so the token
+  // never appears in a command line (which every local user can read in /proc).
+  const fs::path redirect = data / "ui-open.html";
+  bool opened = false;
+  {
+    const int fd = ::open(redirect.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      const std::string page = "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0; url=" +
+                               url + "\"><title>tuneloop</title><a href=\"" + url + "\">tuneloop</a>\n";
+      const bool written = ::write(fd, page.data(), page.size()) == static_cast<ssize_t>(page.size());
+      ::close(fd);
+      opened = written && open_in_browser("file://" + redirect.string());
+    }
+  }
+  if (!opened) std::cerr << "(open the address above in a browser on this computer)\n";
   return 0;
 }
 

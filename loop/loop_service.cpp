@@ -43,15 +43,17 @@ LoopService::LoopService(asio::io_context& io, store::Store& store, const config
 
 LoopService::~LoopService() { stop(); }
 
-model::Engine& LoopService::engine() {
-  if (!engine_) {
-    model::EngineOptions o;
-    o.weights_dir = config_.paths.weights_dir.string();
-    o.device = std::string(config::to_string(config_.model.device));
-    o.threads = config_.model.threads;
-    o.fine_tune_threads = config_.training.threads;
-    engine_ = model::Engine::load(o);
-  }
+model::EngineOptions LoopService::engine_options() const {
+  model::EngineOptions o;
+  o.weights_dir = config_.paths.weights_dir.string();
+  o.device = std::string(config::to_string(config_.model.device));
+  o.threads = config_.model.threads;
+  o.fine_tune_threads = config_.training.threads;
+  return o;
+}
+
+model::Engine& LoopService::engine(const model::EngineOptions& options) {
+  if (!engine_) engine_ = model::Engine::load(options);
   return *engine_;
 }
 
@@ -98,11 +100,12 @@ void LoopService::start() {
 void LoopService::probe_engine(bool first_batch) {
   if (probing_) return;
   probing_ = true;
-  worker_.submit([this, first_batch] {
+  // The options are read here, on the io thread: a SIGHUP reload replaces the config there.
+  worker_.submit([this, first_batch, options = engine_options()] {
     std::string error;
     std::vector<std::string> vocabulary;
     try {
-      vocabulary = engine().tag_vocabulary();
+      vocabulary = engine(options).tag_vocabulary();
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -234,7 +237,7 @@ void LoopService::launch(IterationPlan plan) {
   hooks_.publish("job.progress", {{"job_id", plan.job_id}, {"iteration_id", plan.iteration_id},
                                   {"iteration", plan.number}, {"state", "running"},
                                   {"phase", "start"}, {"progress", 0.0}});
-  worker_.submit([this, plan = std::move(plan)] {
+  worker_.submit([this, plan = std::move(plan), options = engine_options()] {
     // Throttled so a fast fixture model does not flood the io thread and the database.
     auto last_post = std::chrono::steady_clock::time_point{};
     std::string last_phase;
@@ -247,7 +250,7 @@ void LoopService::launch(IterationPlan plan) {
       asio::post(io_, [this, p] { on_progress(p); });
     };
     try {
-      model::Engine& e = engine();
+      model::Engine& e = engine(options);
       asio::post(io_, [this, vocabulary = e.tag_vocabulary()] { vocabulary_ = vocabulary; });
       IterationOutcome outcome = run_iteration(e, plan, progress, worker_.cancel_flag());
       asio::post(io_, [this, outcome = std::move(outcome)] { on_finished(outcome); });

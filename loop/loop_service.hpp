@@ -98,7 +98,9 @@ class LoopService {
   // Throws model::ModelError (see iterate).
   void check_model();
   // Worker side: loads the engine once. Throws model::ModelError.
-  model::Engine& engine();
+  // Worker thread only; the options are taken on the io thread (engine_options()).
+  model::Engine& engine(const model::EngineOptions& options);
+  model::EngineOptions engine_options() const;
 
   asio::io_context& io_;
   store::Store& store_;

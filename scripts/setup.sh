@@ -17,6 +17,7 @@ packages=(
   libcpp-httplib-dev
   libfluidsynth-dev fluid-soundfont-gm
   gnuplot-nox
+  clang-14 libclang-rt-14-dev
   python3
   chromium nodejs
 )

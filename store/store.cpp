@@ -661,6 +661,8 @@ Store Store::open(const std::string& path, const OpenOptions& options) {
   impl->exec("PRAGMA journal_mode = WAL", "switching to WAL");
   // FULL: a commit is on disk before the call returns, so acknowledged feedback survives.
   impl->exec("PRAGMA synchronous = FULL", "setting synchronous");
+  // Deleted rows are overwritten, not left readable in free pages (listener.delete).
+  impl->exec("PRAGMA secure_delete = ON", "setting secure_delete");
 
   const int target = options.max_version < 0 ? latest : std::min(options.max_version, latest);
   if (found < target) {
@@ -732,6 +734,12 @@ void Store::delete_listener(Id id) {
   for (auto t : {"listeners", "songs", "tracks", "plays", "ratings", "iterations", "jobs"})
     impl_->touched(t);
   tx.commit();
+  // The deleted rows' old pages would otherwise stay in the write-ahead log until the next
+  // checkpoint; best effort (another connection reading can hold it back).
+  try {
+    impl_->exec("PRAGMA wal_checkpoint(TRUNCATE)", "truncating the write-ahead log");
+  } catch (const StoreError&) {
+  }
 }
 
 // ---------------------------------------------------------------- songs

@@ -98,8 +98,8 @@ int main(int argc, char** argv) {
   std::vector<double> long_steps, short_steps;
   double long_wall = 0;
   // A redrawn bar on a terminal, a line every 2 s in a log.
-  std::optional<model::ProgressDisplay> progress;
-  progress.emplace("bench_long", n, model::progress_style_for(stderr, false), stderr, "tracks");
+  std::optional<progress::ProgressDisplay> progress;
+  progress.emplace("bench_long", n, progress::progress_style_for(stderr, false), stderr, "tracks");
   for (int i = 1; i <= n; ++i) {
     model::GenerateParams p;
     p.seed = static_cast<uint64_t>(i);

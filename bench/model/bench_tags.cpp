@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
   int done = 0;
   const int total = n * static_cast<int>(tags.size());
   // A redrawn bar on a terminal, a line every 2 s in a log.
-  std::optional<model::ProgressDisplay> progress;
-  progress.emplace("bench_tags", total, model::progress_style_for(stderr, false), stderr, "clips");
+  std::optional<progress::ProgressDisplay> progress;
+  progress.emplace("bench_tags", total, progress::progress_style_for(stderr, false), stderr, "clips");
   for (const auto& tag : tags) {
     for (int i = 1; i <= n; ++i) {
       model::GenerateParams p;

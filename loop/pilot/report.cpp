@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/wait.h>
+
+#include <csignal>
 #include <unistd.h>
 
 #include <cmath>
@@ -646,6 +648,10 @@ void write_plot_data(const json& s, const fs::path& dir) {
   if (!f) throw ReportError("cannot write " + (dir / "plots.gp").string());
 }
 
+namespace {
+constexpr int kGnuplotTimeoutMs = 60000;
+}  // namespace
+
 std::vector<fs::path> render_plots(const fs::path& dir, const std::string& gnuplot) {
   const fs::path log = dir / "gnuplot.log";
   const pid_t pid = ::fork();
@@ -661,8 +667,19 @@ std::vector<fs::path> render_plots(const fs::path& dir, const std::string& gnupl
     ::execlp(gnuplot.c_str(), gnuplot.c_str(), "plots.gp", static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  // gnuplot gets a minute: a wedged one must not hold up the daemon's study.export.
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  for (int waited_ms = 0;; waited_ms += 20) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) break;
+    if (waited_ms >= kGnuplotTimeoutMs) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      throw ReportError("'" + gnuplot + " plots.gp' in " + dir.string() + " did not finish within " +
+                        std::to_string(kGnuplotTimeoutMs / 1000) + " s; killed");
+    }
+    ::usleep(20000);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::ifstream in(log);

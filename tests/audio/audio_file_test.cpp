@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sndfile.h>
 
 #include <cmath>
@@ -192,4 +193,18 @@ TEST(Loudness, SilenceStaysSilent) {
   a.samples.assign(1000, 0.0f);
   normalise_loudness(a);
   for (float s : a.samples) ASSERT_EQ(s, 0.0f);
+}
+
+TEST(AudioFile, AFifoIsRefusedAtOnceInsteadOfBlockingTheReader) {
+  tuneloop::test::TempDir dir("tuneloop-fifo");
+  const std::string fifo = dir.file("song.wav");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Nobody ever writes to it: a blocking open() would hang this test forever.
+  try {
+    read_audio(fifo);
+    FAIL() << "a FIFO was read";
+  } catch (const AudioError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(sha256_file(fifo), AudioError);
 }

@@ -322,6 +322,29 @@ TEST_F(DaemonTest, ExportWritesRatingsPlaysAndAudioAndDeleteForgetsTheListener) 
   EXPECT_TRUE(fs::exists(d.dir() / "tone.wav"));  // not the daemon's file: kept
 }
 
+TEST_F(DaemonTest, ExportRefusesALinkOrAFolderThatIsNotEmptyAndWritesNothingThere) {
+  Client c = d.client();
+  add_track(c);
+  const fs::path victim = d.dir() / "victim";
+  fs::create_directory(victim);
+  const fs::path link = d.dir() / "link";
+  fs::create_directory_symlink(victim, link);
+  json r = c.request("listener.export", {{"dir", link.string()}, {"format", "json"}});
+  EXPECT_EQ(r["error"]["code"], -32602) << r.dump();
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("symbolic link"), std::string::npos) << r.dump();
+  EXPECT_TRUE(fs::is_empty(victim));
+
+  std::ofstream(victim / "keep.txt") << "mine";
+  r = c.request("listener.export", {{"dir", victim.string()}, {"format", "csv"}});
+  EXPECT_EQ(r["error"]["code"], -32602) << r.dump();
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("not empty"), std::string::npos) << r.dump();
+  EXPECT_FALSE(fs::exists(victim / "ratings.csv"));
+
+  const fs::path fresh = d.dir() / "fresh";
+  c.call("listener.export", {{"dir", fresh.string()}, {"format", "json"}});
+  EXPECT_EQ(fs::status(fresh).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+}
+
 TEST_F(DaemonTest, SigtermStopsGracefullyAndRemovesTheSocket) {
   const int status = d.stop(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status));

@@ -24,13 +24,13 @@ using nlohmann::json;
 class LoopIntegration : public ::testing::Test {
  protected:
   void make_daemon(int training_steps, int min_feedback, int checkpoint_every = 2,
-                   const std::string& generation_extra = "") {
+                   const std::string& generation_extra = "", const std::string& training_extra = "") {
     const std::string yaml =
         "model:\n  steps: 2\n  device: cpu\n"
         "training:\n  steps: " + std::to_string(training_steps) +
         "\n  batch_size: 2\n  rank: 2\n  alpha: 2\n  threads: 1\n  checkpoint_every: " +
-        std::to_string(checkpoint_every) +
-        "\ngeneration:\n  tracks_per_iteration: 3\n  seconds: 1.0\n" + generation_extra +
+        std::to_string(checkpoint_every) + "\n" + training_extra +
+        "generation:\n  tracks_per_iteration: 3\n  seconds: 1.0\n" + generation_extra +
         "schedule:\n  min_feedback: " + std::to_string(min_feedback) +
         "\n  after_new_ratings: 0\n"
         "dataset:\n  min_ratings: 2\n";
@@ -118,6 +118,31 @@ TEST_F(LoopIntegration, RatingsAndIterateMakeANewIterationWithAdapterManifestAnd
   EXPECT_FALSE(iteration(1)["active"].get<bool>());
 }
 
+TEST_F(LoopIntegration, AKtoIterationLearnsFromLikesAndDislikesAndPicksEachTrackFromCandidates) {
+  make_daemon(3, 3, 2, "  candidates: 3\n  preview_steps: 1\n", "  objective: kto\n");
+  const auto first = start_with_first_batch();
+  ASSERT_EQ(first.size(), 3u);
+  call("rate", {{"track_id", first[0]}, {"stars", 5}});
+  call("rate", {{"track_id", first[1]}, {"stars", 3}});
+  call("rate", {{"track_id", first[2]}, {"stars", 1}});
+
+  const json r = call("iterate");
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  wait_for([&] { return iteration_done(1); }, "iteration 1");
+  const json one = call("iterations.show", {{"id", r["iteration_id"]}});
+  ASSERT_EQ(one["status"], "ready") << one.dump() << daemon_->log_text();
+  const json& m = one["metrics"];
+  EXPECT_EQ(m["objective"], "kto");
+  EXPECT_EQ(m["init"], "base");
+  EXPECT_EQ(m["negatives"], 1) << m.dump();          // the 1-star track
+  EXPECT_EQ(m["feedback_tracks"], 3) << m.dump();
+  EXPECT_EQ(m["candidates"], 9) << m.dump();         // 3 tracks x 3 candidates
+  EXPECT_TRUE(m["reward_accuracy"].is_number()) << m.dump();
+  EXPECT_TRUE(fs::exists(m["reward_model"].get<std::string>()));
+  for (const auto& t : call("tracks.list", {{"iteration", r["iteration_id"]}}))
+    EXPECT_TRUE(t["predicted_score"].is_number()) << t.dump();
+}
+
 TEST_F(LoopIntegration, TooLittleFeedbackStartsNoIterationAndSaysHowMuchIsMissing) {
   make_daemon(4, 5);
   const auto first = start_with_first_batch();
@@ -170,7 +195,7 @@ TEST_F(LoopIntegration, ADaemonKilledMidFineTuneResumesTheJobFromItsCheckpointAf
 }
 
 TEST_F(LoopIntegration, AFailingJobMarksItsIterationFailedAndLeavesThePreviousOneActive) {
-  make_daemon(4, 1);
+  make_daemon(4, 1, 2, "", "  init: parent\n");  // the next adapter starts from the corrupt one
   const auto first = start_with_first_batch();
   call("rate", {{"track_id", first[0]}, {"stars", 5}});
   call("rate", {{"track_id", first[1]}, {"stars", 1}});

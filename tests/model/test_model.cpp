@@ -13,6 +13,7 @@
 #include "model/frontend.hpp"
 #include "model/model_files.hpp"
 #include "model/networks.hpp"
+#include "model/preference_losses.hpp"
 #include "model/training.hpp"
 #include "model/training_util.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -170,6 +171,61 @@ Denoiser noisy_fixture_denoiser() {
   torch::NoGradGuard ng;
   dn->conv_out->base_weight().normal_(0.0, 0.05);
   return dn;
+}
+
+// An adapter trained with a preference objective on two made-up styles (latents around +1
+// liked, around -1 disliked); returns the mean implicit reward (reference loss minus the
+// adapter's, at shared draws) of the liked and of the disliked examples afterwards.
+std::pair<double, double> implicit_rewards_after(const std::string& objective, double lr, int steps) {
+  auto dn = noisy_fixture_denoiser();
+  adapters::add_adapter(*dn, "pref", adapters::LoraConfig{4, 4.0, 0.0, {".*"}});
+  adapters::set_active_adapter(*dn, "pref");
+  adapters::freeze_base(*dn);
+  auto params = adapters::adapter_parameters(*dn, "pref");
+  for (auto& p : params) p.set_requires_grad(true);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(lr).weight_decay(0.0));
+  torch::manual_seed(3);
+  const auto liked = torch::randn({4, 4, 4, 8}) * 0.3 + 1.0;
+  const auto disliked = torch::randn({4, 4, 4, 8}) * 0.3 - 1.0;
+  const double beta = calibrated_beta(dn, "pref", liked, disliked, draw_diffusion_noise(liked));
+  for (int step = 0; step < steps; ++step) {
+    PreferenceLoss p;
+    if (objective == "dpo") {
+      p = dpo_loss(dn, "pref", liked, disliked, draw_diffusion_noise(liked), beta);
+    } else {
+      const auto x0 = torch::cat({liked, disliked});
+      const auto label = torch::cat({torch::ones({4}, torch::kBool), torch::zeros({4}, torch::kBool)});
+      p = kto_loss(dn, "pref", x0, label, draw_diffusion_noise(x0), beta);
+    }
+    opt.zero_grad();
+    p.loss.backward();
+    opt.step();
+  }
+  torch::NoGradGuard ng;
+  torch::manual_seed(99);
+  const auto draws = draw_diffusion_noise(liked);
+  auto reward = [&](const torch::Tensor& x) {
+    return (reference_losses(dn, "pref", x, draws) -
+            diffusion_loss_per_example(dn, x, torch::Tensor(), draws))
+        .mean()
+        .item<double>();
+  };
+  return {reward(liked), reward(disliked)};
+}
+
+TEST(PreferenceObjectives, KtoAndDpoRaiseTheImplicitRewardOfLikedOverDislikedAgainstTheBase) {
+  for (const std::string objective : {"kto", "dpo"}) {
+    const auto [liked, disliked] = implicit_rewards_after(objective, 1e-2, 40);
+    EXPECT_GT(liked - disliked, 0.0) << objective << ": liked " << liked << ", disliked " << disliked;
+  }
+}
+
+TEST(PreferenceObjectives, LeaveTheModelAsTheBaseAtZeroLearningRate) {
+  for (const std::string objective : {"kto", "dpo"}) {
+    const auto [liked, disliked] = implicit_rewards_after(objective, 0.0, 5);
+    EXPECT_EQ(liked, 0.0) << objective;  // the adapter's B factors are still exactly 0
+    EXPECT_EQ(disliked, 0.0) << objective;
+  }
 }
 
 TEST(Sampler, IsDeterministicForASeedAndDiffersAcrossSeeds) {
