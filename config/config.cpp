@@ -559,6 +559,13 @@ const std::vector<Row>& rows() {
     t.push_back(text(FIELD(http, bind), Empty::refused,
                      "HTTP bind address; keep it loopback unless you mean otherwise"));
 
+    t.push_back(integer(FIELD(mpd, port), 0, 65535,
+                        "MPD protocol for mpc, ncmpcpp, Cantata, myMPD on this loopback TCP port; 0 = off"));
+    t.push_back(text(FIELD(mpd, bind), Empty::refused,
+                     "MPD bind address; anything but loopback needs mpd.password"));
+    t.push_back(text(FIELD(mpd, password), Empty::allowed,
+                     "password MPD clients send before anything else; \"\" = none"));
+
     t.push_back(enumeration(
         FIELD(audio, output), {AudioOutput::automatic, AudioOutput::portaudio, AudioOutput::none},
         "auto (sound card if any) | portaudio | none (external playback only)"));
@@ -693,6 +700,7 @@ constexpr SectionDoc kSections[] = {
      "resolve against this file's folder."},
     {"daemon", "tuneloopd itself and its JSON-RPC IPC."},
     {"http", "The web player and JSON-RPC over HTTP."},
+    {"mpd", "Existing music players (mpc, ncmpcpp, Cantata, myMPD) over the MPD protocol; docs/mpd.md."},
     {"audio", "Playback and listening-time accounting."},
     {"feedback", "How ratings and listening become a track's preference score."},
     {"dataset", "Which tracks go into each iteration's training set."},

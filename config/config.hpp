@@ -62,6 +62,13 @@ struct HttpConfig {
   bool operator==(const HttpConfig&) const = default;
 };
 
+struct MpdConfig {
+  int port = 6600;                 // MPD protocol on this TCP port (docs/mpd.md); 0 = off
+  std::string bind = "127.0.0.1";  // anything but loopback needs a password
+  std::string password;            // "" = none
+  bool operator==(const MpdConfig&) const = default;
+};
+
 struct AudioConfig {
   AudioOutput output = AudioOutput::automatic;
   int sample_rate = 16000;          // device rate; decoded audio is resampled to it
@@ -154,6 +161,7 @@ struct Config {
   PathsConfig paths;
   DaemonConfig daemon;
   HttpConfig http;
+  MpdConfig mpd;
   AudioConfig audio;
   FeedbackConfig feedback;
   DatasetConfig dataset;

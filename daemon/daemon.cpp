@@ -167,6 +167,7 @@ Daemon::Daemon(config::Config config, DaemonOverrides overrides)
       IpcOptions{config_.paths.socket, config_.daemon.tcp_port, config_.daemon.max_line_bytes});
   server_->start();
   start_http();
+  start_mpd();
 }
 
 // The web player is optional: a taken port is logged and the daemon serves on without it.
@@ -191,6 +192,23 @@ void Daemon::start_http() {
   } catch (const std::exception& e) {
     spdlog::error("http: web player off: {}", e.what());
     http_.reset();
+  }
+}
+
+// The MPD door (docs/mpd.md) is optional too: a port taken by a real mpd is logged and the
+// daemon serves on without it.
+void Daemon::start_mpd() {
+  if (config_.mpd.port == 0) return;
+  mpd::MpdOptions o;
+  o.bind = config_.mpd.bind;
+  o.port = config_.mpd.port;
+  o.password = config_.mpd.password;
+  mpd_ = std::make_unique<mpd::MpdServer>(io_, dispatcher_, sessions_, o);
+  try {
+    mpd_->start();
+  } catch (const std::exception& e) {
+    spdlog::error("mpd: MPD door off: {}", e.what());
+    mpd_.reset();
   }
 }
 
@@ -294,6 +312,7 @@ void Daemon::reload_config() {
   needs_restart(fresh.daemon.tcp_port != config_.daemon.tcp_port, "daemon.tcp_port");
   needs_restart(fresh.daemon.listener != config_.daemon.listener, "daemon.listener");
   needs_restart(fresh.http != config_.http, "http.*");
+  needs_restart(fresh.mpd != config_.mpd, "mpd.*");
   auto a = fresh.audio, b = config_.audio;
   a.volume = b.volume;
   a.checkpoint_seconds = b.checkpoint_seconds;
@@ -306,6 +325,7 @@ void Daemon::reload_config() {
   fresh.daemon.tcp_port = config_.daemon.tcp_port;
   fresh.daemon.listener = config_.daemon.listener;
   fresh.http = config_.http;
+  fresh.mpd = config_.mpd;
   config_ = fresh;
   publish("state.changed", {{"state", player::to_string(state_)}, {"reason", "config reloaded"}});
 }
@@ -382,6 +402,7 @@ void Daemon::shutdown(const std::string& why) {
   checkpoint_timer_.cancel();
   server_->stop();
   if (http_) http_->stop();
+  if (mpd_) mpd_->stop();
 }
 
 // ---------------------------------------------------------------- player events

@@ -10,6 +10,7 @@
 #include "daemon/ipc_server.hpp"
 #include "daemon/session.hpp"
 #include "loop/loop_service.hpp"
+#include "mpd/server.hpp"
 #include "player/play_queue.hpp"
 #include "player/player.hpp"
 #include "store/store.hpp"
@@ -82,6 +83,7 @@ class Daemon {
   void register_commands();
   void start_loop();
   void start_http();
+  void start_mpd();
   void open_player();
   void fill_queue();
   void wait_for_signals();
@@ -119,6 +121,7 @@ class Daemon {
   SessionRegistry sessions_;
   std::unique_ptr<IpcServer> server_;
   std::unique_ptr<HttpServer> http_;  // the web player; null when http.enabled is false
+  std::unique_ptr<mpd::MpdServer> mpd_;  // the MPD door; null when mpd.port is 0 or taken
   asio::signal_set signals_;
   asio::steady_timer checkpoint_timer_;
   std::map<std::int64_t, PlayRecord> plays_;  // by player token; ended ones are erased

@@ -111,8 +111,8 @@ struct SongFilter::Node {
         return m.negated;
       }
       case Kind::any:
-        for (const auto& [t, v] : s.tags)
-          if (m.matches_ignoring_negation(v)) return !m.negated;
+        for (const auto& tag_value : s.tags)
+          if (m.matches_ignoring_negation(tag_value.second)) return !m.negated;
         return m.negated;
       case Kind::uri: return m.matches_ignoring_negation(s.uri) != m.negated;
       case Kind::base:

@@ -232,10 +232,13 @@ void MpdServer::start() {
 void MpdServer::accept() {
   acceptor_.async_accept([this](std::error_code ec, asio::ip::tcp::socket socket) {
     if (ec) {
-      if (ec != asio::error::operation_aborted && acceptor_.is_open()) {
-        spdlog::warn("mpd: accept failed: {}", ec.message());
-        accept();
-      }
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      spdlog::warn("mpd: accept failed: {}", ec.message());
+      // EMFILE and ENFILE come back at once while nothing is freed: wait before retrying.
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      timer->async_wait([this, timer](std::error_code e) {
+        if (!e && !stopped_) accept();
+      });
       return;
     }
     std::error_code ignored;

@@ -19,6 +19,7 @@ packages=(
   gnuplot-nox
   clang-14 libclang-rt-14-dev
   python3
+  mpc python3-mpd
   chromium nodejs
 )
 

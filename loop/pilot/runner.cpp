@@ -76,6 +76,7 @@ std::string participant_config(const PilotStudy& study, const Participant& p, st
   // The runner decides when an iteration starts, as a researcher would.
   c["schedule"]["interval_minutes"] = 0;
   c["schedule"]["after_new_ratings"] = 0;
+  c["mpd"]["port"] = 0;  // scratch daemons leave the MPD port to the listener's own
   c["training"]["seed"] = static_cast<long long>((study.seed * 1000 + index) % 2147483647);
   if (!study.daemon_config_yaml.empty()) {
     YAML::Node extra;

@@ -137,6 +137,7 @@ class DaemonProcess {
     std::ofstream(config_) << "paths:\n  data_dir: " << data_.string() << "\n  socket: "
                            << socket_.string() << "\n  weights_dir: " << weights_.string()
                            << (extra_yaml_.find("http:") == std::string::npos ? "\nhttp:\n  enabled: false" : "")
+                           << (extra_yaml_.find("mpd:") == std::string::npos ? "\nmpd:\n  port: 0" : "")
                            << "\naudio:\n  output: " << audio_output_
                            << "\n  checkpoint_seconds: 0.5\n"
                            << extra_yaml_;

@@ -187,12 +187,12 @@ TEST_F(MpdDaemonTest, MpcIdlePlayerWakesWhenAPlayIsRecorded) {
 }
 
 TEST_F(MpdDaemonTest, PythonMpdDrivesStatusCommandListsStickersErrorsAndIdle) {
-  if (!installed("python3 -c 'import mpd'"))
+  if (!installed("/usr/bin/python3 -c 'import mpd'"))
     GTEST_SKIP() << "python3-mpd is not installed (scripts/setup.sh)";
   const json track = add_track("python.wav");
   int status = 0;
   const std::string out = run_capture(
-      "timeout 60 python3 " + std::string(TUNELOOP_SOURCE_DIR) + "/tests/mpd/mpd_client_test.py 127.0.0.1 " +
+      "timeout 60 /usr/bin/python3 " + std::string(TUNELOOP_SOURCE_DIR) + "/tests/mpd/mpd_client_test.py 127.0.0.1 " +
           std::to_string(port) + " " + uri(track) + " 2>&1",
       &status);
   EXPECT_EQ(status, 0) << out;
