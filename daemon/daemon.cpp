@@ -366,6 +366,19 @@ void Daemon::shutdown(const std::string& why) {
   if (stopping_) return;
   stopping_ = true;
   spdlog::info("daemon: shutting down ({})", why);
+  std::error_code ignored;
+  // Clearing the set gives SIGINT and SIGTERM back their default action: a second signal
+  // ends the process at once, whatever the shutdown is waiting for.
+  signals_.clear(ignored);
+  // Every acknowledged rating and listen is committed by now; a peer that never reads or
+  // a half-sent HTTP request must not keep the daemon (and its lock) alive.
+  std::thread([stopped = stopped_] {
+    std::this_thread::sleep_for(std::chrono::seconds(kShutdownDeadlineSeconds));
+    if (stopped->load()) return;
+    spdlog::error("daemon: shutdown still not finished after {} s; exiting now", kShutdownDeadlineSeconds);
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
   if (current_token_) {
     if (auto p = player_->progress(); p && p->token == *current_token_) {
       auto& r = plays_[*current_token_];
@@ -386,19 +399,6 @@ void Daemon::shutdown(const std::string& why) {
   current_token_.reset();
   player_->stop(player::EndReason::interrupted);
   if (loop_) loop_->stop();  // a running fine-tune checkpoints; its job resumes at the next start
-  std::error_code ignored;
-  // Clearing the set gives SIGINT and SIGTERM back their default action: a second signal
-  // ends the process at once, whatever the shutdown is waiting for.
-  signals_.clear(ignored);
-  // Every acknowledged rating and listen is committed by now; a peer that never reads or
-  // a half-sent HTTP request must not keep the daemon (and its lock) alive.
-  std::thread([stopped = stopped_] {
-    std::this_thread::sleep_for(std::chrono::seconds(kShutdownDeadlineSeconds));
-    if (stopped->load()) return;
-    spdlog::error("daemon: shutdown still not finished after {} s; exiting now", kShutdownDeadlineSeconds);
-    spdlog::default_logger()->flush();
-    std::_Exit(1);
-  }).detach();
   checkpoint_timer_.cancel();
   server_->stop();
   if (http_) http_->stop();
@@ -676,20 +676,45 @@ json Daemon::delete_listener() {
                  {"plays", store_->plays_for_listener(listener_id_).size()},
                  {"iterations", store_->iterations(listener_id_).size()}};
   store_->delete_listener(listener_id_);
-  // Only files the daemon put in its data folder are ours to delete.
+  // Only files the daemon put in its data folder are ours to delete. What the model derived
+  // from them goes too: cached latents and embeddings are named by the audio's content hash.
   int files = 0;
   std::error_code ec;
+  std::set<std::string> hashes;
+  for (const auto& s : songs) hashes.insert(s.sha256);
+  for (const auto& t : tracks) {
+    try {
+      if (inside(t.path, data)) hashes.insert(audio::sha256_file(t.path));
+    } catch (const std::exception&) {
+    }
+    fs::remove(t.path + ".embedding.json", ec);
+  }
+  if (fs::is_directory(data / "latents", ec))
+    for (const auto& entry : fs::directory_iterator(data / "latents", ec)) {
+      const std::string name = entry.path().filename().string();
+      for (const auto& h : hashes)
+        if (!h.empty() && name.find(h) != std::string::npos) {
+          if (fs::remove(entry.path(), ec)) ++files;
+          break;
+        }
+    }
   for (const auto& s : songs)
     if (inside(s.path, data) && fs::remove(s.path, ec)) ++files;
   for (const auto& t : tracks)
     if (inside(t.path, data) && fs::remove(t.path, ec)) ++files;
-  // Adapters and reward models learnt from the listener's taste, and blinded study copies.
-  for (const auto& i : iterations) {
-    if (i.adapter_path.empty() || !inside(i.adapter_path, data)) continue;
-    if (fs::remove(i.adapter_path, ec)) ++files;
-    const fs::path reward = fs::path(i.adapter_path).replace_extension(".reward.json");
-    if (fs::remove(reward, ec)) ++files;
-  }
+  // Adapters and reward models learnt from the listener's taste (iter-<k>-<id>.*, also of
+  // iterations that failed or never finished), and blinded study copies.
+  if (fs::is_directory(data / "adapters", ec))
+    for (const auto& entry : fs::directory_iterator(data / "adapters", ec)) {
+      const std::string name = entry.path().filename().string();
+      for (const auto& i : iterations) {
+        const std::string suffix = "-" + std::to_string(i.id) + ".";
+        if (name.rfind("iter-", 0) == 0 && name.find(suffix) != std::string::npos) {
+          if (fs::remove(entry.path(), ec)) ++files;
+          break;
+        }
+      }
+    }
   for (const auto& c : study_copies)
     if (inside(c, data) && fs::remove(c, ec)) ++files;
   counts["files"] = files;

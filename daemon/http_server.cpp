@@ -298,7 +298,7 @@ bool HttpServer::allowed(const httplib::Request& req, httplib::Response& res) co
     // Checked on the headers, before cpp-httplib reads the body into memory (a chunked
     // body, which has no length, is checked in serve_rpc, after the token).
     const std::string length = req.get_header_value("Content-Length");
-    if (length.size() > 9 || length.find_first_not_of("0123456789") != std::string::npos ||
+    if (length.empty() || length.size() > 9 || length.find_first_not_of("0123456789") != std::string::npos ||
         std::stoull(length) > kMaxRpcBytes) {
       spdlog::warn("http: refused a /rpc body of Content-Length '{}' from {}", length, req.remote_addr);
       set_text(res, 413, "413 payload too large: /rpc takes at most " + std::to_string(kMaxRpcBytes) + " bytes");

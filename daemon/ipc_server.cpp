@@ -20,12 +20,19 @@
 namespace tuneloop::daemon {
 
 bool looks_like_http(std::string_view line) noexcept {
+  if (!line.empty() && (line.front() == '{' || line.front() == '[')) return false;  // JSON-RPC
   static constexpr std::string_view kStarts[] = {"GET ", "POST ", "PUT ", "HEAD ", "DELETE ",
                                                  "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ",
                                                  "Host:", "host:", "HOST:"};
   for (auto s : kStarts)
     if (line.substr(0, s.size()) == s) return true;
-  return line.find(" HTTP/1.") != std::string_view::npos || line.find(" HTTP/2") != std::string_view::npos;
+  // "METHOD TARGET HTTP/x": an upper-case word, then the protocol at the end of the line.
+  const auto space = line.find(' ');
+  if (space == std::string_view::npos || space == 0) return false;
+  for (char c : line.substr(0, space))
+    if (c < 'A' || c > 'Z') return false;
+  const auto proto = line.rfind(" HTTP/");
+  return proto != std::string_view::npos && proto > space;
 }
 
 
@@ -197,6 +204,7 @@ IpcServer::IpcServer(asio::io_context& io, const Dispatcher& dispatcher,
       max_line_(std::make_shared<std::size_t>(options_.max_line_bytes)),
       unix_acceptor_(io),
       tcp_acceptor_(io),
+      retry_timer_(io),
       connections_(std::make_shared<std::set<std::shared_ptr<ConnectionBase>>>()) {}
 
 void ensure_private_folder(const fs::path& dir) {
@@ -294,7 +302,9 @@ std::string peer_name(asio::local::stream_protocol::socket&) { return ""; }
 std::string peer_name(asio::ip::tcp::socket& s) {
   std::error_code ignored;
   const auto remote = s.remote_endpoint(ignored);
-  return "@" + remote.address().to_string() + ":" + std::to_string(remote.port());
+  std::string name(1, '@');
+  name.append(remote.address().to_string()).append(1, ':').append(std::to_string(remote.port()));
+  return name;
 }
 
 }  // namespace
@@ -307,8 +317,9 @@ void IpcServer::accept_on(Acceptor& acceptor, const char* kind, void (IpcServer:
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       spdlog::warn("ipc: {} accept failed: {}", kind, ec.message());
       // EMFILE and ENFILE come back at once while nothing is freed: wait before retrying.
-      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
-      timer->async_wait([this, timer, again](std::error_code e) {
+      // A member, cancelled by stop(), so no wait outlives the server.
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      retry_timer_.async_wait([this, again](std::error_code e) {
         if (!e && !stopped_) (this->*again)();
       });
       return;
@@ -344,6 +355,7 @@ void IpcServer::stop() noexcept {
   std::error_code ignored;
   unix_acceptor_.close(ignored);
   tcp_acceptor_.close(ignored);
+  retry_timer_.cancel();
   auto copy = *connections_;
   for (auto& c : copy) c->close_after_flush();
   if (socket_created_) {

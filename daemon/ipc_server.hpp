@@ -71,6 +71,7 @@ class IpcServer {
   std::shared_ptr<std::size_t> max_line_;
   asio::local::stream_protocol::acceptor unix_acceptor_;
   asio::ip::tcp::acceptor tcp_acceptor_;
+  asio::steady_timer retry_timer_;  // accept back-off after EMFILE
   std::shared_ptr<std::set<std::shared_ptr<ConnectionBase>>> connections_;
   bool stopped_ = false;
   bool socket_created_ = false;

@@ -72,9 +72,23 @@ model::LatentHandle song_latent(model::Engine& engine, const std::string& path,
   return latent;
 }
 
-// Embeddings are cached by content hash (and base model) like song latents.
+// Where a generated track's embedding is kept beside it: the preview of its clean latent,
+// the representation its candidates were scored in.
+std::string embedding_sidecar(const std::string& track_path) { return track_path + ".embedding.json"; }
+
+// The embedding the reward model learns from: a generated track's preview (its sidecar),
+// so it is trained in the space candidates are scored in; else (the listener's songs, tracks
+// from before sidecars) the embedding of the audio, cached by content hash and base model.
 std::vector<float> embedding_of(model::Engine& engine, const std::string& path,
                                 const std::string& cache_dir) {
+  if (const std::string side = embedding_sidecar(path); fs::exists(side)) {
+    try {
+      std::ifstream in(side);
+      return json::parse(in).get<std::vector<float>>();
+    } catch (const std::exception& e) {
+      spdlog::warn("loop: {} unreadable ({}); embedding the audio instead", side, e.what());
+    }
+  }
   const fs::path cached = fs::path(cache_dir) / ("embedding-" + engine.base_hash().substr(0, 16) +
                                                  "-" + audio::sha256_file(path) + ".json");
   if (!cache_dir.empty() && fs::exists(cached)) {
@@ -461,13 +475,14 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     }
   }
   out.predicted.assign(n, std::nullopt);
+  std::vector<std::vector<float>> previews(n);  // each kept track's preview embedding
+  const int preview = std::clamp(p.generation.preview_steps, 1, std::max(1, p.sampler_steps));
   const int per_slot = std::max(1, p.generation.candidates);
   if (per_slot > 1 && n > 0) {
     // Every candidate is previewed after a few solver steps and scored by a Thompson draw
     // of the reward model (one draw per slot); without a reward model (iteration 0) the
     // selection keeps the most varied batch.
     const auto t2 = std::chrono::steady_clock::now();
-    const int preview = std::clamp(p.generation.preview_steps, 1, std::max(1, p.sampler_steps));
     std::vector<Candidate> pool;
     std::vector<std::uint64_t> seeds;
     for (int i = 0; i < n; ++i) {
@@ -500,14 +515,20 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     for (std::size_t k = 0; k < chosen.size(); ++k) {
       const Candidate& c = pool[chosen[k]];
       slots[c.slot].seed = seeds[chosen[k]];
-      if (reward) out.predicted[c.slot] = reward->predict(c.embedding);
+      previews[c.slot] = c.embedding;
     }
     out.candidates = static_cast<int>(pool.size());
     out.preview_seconds = seconds_since(t2);
-  } else if (reward) {
-    const int preview = std::clamp(p.generation.preview_steps, 1, std::max(1, p.sampler_steps));
-    for (int i = 0; i < n; ++i) out.predicted[i] = reward->predict(engine.preview(slots[i], preview));
+  } else {
+    const auto t2 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+      if (cancel) throw model::Cancelled("iteration cancelled while previewing tracks");
+      previews[i] = engine.preview(slots[i], preview);
+    }
+    out.preview_seconds = seconds_since(t2);
   }
+  if (reward)
+    for (int i = 0; i < n; ++i) out.predicted[i] = reward->predict(previews[i]);
   const double gen_from = per_slot > 1 ? gen_start + (1.0 - gen_start) * 0.5 : gen_start;
   const auto t3 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
@@ -527,6 +548,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     GeneratedTrack t;
     t.path = (fs::path(p.tracks_dir) / ("track-" + std::to_string(i + 1) + ".wav")).string();
     audio::write_audio(t.path, a);
+    std::ofstream(embedding_sidecar(t.path), std::ios::trunc) << json(previews[i]).dump();
     t.seed = static_cast<std::int64_t>(g.seed);
     t.tags = is_seeded ? "" : join(g.tags);
     t.seeded = is_seeded;

@@ -87,7 +87,7 @@ Fit fit_rows(const std::vector<std::vector<double>>& x, const std::vector<Reward
   }
   cholesky(f.chol, d);
   f.weights = backward(f.chol, d, forward(f.chol, d, rhs));
-  double sse = 0, wsum = 0;
+  double sse = 0, wsum = 0, leverage = 0;
   f.loo.resize(n);
   for (std::size_t r = 0; r < n; ++r) {
     const double fitted = dot(f.weights, x[r]);
@@ -95,12 +95,15 @@ Fit fit_rows(const std::vector<std::vector<double>>& x, const std::vector<Reward
     const double h = std::min(ex[r].weight * dot(half, half), 0.999);
     const double residual = ex[r].label - fitted;
     f.loo[r] = ex[r].label - residual / (1.0 - h);
+    leverage += h;
     sse += ex[r].weight * residual * residual;
     wsum += ex[r].weight;
     f.loo_error += ex[r].weight * std::pow(ex[r].label - f.loo[r], 2);
   }
   f.loo_error /= std::max(wsum, 1e-12);
-  f.noise_sd = std::max(kMinNoiseSd, std::sqrt(sse / std::max(wsum, 1e-12)));
+  // In-sample residuals of a near-interpolating fit understate the noise: divide by the
+  // residual degrees of freedom (the weights minus the fit's effective parameters).
+  f.noise_sd = std::max(kMinNoiseSd, std::sqrt(sse / std::max(wsum - leverage, 1.0)));
   return f;
 }
 
@@ -213,7 +216,7 @@ std::string RewardModel::to_json() const {
               {"mean", mean_},
               {"scale", scale_},
               {"weights", weights_},
-              {"posterior_cholesky", chol_}}
+              {"precision_cholesky", chol_}}
       .dump();
 }
 
@@ -229,7 +232,7 @@ RewardModel RewardModel::from_json(const std::string& text) {
     m.mean_ = j.at("mean").get<std::vector<double>>();
     m.scale_ = j.at("scale").get<std::vector<double>>();
     m.weights_ = j.at("weights").get<std::vector<double>>();
-    m.chol_ = j.at("posterior_cholesky").get<std::vector<double>>();
+    m.chol_ = j.at("precision_cholesky").get<std::vector<double>>();
     const std::size_t d = m.mean_.size();
     if (m.scale_.size() != d || m.weights_.size() != d || m.chol_.size() != (d + 1) * (d + 1))
       throw std::runtime_error("sizes do not agree");

@@ -41,7 +41,7 @@ class RewardModel {
   double noise_sd() const noexcept { return noise_sd_; }
   int examples() const noexcept { return examples_; }
 
-  /// JSON text (weights, standardisation, posterior Cholesky factor) and back.
+  /// JSON text (weights, standardisation, the Cholesky factor of the posterior precision) and back.
   /// from_json throws std::runtime_error naming the bad key.
   std::string to_json() const;
   static RewardModel from_json(const std::string& text);
@@ -50,7 +50,8 @@ class RewardModel {
   std::vector<double> standardise(const std::vector<float>& e) const;
   std::vector<double> mean_, scale_;  // per dimension (scale 0 = constant, ignored)
   std::vector<double> weights_;       // posterior mean
-  std::vector<double> chol_;          // lower Cholesky factor of the posterior covariance, row-major
+  std::vector<double> chol_;          // lower Cholesky factor L of the posterior precision A = LLᵀ (row-major);
+                                      // the posterior covariance is noise² A⁻¹
   double intercept_ = 0;
   double noise_sd_ = 0;
   double prior_ = 0;

@@ -28,8 +28,10 @@ PreferenceLoss kto_loss(Denoiser& denoiser, const std::string& adapter, const to
   const auto ref = reference_losses(denoiser, adapter, x0, draws);
   const auto own = diffusion_loss_per_example(denoiser, x0, torch::Tensor(), draws);
   const auto reward = ref - own;
-  const auto drift = (own - ref).mean().clamp_min(0.0).detach();
-  const auto sign = desirable.to(reward.dtype()) * 2.0 - 1.0;  // +1 desirable, −1 not
+  // The reference point: how far the adapter has moved from the base on this batch as a
+  // whole (Diffusion-KTO's KL estimate), never below 0.
+  const auto drift = reward.mean().clamp_min(0.0).detach();
+  const auto sign = desirable.to(reward.options()) * 2.0 - 1.0;  // +1 desirable, −1 not
   PreferenceLoss out;
   out.loss = (1.0 - torch::sigmoid(beta * sign * (reward - drift))).mean();
   out.accuracy = ((sign * (reward - drift)).detach() > 0).to(torch::kFloat32).mean().item<double>();

@@ -21,8 +21,8 @@ torch::Tensor reference_losses(Denoiser& denoiser, const std::string& adapter,
                                const torch::Tensor& x0, const DiffusionDraws& draws);
 
 // Diffusion-KTO on unpaired examples x0 [B, …] labelled by `desirable` [B] (bool): desirable
-// ones score 1 − σ(β(r − z)), undesirable 1 − σ(β(z − r)), with z = max(0, mean(loss_θ −
-// loss_ref)) over the batch (detached), the estimate of how far the adapter has drifted.
+// ones score 1 − σ(β(r − z)), undesirable 1 − σ(β(z − r)), with z = max(0, mean(r)) over the
+// batch (detached): Diffusion-KTO's estimate of how far the adapter has drifted from the base.
 PreferenceLoss kto_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& x0,
                         const torch::Tensor& desirable, const DiffusionDraws& draws, double beta);
 

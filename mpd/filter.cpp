@@ -209,6 +209,13 @@ class ExpressionParser {
   }
 
   std::unique_ptr<Node> expression() {
+    // Parsing, matching and freeing the tree all recurse once per level: a line of
+    // thousands of '(' must be refused, not overflow the io thread's stack.
+    if (++depth_ > kMaxDepth) throw filter_error("expression nested too deeply");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     ++i_;  // '('
     skip_spaces();
     auto node = std::make_unique<Node>();
@@ -274,8 +281,10 @@ class ExpressionParser {
   }
 
   std::string_view s_;
+  static constexpr int kMaxDepth = 64;
   bool fold_case_;
   std::size_t i_ = 0;
+  int depth_ = 0;
 };
 
 // One old-style "TYPE VALUE" pair; `search` matches substrings, case-insensitively.

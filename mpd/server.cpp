@@ -191,7 +191,8 @@ MpdServer::MpdServer(asio::io_context& io, const daemon::Dispatcher& dispatcher,
       hub_("mpd-events", [this](const json& n) { on_event(n); }),
       hub_view_(dispatcher, hub_),
       acceptor_(io),
-      poll_timer_(io) {}
+      poll_timer_(io),
+      retry_timer_(io) {}
 
 MpdServer::~MpdServer() { stop(); }
 
@@ -235,8 +236,8 @@ void MpdServer::accept() {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
       spdlog::warn("mpd: accept failed: {}", ec.message());
       // EMFILE and ENFILE come back at once while nothing is freed: wait before retrying.
-      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
-      timer->async_wait([this, timer](std::error_code e) {
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      retry_timer_.async_wait([this](std::error_code e) {
         if (!e && !stopped_) accept();
       });
       return;
@@ -325,6 +326,7 @@ void MpdServer::stop() noexcept {
   std::error_code ignored;
   acceptor_.close(ignored);
   poll_timer_.cancel();
+  retry_timer_.cancel();
   if (hub_registered_) {
     sessions_.remove(&hub_);
     hub_registered_ = false;

@@ -68,6 +68,7 @@ class MpdServer {
   DaemonView hub_view_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer poll_timer_;
+  asio::steady_timer retry_timer_;  // accept back-off after EMFILE; cancelled by stop()
   std::set<std::shared_ptr<Connection>> connections_;
   int next_id_ = 0;
   bool check_pending_ = false;

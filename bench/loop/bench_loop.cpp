@@ -66,7 +66,7 @@ struct PhaseClock {
   }
   void print() const {
     std::printf("  phases (wall s):");
-    for (const char* ph : {"start", "encode", "evaluate", "train", "calibrate", "save", "generate"})
+    for (const char* ph : {"start", "encode", "evaluate", "train", "calibrate", "save", "candidates", "generate"})
       if (seconds.count(ph)) std::printf("  %s %.2f", ph, seconds.at(ph));
     std::printf("\n");
     if (generated > 0)
@@ -170,6 +170,11 @@ int main(int argc, char** argv) {
   const double total = since(t0);
   std::printf("iteration 1: dataset %d items, fine-tune %.2f s (final loss %.4f), generate %zu tracks %.2f s\n",
               p1.dataset_size, o1.train_seconds, o1.final_loss.value_or(-1), ids1.size(), o1.generate_seconds);
+  std::printf("  objective %s, reward model on %zu tracks %.2f s (leave-one-out pairwise accuracy %s), "
+              "%d candidates previewed in %.2f s\n",
+              std::string(config::to_string(cfg.training.objective)).c_str(), p1.feedback.size(), o1.reward_seconds,
+              o1.reward_accuracy ? std::to_string(*o1.reward_accuracy).c_str() : "n/a", o1.candidates,
+              o1.preview_seconds);
   c1.print();
   std::printf("feedback -> %zu new tracks ready: %.2f s (target <= 120 s; %d LibTorch thread(s))\n", ids1.size(),
               total, cfg.training.threads);

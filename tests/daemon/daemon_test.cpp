@@ -1,5 +1,6 @@
 // tuneloopd as a real process: its socket, its errors, its durability.
 #include "daemon_process.hpp"
+#include "tests/support/net.hpp"
 
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
@@ -374,16 +375,7 @@ TEST_F(DaemonTest, TheCliSaysHowToStartTheDaemonWhenItIsNotRunning) {
 }
 
 TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethods) {
-  // A free port: bind to 0, read it, let it go.
-  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  ::close(probe);
+  const int port = free_port();
   DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
   d.start();
   Client c = Client::connect_tcp(port);
@@ -392,15 +384,7 @@ TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethods) {
 }
 
 TEST_F(DaemonTest, ABrowsersCrossProtocolPostToTheTcpPortClosesTheConnectionBeforeItsBodyRuns) {
-  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  ::close(probe);
+  const int port = free_port();
   DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
   d.start();
   Client web = Client::connect_tcp(port);

@@ -75,6 +75,16 @@ class LoopIntegration : public ::testing::Test {
     return ids;
   }
 
+  // Rates the tracks with these stars, starts iteration 1 and returns iterations.show of it.
+  json rate_and_iterate(const std::vector<std::int64_t>& tracks, const std::vector<double>& stars) {
+    for (std::size_t i = 0; i < tracks.size() && i < stars.size(); ++i)
+      call("rate", {{"track_id", tracks[i]}, {"stars", stars[i]}});
+    const json r = call("iterate");
+    EXPECT_TRUE(r["started"].get<bool>()) << r.dump();
+    wait_for([&] { return iteration_done(1); }, "iteration 1");
+    return call("iterations.show", {{"id", r["iteration_id"]}});
+  }
+
   tuneloop::test::TempDir weights_{"tuneloop-model"};
   std::unique_ptr<DaemonProcess> daemon_;
 };
@@ -83,14 +93,8 @@ TEST_F(LoopIntegration, RatingsAndIterateMakeANewIterationWithAdapterManifestAnd
   make_daemon(4, 3);
   const auto first = start_with_first_batch();
   ASSERT_EQ(first.size(), 3u);
-  call("rate", {{"track_id", first[0]}, {"stars", 5}});
-  call("rate", {{"track_id", first[1]}, {"stars", 1}});
-  call("rate", {{"track_id", first[2]}, {"stars", 1}});
-
-  const json r = call("iterate");
-  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
-  wait_for([&] { return iteration_done(1); }, "iteration 1");
-  const json one = call("iterations.show", {{"id", r["iteration_id"]}});
+  const json one = rate_and_iterate(first, {5, 1, 1});
+  const json r = {{"iteration_id", one["id"]}};
   ASSERT_EQ(one["status"], "ready") << one.dump() << daemon_->log_text();
   EXPECT_TRUE(one["active"].get<bool>());
   EXPECT_TRUE(fs::exists(one["adapter_path"].get<std::string>()));
@@ -122,14 +126,8 @@ TEST_F(LoopIntegration, AKtoIterationLearnsFromLikesAndDislikesAndPicksEachTrack
   make_daemon(3, 3, 2, "  candidates: 3\n  preview_steps: 1\n", "  objective: kto\n");
   const auto first = start_with_first_batch();
   ASSERT_EQ(first.size(), 3u);
-  call("rate", {{"track_id", first[0]}, {"stars", 5}});
-  call("rate", {{"track_id", first[1]}, {"stars", 3}});
-  call("rate", {{"track_id", first[2]}, {"stars", 1}});
-
-  const json r = call("iterate");
-  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
-  wait_for([&] { return iteration_done(1); }, "iteration 1");
-  const json one = call("iterations.show", {{"id", r["iteration_id"]}});
+  const json one = rate_and_iterate(first, {5, 3, 1});
+  const json r = {{"iteration_id", one["id"]}};
   ASSERT_EQ(one["status"], "ready") << one.dump() << daemon_->log_text();
   const json& m = one["metrics"];
   EXPECT_EQ(m["objective"], "kto");

@@ -15,22 +15,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace tuneloop::testing {
+#include "tests/support/net.hpp"
 
-// A loopback port nothing listens on at the moment.
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("cannot find a free port");
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+namespace tuneloop::testing {
 
 // A listening socket, standing in for a real mpd that holds the port.
 class Squatter {

@@ -335,3 +335,8 @@ TEST(MpdChanges, TheFirstLookRaisesNothingAndLaterChangesRaiseTheirSubsystems) {
   EXPECT_EQ(t.playlist_version(), 2u);
   EXPECT_EQ(t.observe(s), 0u);
 }
+
+TEST(MpdFilter, AnExpressionNestedThousandsDeepIsRefusedNotRecursedInto) {
+  const std::string deep = std::string(5000, '(') + "Title == 'x'" + std::string(5000, ')');
+  EXPECT_ANY_THROW(tuneloop::mpd::SongFilter::parse({deep}, false));
+}
