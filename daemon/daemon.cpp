@@ -2,7 +2,7 @@
 #include "daemon/loop_commands.hpp"
 #include "daemon/study_methods.hpp"
 
-#include "daemon/errors.hpp"
+#include "rpc/errors.hpp"
 #include "daemon/export_folder.hpp"
 #include "audio/audio.hpp"
 

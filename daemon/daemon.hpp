@@ -4,11 +4,11 @@
 // the `shutdown` method stops it.
 
 #include "config/config.hpp"
-#include "daemon/commands.hpp"
-#include "daemon/dispatcher.hpp"
+#include "rpc/commands.hpp"
+#include "rpc/dispatcher.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/ipc_server.hpp"
-#include "daemon/session.hpp"
+#include "rpc/session.hpp"
 #include "loop/loop_service.hpp"
 #include "mpd/server.hpp"
 #include "player/play_queue.hpp"

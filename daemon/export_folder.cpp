@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "daemon/errors.hpp"
+#include "rpc/errors.hpp"
 
 namespace tuneloop::daemon {
 

@@ -1,7 +1,7 @@
 #include "daemon/http_server.hpp"
 
-#include "daemon/dispatcher.hpp"
-#include "daemon/session.hpp"
+#include "rpc/dispatcher.hpp"
+#include "rpc/session.hpp"
 
 #include <asio.hpp>
 #include <httplib.h>

@@ -4,8 +4,8 @@
 // to the Dispatcher, replies and event notifications go back in order. Runs on the
 // io thread.
 
-#include "daemon/dispatcher.hpp"
-#include "daemon/session.hpp"
+#include "rpc/dispatcher.hpp"
+#include "rpc/session.hpp"
 
 #include <asio.hpp>
 
@@ -17,9 +17,6 @@
 
 namespace tuneloop::daemon {
 
-/// Whether a request line is an HTTP request or header line (a browser's cross-protocol
-/// request to a JSON-RPC port); such a connection is closed before anything runs.
-bool looks_like_http(std::string_view line) noexcept;
 
 /// Connections served at once (socket and TCP together); more are closed at accept.
 inline constexpr std::size_t kMaxConnections = 256;

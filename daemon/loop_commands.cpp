@@ -1,6 +1,6 @@
 #include "daemon/loop_commands.hpp"
 
-#include "daemon/errors.hpp"
+#include "rpc/errors.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>

@@ -2,7 +2,7 @@
 // The loop's protocol methods: iterate, iterations.list/show/activate/delete,
 // job.status, job.cancel, loop.status (docs/protocol.md, docs/loop.md).
 
-#include "daemon/commands.hpp"
+#include "rpc/commands.hpp"
 #include "loop/loop_service.hpp"
 #include "store/store.hpp"
 

@@ -1,9 +1,9 @@
 #include "daemon/export_folder.hpp"
 #include "daemon/study_methods.hpp"
 
-#include "daemon/errors.hpp"
-#include "loop/pilot/report.hpp"
-#include "loop/pilot/runner.hpp"
+#include "rpc/errors.hpp"
+#include "study/report.hpp"
+#include "study/study.hpp"
 #include "audio/audio.hpp"
 #include "audio/features.hpp"
 
@@ -255,7 +255,7 @@ class StudyMethods {
   }
 
  private:
-  // The same files as a simulated study (loop/pilot/report.hpp), from this study's answers.
+  // The same files as a simulated study (study/report.hpp), from this study's answers.
   json export_to(const StudyView& v, const fs::path& out, bool plots) {
     if (out.empty() || out.is_relative())
       throw RpcError(ErrorCode::invalid_params, "parameter 'out' must be an absolute folder path",

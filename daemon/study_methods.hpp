@@ -6,7 +6,7 @@
 // listener's feedback ratings, so an evaluation does not train the loop.
 // See docs/study-guide.md §5.
 
-#include "daemon/commands.hpp"
+#include "rpc/commands.hpp"
 #include "store/store.hpp"
 
 #include <filesystem>

@@ -5,7 +5,7 @@
 // where a handler's MpdError (or any other exception) becomes an ACK line.
 // Mirrors MPD's src/client/Process.cxx. io thread only.
 
-#include "daemon/session.hpp"
+#include "rpc/session.hpp"
 #include "mpd/commands.hpp"
 #include "mpd/context.hpp"
 

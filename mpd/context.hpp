@@ -4,7 +4,7 @@
 // echo), the connection's own settings, the daemon, and the reply being written.
 // io thread only.
 
-#include "daemon/dispatcher.hpp"
+#include "rpc/dispatcher.hpp"
 #include "mpd/change_tracker.hpp"
 #include "mpd/daemon_view.hpp"
 #include "mpd/library.hpp"

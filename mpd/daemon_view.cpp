@@ -1,6 +1,6 @@
 #include "mpd/daemon_view.hpp"
 
-#include "daemon/errors.hpp"
+#include "rpc/errors.hpp"
 
 namespace tuneloop::mpd {
 

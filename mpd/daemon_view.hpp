@@ -3,8 +3,8 @@
 // command table as the Unix socket and the web player (one source of truth; the MPD side
 // keeps no player state of its own). A JSON-RPC error becomes an MPD ACK here.
 
-#include "daemon/dispatcher.hpp"
-#include "daemon/session.hpp"
+#include "rpc/dispatcher.hpp"
+#include "rpc/session.hpp"
 #include "mpd/protocol.hpp"
 
 #include <nlohmann/json.hpp>

@@ -1,6 +1,6 @@
 #include "mpd/server.hpp"
 
-#include "daemon/ipc_server.hpp"
+#include "rpc/http_lines.hpp"
 #include "mpd/client_state.hpp"
 
 #include <spdlog/spdlog.h>

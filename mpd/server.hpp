@@ -6,8 +6,8 @@
 // The daemon's events (player, ratings, iterations) wake waiting `idle` commands. Runs
 // on the io thread, like the IPC server; docs/mpd.md describes what it serves.
 
-#include "daemon/dispatcher.hpp"
-#include "daemon/session.hpp"
+#include "rpc/dispatcher.hpp"
+#include "rpc/session.hpp"
 #include "mpd/context.hpp"
 
 #include <asio.hpp>

@@ -2,7 +2,7 @@
 // and `status` calls, requests per second, and the same at a paced 1,000 requests/s
 // (the target: p99 <= 5 ms). Starts its own daemon on a temporary data folder unless
 // --socket names a running one.
-#include "daemon/client.hpp"
+#include "client/client.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fcntl.h>

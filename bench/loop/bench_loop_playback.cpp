@@ -9,7 +9,7 @@
 //
 // DIR holds autoencoder.safetensors and denoiser.safetensors (model/weights/pending, or a
 // fixture written by build/tests/ui/ui_fixture_weights DIR). Other settings: defaults.
-#include "daemon/client.hpp"
+#include "client/client.hpp"
 #include "audio/audio.hpp"
 
 #include <CLI/CLI.hpp>

@@ -1,7 +1,7 @@
 #pragma once
 // Test helper: a real tuneloopd process on a temporary data folder, socket and config.
 
-#include "daemon/client.hpp"
+#include "client/client.hpp"
 #include "audio/audio.hpp"
 
 #include <fcntl.h>

@@ -430,3 +430,17 @@ TEST_F(DaemonTest, IterateWithoutAModelGetsTheModelErrorCodeAndAReason) {
   EXPECT_TRUE(c.call("iterations.list").empty());
   EXPECT_EQ(c.call("ping"), "pong");
 }
+
+TEST(Cli, TheModelToolsLiveUnderModelAndTheirOldNamesStillRunHidden) {
+  const auto cli = (fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloop").string();
+  int status = 0;
+  const std::string top = run_capture(cli + " --help 2>&1", &status);
+  EXPECT_NE(top.find("  model "), std::string::npos) << top;
+  EXPECT_EQ(top.find("  generate "), std::string::npos) << top;
+  const std::string model = run_capture(cli + " model --help 2>&1", &status);
+  for (const char* tool : {"corpus", "train-denoiser", "fine-tune", "generate"})
+    EXPECT_NE(model.find(std::string("  ") + tool + " "), std::string::npos) << tool << "\n" << model;
+  const std::string old = run_capture(cli + " generate --help 2>&1", &status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << old;
+  EXPECT_NE(old.find("--seed"), std::string::npos) << old;
+}

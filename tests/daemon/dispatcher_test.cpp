@@ -1,6 +1,6 @@
 // The dispatcher on its own: no socket, no daemon, the same rules every transport gets.
-#include "daemon/dispatcher.hpp"
-#include "daemon/errors.hpp"
+#include "rpc/dispatcher.hpp"
+#include "rpc/errors.hpp"
 #include "model/model_error.hpp"
 
 #include <gtest/gtest.h>

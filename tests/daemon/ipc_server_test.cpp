@@ -1,6 +1,7 @@
 // The IPC server's guards that need no daemon: the socket folder in a shared place, and
 // lines from a web page.
 #include "daemon/ipc_server.hpp"
+#include "rpc/http_lines.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>

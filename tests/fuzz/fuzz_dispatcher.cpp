@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "daemon/dispatcher.hpp"
+#include "rpc/dispatcher.hpp"
 
 using namespace tuneloop::daemon;
 using nlohmann::json;

@@ -2,9 +2,9 @@
 // table is a small fake of the daemon's methods (the same JSON shapes as daemon.cpp's
 // rows), so framing, command lists, idle, permissions, stickers and errors are checked
 // line by line.
-#include "daemon/commands.hpp"
-#include "daemon/dispatcher.hpp"
-#include "daemon/errors.hpp"
+#include "rpc/commands.hpp"
+#include "rpc/dispatcher.hpp"
+#include "rpc/errors.hpp"
 #include "mpd/client_state.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "loop/pilot/runner.hpp"
+#include "pilot/runner.hpp"
 
 #include <gtest/gtest.h>
 

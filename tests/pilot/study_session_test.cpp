@@ -13,9 +13,9 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/client.hpp"
-#include "loop/pilot/report.hpp"
-#include "loop/pilot/runner.hpp"
+#include "client/client.hpp"
+#include "study/report.hpp"
+#include "pilot/runner.hpp"
 #include "tests/pilot/pilot_daemon.hpp"
 
 namespace fs = std::filesystem;

@@ -1,0 +1,92 @@
+#pragma once
+// Runs a pilot study against real tuneloopd processes: one daemon per participant, each on
+// its own scratch data folder and socket under the output folder, driven over JSON-RPC
+// (tracks.list, listen.report, rate, iterate, iterations.list, job.status) exactly as a
+// person's player would. Simulated participants listen faster than real time through the
+// external-playback report (listen.report).
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "client/client.hpp"
+#include "study/report.hpp"
+#include "study/simulated_listener.hpp"
+#include "study/study.hpp"
+
+namespace tuneloop::pilot {
+
+/// The study could not be run (a daemon would not start, lacks a method, an iteration
+/// failed or timed out); the message names the participant and what to do.
+class PilotError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The methods a study run needs from the daemon.
+const std::vector<std::string>& required_methods();
+
+/// Throws PilotError naming every method in `needed` that `available` lacks.
+void require_methods(const std::set<std::string>& available, const std::vector<std::string>& needed,
+                     const std::string& where);
+
+/// The daemon config for one participant: their listener name, no audio output, no HTTP,
+/// manual iterations only, `tracks_per_iteration`, a training seed, and the study's
+/// daemon_config merged over that. Throws StudyError if daemon_config_yaml is not a mapping.
+std::string participant_config(const PilotStudy& study, const Participant& p, std::size_t index);
+
+/// A tuneloopd child process on its own data folder and socket; stopped (shutdown method,
+/// then SIGTERM, then SIGKILL) when destroyed.
+class DaemonProcess {
+ public:
+  /// Starts `exe --config CONFIG --data-dir DATA --socket SOCKET` with its output in
+  /// dir/tuneloopd.log and waits up to `wait_s` for the socket to answer.
+  /// Throws PilotError with the log's tail when it exits or doesn't answer in time.
+  DaemonProcess(const std::filesystem::path& exe, const std::filesystem::path& dir,
+                const std::filesystem::path& config, const std::filesystem::path& socket,
+                double wait_s = 60);
+  ~DaemonProcess();
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  /// Throws daemon::NotRunningError.
+  daemon::Client connect() const;
+  const std::filesystem::path& socket() const noexcept { return socket_; }
+  /// Stops the daemon and waits for it; safe to call twice.
+  void stop() noexcept;
+
+ private:
+  std::string log_tail() const;
+  pid_t pid_ = -1;
+  std::filesystem::path dir_, socket_;
+};
+
+/// tuneloopd next to the running program, else on the PATH.
+std::filesystem::path default_daemon_path();
+
+struct RunOptions {
+  std::filesystem::path output;  // overrides the study's output folder when not empty
+  std::filesystem::path daemon;  // tuneloopd; empty = default_daemon_path()
+  bool plots = true;             // render the plots with gnuplot
+  int parallel = 0;              // participants at once; 0 = the study's `parallel`
+  std::function<void(const std::string&)> progress;  // one line per step; may be empty
+};
+
+struct StudyResult {
+  std::filesystem::path output;
+  std::vector<Event> events;
+  nlohmann::json summary;
+};
+
+/// Runs every simulated participant (`parallel` at a time, each with its own daemon)
+/// through all iterations and the final evaluation round, then writes events.csv, summary.json, report.md and the plots to the output
+/// folder. Human participants are left out (they take part through `tuneloop pilot
+/// session`). Throws PilotError, StudyError or ReportError.
+StudyResult run_study(const PilotStudy& study, const RunOptions& options);
+
+}  // namespace tuneloop::pilot
