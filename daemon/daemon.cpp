@@ -1,8 +1,9 @@
 #include "daemon/daemon.hpp"
-#include "daemon/loop_commands.hpp"
-#include "daemon/study_methods.hpp"
+#include "daemon/methods/loop.hpp"
+#include "daemon/methods/study.hpp"
 
 #include "rpc/errors.hpp"
+#include "daemon/daemon_helpers.hpp"
 #include "daemon/export_folder.hpp"
 #include "audio/audio.hpp"
 
@@ -21,26 +22,10 @@ namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace detail;
 
 namespace {
 
-store::EndReason to_store(player::EndReason r) {
-  switch (r) {
-    case player::EndReason::completed: return store::EndReason::completed;
-    case player::EndReason::skipped: return store::EndReason::skipped;
-    case player::EndReason::stopped: return store::EndReason::stopped;
-    case player::EndReason::interrupted: return store::EndReason::interrupted;
-  }
-  return store::EndReason::interrupted;
-}
-
-json opt_json(const std::optional<store::Id>& v) { return v ? json(*v) : json(nullptr); }
-json opt_json(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 // Lines of the YAML form that differ between two configs, for the SIGHUP log.
 std::vector<std::string> changed_lines(const config::Config& a, const config::Config& b) {
@@ -106,11 +91,6 @@ std::string to_csv(const json& rows) {
   return out;
 }
 
-bool inside(const fs::path& file, const fs::path& dir) {
-  const auto f = fs::weakly_canonical(file), d = fs::weakly_canonical(dir);
-  auto [a, b] = std::mismatch(d.begin(), d.end(), f.begin(), f.end());
-  return a == d.end();
-}
 
 }  // namespace
 
@@ -728,313 +708,26 @@ json Daemon::delete_listener() {
 // ---------------------------------------------------------------- the command table
 
 void Daemon::register_commands() {
-  using P = Param;
-  using T = JsonType;
+  // The rows live by area in daemon/methods/; here they are only listed.
+  add_daemon_methods();
+  add_player_methods();
+  add_feedback_methods();
+  add_library_methods();
+  add_listener_methods();
   auto& t = table_;
-
-  t.add({"ping", {}, [](const Params&, Session&) { return json("pong"); }, "0.1",
-         "Answers \"pong\"; for liveness checks and latency measurements."});
-
-  t.add({"status", {}, [this](const Params&, Session&) { return status_json(); }, "0.1",
-         "What is playing, the audio device, the listener and the queue."});
-
-  t.add({"methods", {}, [this](const Params&, Session&) {
-           json out = json::array();
-           for (const auto& [name, c] : table_.all()) {
-             json params = json::array();
-             for (const auto& p : c.params)
-               params.push_back({{"name", p.name}, {"type", to_string(p.type)}, {"required", p.required}});
-             out.push_back({{"name", name}, {"since", c.since}, {"summary", c.summary}, {"params", params}});
-           }
-           return out;
-         }, "0.1", "Every method with its parameters and the version that introduced it."});
-
-  t.add({"player.play", {P::opt("track_id", T::integer).range(1, 9e15)},
-         [this](const Params& p, Session&) -> json {
-           require_player();
-           if (auto id = p.opt<store::Id>("track_id")) return start_track(*id);
-           if (current_token_ && state_ == player::State::paused) {
-             player_->resume();
-             return {{"track_id", opt_json(current_track())}, {"state", "playing"}};
-           }
-           if (current_token_) return {{"track_id", opt_json(current_track())}, {"state", "playing"}};
-           auto next = queue_.current() ? queue_.current() : queue_.next();
-           if (!next)
-             throw RpcError(ErrorCode::not_found, "nothing to play: the queue is empty (add one with tracks.add)");
-           return start_track(*next);
-         }, "0.1", "Plays the given track now, or resumes, or starts the queue."});
-
-  t.add({"player.pause", {}, [this](const Params&, Session&) -> json {
-           require_player();
-           player_->pause();
-           return {{"state", player::to_string(player_->state())}};
-         }, "0.1", "Pauses; paused time does not count as listening."});
-
-  t.add({"player.resume", {}, [this](const Params&, Session&) -> json {
-           require_player();
-           player_->resume();
-           return {{"state", player::to_string(player_->state())}};
-         }, "0.1", "Resumes after a pause."});
-
-  t.add({"player.stop", {}, [this](const Params&, Session&) -> json {
-           require_player();
-           player_->stop(player::EndReason::stopped);
-           return {{"state", "idle"}};
-         }, "0.1", "Stops; the play is recorded as stopped, or skipped if ended early."});
-
-  t.add({"player.next", {}, [this](const Params&, Session&) -> json {
-           require_player();
-           if (auto next = queue_.next()) return start_track(*next);
-           player_->stop(player::EndReason::stopped);
-           return {{"track_id", nullptr}, {"state", "idle"}};
-         }, "0.1", "Skips to the next queued track (the current play ends as skipped or stopped)."});
-
-  t.add({"player.previous", {}, [this](const Params&, Session&) -> json {
-           require_player();
-           auto prev = queue_.previous();
-           if (!prev) throw RpcError(ErrorCode::not_found, "no previous track in the history");
-           return start_track(*prev);
-         }, "0.1", "Goes back to the previously played track."});
-
-  t.add({"player.seek", {P::req("seconds", T::number).range(0, 1e9)},
-         [this](const Params& p, Session&) -> json {
-           require_player();
-           if (!current_token_) throw RpcError(ErrorCode::busy, "nothing is playing");
-           player_->seek(p.get<double>("seconds"));
-           return {{"position", p.get<double>("seconds")}};
-         }, "0.1", "Jumps to a position; skipped-over audio does not count as heard."});
-
-  t.add({"player.volume", {P::req("level", T::number).range(0, 1)},
-         [this](const Params& p, Session&) -> json {
-           player_->set_volume(p.get<double>("level"));
-           return {{"volume", std::round(player_->volume() * 1000) / 1000}};
-         }, "0.1", "Sets the output volume, 0..1."});
-
-  t.add({"queue.list", {}, [this](const Params&, Session&) -> json {
-           return {{"current", opt_json(queue_.current())},
-                   {"upcoming", json(std::vector<std::int64_t>(queue_.upcoming().begin(), queue_.upcoming().end()))},
-                   {"history", json(std::vector<std::int64_t>(queue_.history().begin(), queue_.history().end()))}};
-         }, "0.1", "The play queue: current track, upcoming and history (track ids)."});
-
-  auto target_track = [this](const Params& p) -> store::Id {
-    if (auto id = p.opt<store::Id>("track_id")) return track_or_throw(*id).id;
-    if (auto cur = current_track()) return *cur;
-    throw RpcError(ErrorCode::invalid_params, "parameter 'track_id' is required when nothing is playing",
-                   {{"param", "track_id"}});
-  };
-
-  t.add({"rate", {P::req("stars", T::number).range(1, 5).multiple_of(0.5),
-                  P::opt("track_id", T::integer).range(1, 9e15)},
-         [this, target_track](const Params& p, Session&) -> json {
-           const store::Id id = target_track(p);
-           const double stars = p.get<double>("stars");
-           const store::Id rating = store_->rate(id, stars);  // committed when it returns
-           spdlog::info("rating: track={} stars={} rating={}", id, stars, rating);
-           json r = {{"track_id", id}, {"stars", stars}, {"rating_id", rating}};
-           publish("rating.recorded", r);
-           return r;
-         }, "0.1", "Rates a track (default: the current one) 1–5 stars in half steps."});
-
-  t.add({"rating.clear", {P::opt("track_id", T::integer).range(1, 9e15)},
-         [this, target_track](const Params& p, Session&) -> json {
-           const store::Id id = target_track(p);
-           const store::Id rating = store_->clear_rating(id);
-           json r = {{"track_id", id}, {"stars", nullptr}, {"rating_id", rating}};
-           publish("rating.recorded", r);
-           return r;
-         }, "0.1", "Clears a track's rating (the history is kept)."});
-
-  t.add({"ratings.list", {P::opt("track_id", T::integer).range(1, 9e15)},
-         [this](const Params& p, Session&) -> json {
-           json out = json::array();
-           auto rows = p.has("track_id") ? store_->rating_history(track_or_throw(p.get<store::Id>("track_id")).id)
-                                         : store_->ratings(listener_id_);
-           for (const auto& r : rows)
-             out.push_back({{"id", r.id}, {"track_id", r.track_id}, {"stars", opt_json(r.stars)},
-                            {"rated_at", r.rated_at}});
-           return out;
-         }, "0.1", "Current ratings of the listener, or one track's full history."});
-
-  t.add({"plays.list", {P::opt("track_id", T::integer).range(1, 9e15),
-                        P::opt("limit", T::integer).range(1, 100000)},
-         [this](const Params& p, Session&) -> json {
-           auto rows = p.has("track_id") ? store_->plays_for_track(track_or_throw(p.get<store::Id>("track_id")).id)
-                                         : store_->plays_for_listener(listener_id_);
-           std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id > b.id; });
-           const auto limit = static_cast<std::size_t>(p.value<std::int64_t>("limit", 100));
-           json out = json::array();
-           for (const auto& r : rows) {
-             if (out.size() >= limit) break;
-             out.push_back(play_json(r));
-           }
-           return out;
-         }, "0.1", "Plays (listening records), newest first."});
-
-  t.add({"listen.report", {P::req("track_id", T::integer).range(1, 9e15),
-                           P::req("seconds_heard", T::number).range(0, 1e7),
-                           P::req("ended", T::string).choices({"completed", "skipped", "stopped"}),
-                           P::opt("duration", T::number).range(0.001, 1e7)},
-         [this](const Params& p, Session& s) -> json {
-           const store::Track t = track_or_throw(p.get<store::Id>("track_id"));
-           const double heard = p.get<double>("seconds_heard");
-           const double duration = p.value<double>("duration", t.duration_s);
-           const std::string ended = p.get<std::string>("ended");
-           // The same skip rule as the daemon's own player.
-           const auto reason = to_store(player::classify_end(
-               heard, duration, ended == "completed", config_.feedback.skip_fraction, true));
-           store::ListenEvent ev;
-           ev.target = store::PlayTarget::track(t.id);
-           ev.source = store::PlaySource::external;
-           ev.ended_at = store::now_ms();
-           ev.started_at = ev.ended_at - static_cast<store::UnixMs>(heard * 1000);
-           ev.seconds_heard = heard;
-           ev.duration_s = duration;
-           ev.end_reason = reason;
-           const store::Id play = store_->record_listen(ev);
-           spdlog::info("play: reported play={} track={} heard={:.2f} reason={} peer={}", play, t.id,
-                        heard, store::to_string(reason), s.peer());
-           json r = {{"play_id", play}, {"track_id", t.id}, {"seconds_heard", heard},
-                     {"duration", duration}, {"reason", store::to_string(reason)}};
-           publish("track.ended", r);
-           return r;
-         }, "0.1", "Records a listen of a track played outside the daemon (same skip rule)."});
-
-  t.add({"songs.add", {P::req("path", T::string)},
-         [this](const Params& p, Session&) -> json {
-           const fs::path src = fs::absolute(p.get<std::string>("path"));
-           // Checked readable first, so nothing is copied or stored for a bad file.
-           const audio::Audio a = audio::read_audio(src.string());
-           const std::string sha = audio::sha256_file(src.string());
-           std::string ext = lower(src.extension().string());
-           if (ext.empty()) ext = ".audio";
-           const fs::path dest = config_.paths.data_dir / "songs" / (sha + ext);
-           if (!fs::exists(dest)) {
-             try {
-               audio::durable_copy(src.string(), dest.string());
-             } catch (const audio::AudioError& e) {
-               throw RpcError(ErrorCode::storage_error, e.what());
-             }
-           }
-           store::NewSong ns;
-           ns.listener_id = listener_id_;
-           ns.path = dest.string();
-           ns.original_name = src.filename().string();
-           ns.sha256 = sha;
-           ns.duration_s = a.seconds();
-           ns.sample_rate = a.sample_rate;
-           const store::SongAdded added = store_->add_song(ns);
-           json song = song_json(*store_->get_song(added.id));
-           song["inserted"] = added.inserted;
-           if (added.inserted) {
-             spdlog::info("song: added song={} from={}", added.id, src.string());
-             publish("song.added", song);
-           }
-           return song;
-         }, "0.1", "Adds one of the listener's own audio files (copied, de-duplicated by content)."});
-
-  t.add({"songs.list", {}, [this](const Params&, Session&) -> json {
-           json out = json::array();
-           for (const auto& s : store_->songs(listener_id_)) out.push_back(song_json(s));
-           return out;
-         }, "0.1", "The listener's own songs."});
-
-  t.add({"songs.remove", {P::req("id", T::integer).range(1, 9e15)},
-         [this](const Params& p, Session&) -> json {
-           const store::Id id = p.get<store::Id>("id");
-           auto s = store_->get_song(id);
-           if (!s || s->listener_id != listener_id_)
-             throw RpcError(ErrorCode::not_found, "no song with id " + std::to_string(id), {{"id", id}});
-           store_->remove_song(id);
-           bool shared = false;
-           for (const auto& l : store_->listeners())
-             for (const auto& o : store_->songs(l.id)) shared = shared || o.path == s->path;
-           std::error_code ec;
-           if (!shared && inside(s->path, config_.paths.data_dir)) fs::remove(s->path, ec);
-           spdlog::info("song: removed song={}", id);
-           return {{"removed", id}};
-         }, "0.1", "Removes a song and its copied file."});
-
-  t.add({"tracks.list", {P::opt("iteration", T::integer).range(1, 9e15)},
-         [this](const Params& p, Session&) -> json {
-           json out = json::array();
-           for (const auto& tr : store_->tracks(listener_id_, p.opt<store::Id>("iteration")))
-             out.push_back(track_json(tr));
-           return out;
-         }, "0.1", "The listener's tracks, newest first (only one iteration's if given)."});
-
-  t.add({"tracks.add", {P::req("path", T::string), P::opt("tags", T::string),
-                        P::opt("iteration", T::integer).range(1, 9e15)},
-         [this](const Params& p, Session&) -> json {
-           const fs::path path = fs::absolute(p.get<std::string>("path"));
-           const audio::Audio a = audio::read_audio(path.string());
-           store::NewTrack nt;
-           nt.listener_id = listener_id_;
-           nt.iteration_id = p.opt<store::Id>("iteration");
-           nt.tags = p.value<std::string>("tags", "");
-           nt.path = path.string();
-           nt.duration_s = a.seconds();
-           const store::Id id = store_->add_track(nt);
-           queue_.enqueue(id);
-           spdlog::info("track: added track={} path={}", id, nt.path);
-           return track_json(*store_->get_track(id));
-         }, "0.1", "Registers an existing audio file as a track and queues it."});
-
-  t.add({"listener.export", {P::req("dir", T::string), P::opt("format", T::string).choices({"json", "csv"})},
-         [this](const Params& p, Session&) -> json {
-           return export_listener(p.get<std::string>("dir"), p.value<std::string>("format", "json"));
-         }, "0.1", "Writes everything recorded about the listener (and the audio) to a folder."});
-
-  t.add({"listener.delete", {P::req("confirm", T::boolean)},
-         [this](const Params& p, Session&) -> json {
-           if (!p.get<bool>("confirm"))
-             throw RpcError(ErrorCode::invalid_params, "parameter 'confirm' must be true to delete the listener",
-                            {{"param", "confirm"}});
-           return delete_listener();
-         }, "0.1", "Deletes the listener's ratings, plays, songs, tracks and iterations."});
-
-  t.add({"subscribe", {P::opt("events", T::array)},
-         [](const Params& p, Session& s) -> json {
-           std::set<std::string> events;
-           if (p.has("events")) {
-             for (const auto& e : p.json().at("events")) {
-               if (!e.is_string() || !event_names().count(e.get<std::string>()))
-                 throw RpcError(ErrorCode::invalid_params, "parameter 'events' has an unknown event " + e.dump(),
-                                {{"param", "events"}});
-               events.insert(e.get<std::string>());
-             }
-           } else {
-             events = event_names();
-           }
-           s.subscribe(events);
-           return {{"subscribed", s.subscriptions()}};
-         }, "0.1", "Sends the given events (default: all) to this connection as notifications."});
-
-  t.add({"unsubscribe", {}, [](const Params&, Session& s) -> json {
-           s.unsubscribe_all();
-           return {{"subscribed", json::array()}};
-         }, "0.1", "Stops all notifications to this connection."});
-
-  t.add({"shutdown", {}, [this](const Params&, Session& s) -> json {
-           spdlog::info("daemon: shutdown requested by peer={}", s.peer());
-           // After this reply is on its way.
-           asio::post(io_, [this] { shutdown("shutdown method"); });
-           return {{"shutting_down", true}};
-         }, "0.1", "Stops the daemon gracefully."});
-
-  // Other folders' rows go here, e.g. loop::add_loop_commands(table_, *this);
-  // Human studies (daemon/study_methods.cpp).
-  add_study_commands(t, {*store_, [this] { return listener_id_; },
+  // Human studies (daemon/methods/study.cpp).
+  add_study_methods(t, {*store_, [this] { return listener_id_; },
                          [this] { return config_.paths.data_dir; }, table_});
 }
 
-// The loop's service and its rows (daemon/loop_commands.cpp); started in run().
+// The loop's service and its rows (daemon/methods/loop.cpp); started in run().
 void Daemon::start_loop() {
   loop::LoopHooks hooks;
   hooks.listener_id = [this] { return listener_id_; };
   hooks.publish = [this](const std::string& event, const json& params) { publish(event, params); };
   hooks.tracks_ready = [this](const std::vector<store::Id>&) { fill_queue(); };
   loop_ = std::make_unique<loop::LoopService>(io_, *store_, config_, std::move(hooks));
-  add_loop_commands(table_, {*store_, *loop_, [this] { return listener_id_; }, [this] { fill_queue(); }});
+  add_loop_methods(table_, {*store_, *loop_, [this] { return listener_id_; }, [this] { fill_queue(); }});
 }
 
 }  // namespace tuneloop::daemon

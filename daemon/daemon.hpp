@@ -81,6 +81,12 @@ class Daemon {
   };
 
   void register_commands();
+  // The rows of the command table by area (daemon/methods/<area>.cpp).
+  void add_daemon_methods();
+  void add_player_methods();
+  void add_feedback_methods();
+  void add_library_methods();
+  void add_listener_methods();
   void start_loop();
   void start_http();
   void start_mpd();

@@ -108,7 +108,8 @@ ClientState::StepResult ClientState::run(std::string_view line, unsigned index, 
     out += ack_line(code, index, row->name, message);
     return StepResult{Step::error, false};
   };
-  const std::string quoted_name = "\"" + std::string(row->name) + "\"";
+  std::string quoted_name(1, '"');
+  quoted_name.append(row->name).append(1, '"');
   if ((row->permission & info_.permission) != row->permission)
     return refuse(Ack::permission, "you don't have permission for " + quoted_name);
   const int n = static_cast<int>(cmd.args.size());

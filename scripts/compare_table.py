@@ -48,11 +48,13 @@ for setting in sorted(p for p in root.iterdir() if p.is_dir()):
     cells.append("–" if worst is None else f"{worst[0]} {statistics.mean(worst[1]):+.2f}")
     variety = {r["iteration"]: r for r in s.get("variety", [])}
     cells.append(" / ".join(fmt(variety.get(i, {}).get("relative_to_base")) for i in (1, 2, 3)))
+    cells.append(" / ".join(fmt(variety.get(i, {}).get("mean_distance_db"), 1) for i in (0, 1, 2, 3)))
     cells.append(" / ".join(fmt(variety.get(i, {}).get("near_duplicate_share")) for i in (0, 1, 2, 3)))
     rows.append(cells)
 
 print("| setting | seeds | listener-runs | Δ1 [95 % CI] p | Δ2 [95 % CI] p | Δ3 [95 % CI] p | "
-      "worst listener Δ2 | variety 1 / 2 / 3 | near-duplicates 0 / 1 / 2 / 3 |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "worst listener Δ2 | variety 1 / 2 / 3 (of iteration 0's) | variety 0 / 1 / 2 / 3 (dB) | "
+      "near-duplicates 0 / 1 / 2 / 3 |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")

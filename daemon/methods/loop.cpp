@@ -1,4 +1,4 @@
-#include "daemon/loop_commands.hpp"
+#include "daemon/methods/loop.hpp"
 
 #include "rpc/errors.hpp"
 
@@ -63,10 +63,10 @@ json job_json(const store::Job& j) {
 
 }  // namespace
 
-void add_loop_commands(CommandTable& t, LoopCommandContext c) {
+void add_loop_methods(CommandTable& t, LoopMethodContext c) {
   using P = Param;
   using T = JsonType;
-  auto ctx = std::make_shared<LoopCommandContext>(std::move(c));
+  auto ctx = std::make_shared<LoopMethodContext>(std::move(c));
 
   auto summaries = [ctx]() {
     std::map<store::Id, FeedbackSummary> by_iteration;

@@ -14,7 +14,7 @@
 
 namespace tuneloop::daemon {
 
-struct StudyCommandContext {
+struct StudyMethodContext {
   store::Store& store;
   std::function<store::Id()> listener_id;
   /// Where blinded copies of the audio go (DATA/studies/...).
@@ -26,6 +26,6 @@ struct StudyCommandContext {
 /// Adds study.start, study.next, study.play, study.rate, study.status, study.list,
 /// study.finish and study.export. Handlers run on the io thread and throw RpcError /
 /// store errors.
-void add_study_commands(CommandTable& table, StudyCommandContext context);
+void add_study_methods(CommandTable& table, StudyMethodContext context);
 
 }  // namespace tuneloop::daemon

@@ -10,7 +10,7 @@
 
 namespace tuneloop::daemon {
 
-struct LoopCommandContext {
+struct LoopMethodContext {
   store::Store& store;
   loop::LoopService& loop;
   std::function<store::Id()> listener_id;
@@ -19,6 +19,6 @@ struct LoopCommandContext {
 };
 
 /// Adds the rows. Handlers run on the io thread and may throw RpcError / store errors.
-void add_loop_commands(CommandTable& table, LoopCommandContext context);
+void add_loop_methods(CommandTable& table, LoopMethodContext context);
 
 }  // namespace tuneloop::daemon

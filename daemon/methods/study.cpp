@@ -1,5 +1,5 @@
 #include "daemon/export_folder.hpp"
-#include "daemon/study_methods.hpp"
+#include "daemon/methods/study.hpp"
 
 #include "rpc/errors.hpp"
 #include "study/report.hpp"
@@ -56,7 +56,7 @@ struct StudyView {
 
 class StudyMethods {
  public:
-  explicit StudyMethods(StudyCommandContext c) : c_(std::move(c)) {}
+  explicit StudyMethods(StudyMethodContext c) : c_(std::move(c)) {}
 
   // The study named by `study_id`, else the listener's newest running one.
   StudyView study(const Params& p) {
@@ -300,12 +300,12 @@ class StudyMethods {
     return {{"study_id", v.study.id}, {"out", out.string()}, {"ratings", events.size()}, {"files", files}};
   }
 
-  StudyCommandContext c_;
+  StudyMethodContext c_;
 };
 
 }  // namespace
 
-void add_study_commands(CommandTable& table, StudyCommandContext context) {
+void add_study_methods(CommandTable& table, StudyMethodContext context) {
   using P = Param;
   using T = JsonType;
   auto m = std::make_shared<StudyMethods>(std::move(context));
