@@ -18,10 +18,10 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
 
 sources_of() {
   case "$1" in
-    dispatcher) echo "daemon/dispatcher.cpp daemon/commands.cpp daemon/errors.cpp" ;;
+    dispatcher) echo "rpc/dispatcher.cpp rpc/commands.cpp rpc/errors.cpp" ;;
     safetensors) echo "adapters/safetensors.cpp" ;;
     config) echo "config/config.cpp" ;;
-    http) echo "daemon/http_server.cpp daemon/dispatcher.cpp daemon/commands.cpp daemon/errors.cpp" ;;
+    http) echo "daemon/http_server.cpp rpc/dispatcher.cpp rpc/commands.cpp rpc/errors.cpp" ;;
     audio) echo "audio/audio_file.cpp" ;;
     *) echo "fuzz.sh: unknown target '$1' (dispatcher safetensors config http audio)" >&2; exit 2 ;;
   esac
@@ -64,7 +64,7 @@ run() {
   ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_$t" -max_total_time="$seconds" -max_len="$(max_len_of "$t")" \
     -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$out/crashes/$t-" -print_final_stats=1 \
     ${FUZZ_FLAGS:-} "$out/corpus/$t" "tests/fuzz/corpus/$t" 2>&1 |
-    grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_runs|stat::average_exec_per_sec|==[0-9]+==ERROR|SUMMARY|INFO: Running)" || true
+    grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==ERROR|SUMMARY|INFO: Running)" || true
   local status=${PIPESTATUS[0]}
   if [[ $status -ne 0 ]]; then
     echo "fuzz: $t FAILED (exit $status); inputs in $out/crashes/" >&2
