@@ -19,11 +19,12 @@ declare -A setting=(
   [parent_cand]="training.init=parent training.objective=sft generation.candidates=4"
   [base]="training.init=base training.objective=sft generation.candidates=1"
   [base_cand]="training.init=base training.objective=sft generation.candidates=4"
+  [base_cand05]="training.init=base training.objective=sft generation.candidates=4 model.adapter_strength=0.5"
   [kto_cand]="training.init=base training.objective=kto generation.candidates=4"
   [dpo_cand]="training.init=base training.objective=dpo generation.candidates=4"
   [rwr_cand]="training.init=base training.objective=rwr generation.candidates=4"
 )
-names=${SETTINGS:-"today strength05 base_cand kto_cand dpo_cand rwr_cand parent_cand base strength07"}
+names=${SETTINGS:-"today strength05 base_cand base_cand05 kto_cand dpo_cand rwr_cand parent_cand base strength07"}
 
 for seed in $seeds; do
   for name in $names; do
@@ -44,3 +45,4 @@ for name in $names; do
   "$bin/tuneloop" pilot pool "${runs[@]}" --study "$study" --out "$out/$name/pooled" --no-plots \
     > "$out/$name/pooled.md" 2>&1 || true
 done
+python3 scripts/compare_table.py "$out" > "$out/table.md"
