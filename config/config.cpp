@@ -625,7 +625,7 @@ const std::vector<Row>& rows() {
     t.push_back(
         real(FIELD(model, adapter_strength), 0.0, 4.0,
              "how much of the active adapter's change is applied: 0 = base model, 1 = as trained, "
-             "above 1 = further in its direction"));
+             "above 1 = further in its direction; 0.5 keeps the tracks varied (docs/results.md)"));
 
     t.push_back(enumeration(FIELD(training, init), {AdapterInit::base, AdapterInit::parent},
                             "where each iteration's adapter starts: base (fresh, on all feedback "

@@ -116,7 +116,7 @@ struct ModelConfig {
   int steps = 25;         // sampler steps
   double guidance = 3.0;  // classifier-free guidance scale
   Vocoder vocoder = Vocoder::automatic;  // the way from mel back to audio
-  double adapter_strength = 1.0;  // share of the adapter's weight change applied (> 1 goes further)
+  double adapter_strength = 0.5;  // share of the adapter's weight change applied (> 1 goes further)
   bool operator==(const ModelConfig&) const = default;
 };
 
