@@ -169,10 +169,10 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
     p.strength = 0.0;
     m.reachable.push_back(audio::measure(engine->generate(p)));
   }
-  // As the daemon applies its adapters; TUNELOOP_STEER_STRENGTH measures another strength.
+  // The adapter as trained (the daemon applies model.adapter_strength, 0.5 by default, to
+  // keep its batches varied); TUNELOOP_STEER_STRENGTH measures another strength.
   const char* strength_override = std::getenv("TUNELOOP_STEER_STRENGTH");
-  const double strength =
-      strength_override ? std::atof(strength_override) : config::ModelConfig{}.adapter_strength;
+  const double strength = strength_override ? std::atof(strength_override) : 1.0;
   auto generate_all = [&](std::vector<audio::AudioFeatures>& out) {
     for (int seed = (draw - 1) * kClips + 1; seed <= draw * kClips; ++seed) {
       GenerateParams p;
