@@ -46,7 +46,7 @@ struct Calibration {
 Calibration calibrate(Engine& engine, const FineTuneRequest& r, const std::string& name,
                       const std::vector<double>& weights, const std::vector<double>& levels,
                       const std::vector<audio::AudioFeatures>& example_features,
-                      const ProgressFn& progress) {
+                      const ProgressFn& progress, const std::atomic<bool>& cancel) {
   if (r.calibration_clips <= 0) return {};
   double target = 0.0, total_weight = 0.0;
   for (size_t i = 0; i < levels.size(); ++i) {
@@ -65,6 +65,7 @@ Calibration calibrate(Engine& engine, const FineTuneRequest& r, const std::strin
   for (size_t s = 0; s < r.strength_scales.size(); ++s) {
     double generated = 0.0;
     for (int k = 0; k < r.calibration_clips; ++k) {
+      if (cancel.load()) throw Cancelled("fine-tune cancelled while calibrating its level");
       GenerateParams p;
       p.seconds = r.calibration_seconds;
       p.seed = r.seed * 1000003ULL + static_cast<uint64_t>(k);  // the same seeds at every scale
@@ -377,7 +378,14 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     net.eval();
     m.adapter_gain_db.erase(name);
     m.adapter_scale.erase(name);
-    const auto calibration = calibrate(*this, r, name, weights, levels, example_features, progress);
+    // A cancel while calibrating keeps the finished training: the resumed job only calibrates.
+    Calibration calibration;
+    try {
+      calibration = calibrate(*this, r, name, weights, levels, example_features, progress, cancel);
+    } catch (const Cancelled&) {
+      checkpoint();
+      throw;
+    }
     char gain_text[32], scale_text[32];
     std::snprintf(gain_text, sizeof gain_text, "%.3f", calibration.gain_db);
     std::snprintf(scale_text, sizeof scale_text, "%.4g", calibration.strength_scale);
