@@ -45,7 +45,13 @@ Client Client::connect_unix(const std::filesystem::path& socket) {
   return Client(fd);
 }
 
-Client Client::connect_tcp(int port) {
+Client Client::connect_tcp(int port, const std::string& token) {
+  Client client = connect_tcp_unauthorised(port);
+  client.call("auth", {{"token", token}});
+  return client;
+}
+
+Client Client::connect_tcp_unauthorised(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("socket(): ") + std::strerror(errno));
   sockaddr_in addr{};

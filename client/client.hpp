@@ -34,8 +34,11 @@ class Client {
  public:
   /// Connects to the Unix socket. Throws NotRunningError if nothing listens there.
   static Client connect_unix(const std::filesystem::path& socket);
-  /// Connects to 127.0.0.1:port. Throws NotRunningError if nothing listens there.
-  static Client connect_tcp(int port);
+  /// Connects to 127.0.0.1:port and authorises with the token of DATA/tcp-token. Throws
+  /// NotRunningError if nothing listens there, CallError (-32007) for a wrong token.
+  static Client connect_tcp(int port, const std::string& token);
+  /// Connects to 127.0.0.1:port without authorising (the first request must be `auth`).
+  static Client connect_tcp_unauthorised(int port);
 
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;

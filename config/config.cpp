@@ -547,9 +547,13 @@ const std::vector<Row>& rows() {
         {LogLevel::trace, LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error},
         "trace | debug | info | warn | error"));
     t.push_back(integer(FIELD(daemon, tcp_port), 0, 65535,
-                        "also serve JSON-RPC on this loopback TCP port; 0 = off"));
+                        "also serve JSON-RPC on this loopback TCP port (first request: auth with the "
+                        "token in DATA/tcp-token); 0 = off"));
     t.push_back(integer(FIELD(daemon, max_line_bytes), 1024, 64LL * 1024 * 1024,
                         "longest IPC request line accepted, in bytes"));
+    t.push_back(integer(FIELD(daemon, idle_seconds), 0, 86400,
+                        "close a socket or TCP connection silent this long (not one subscribed "
+                        "to events); 0 = never"));
     t.push_back(text(FIELD(daemon, listener), Empty::refused,
                      "the listener whose feedback is recorded when a client names none"));
 

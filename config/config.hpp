@@ -51,6 +51,7 @@ struct DaemonConfig {
   LogLevel log_level = LogLevel::info;
   int tcp_port = 0;                          // loopback JSON-RPC port; 0 = off
   std::size_t max_line_bytes = 1024 * 1024;  // longest accepted IPC request line
+  int idle_seconds = 300;                    // close a silent, unsubscribed connection; 0 = never
   std::string listener = "default";          // whose feedback is recorded by default
   bool operator==(const DaemonConfig&) const = default;
 };

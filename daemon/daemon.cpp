@@ -144,7 +144,9 @@ Daemon::Daemon(config::Config config, DaemonOverrides overrides)
 
   server_ = std::make_unique<IpcServer>(
       io_, dispatcher_, sessions_,
-      IpcOptions{config_.paths.socket, config_.daemon.tcp_port, config_.daemon.max_line_bytes});
+      IpcOptions{config_.paths.socket, config_.daemon.tcp_port,
+                 fs::path(config_.paths.data_dir) / "tcp-token", config_.daemon.max_line_bytes,
+                 config_.daemon.idle_seconds});
   server_->start();
   start_http();
   start_mpd();
@@ -299,6 +301,7 @@ void Daemon::reload_config() {
   needs_restart(a != b, "audio.output/sample_rate/device/buffer_frames/ring_seconds");
   spdlog::set_level(to_spdlog(fresh.daemon.log_level));
   server_->set_max_line_bytes(fresh.daemon.max_line_bytes);
+  server_->set_idle_seconds(fresh.daemon.idle_seconds);
   if (fresh.audio.volume != config_.audio.volume) player_->set_volume(fresh.audio.volume);
   // Keep what only a restart can change, take the rest.
   fresh.paths = config_.paths;

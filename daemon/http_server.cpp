@@ -37,7 +37,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kCookie = "tuneloop_token";
 constexpr std::size_t kMaxUploadBytes = 512u * 1024 * 1024;
 // A JSON-RPC body (a request or a batch) is refused above this, before it is read.
 constexpr std::size_t kMaxRpcBytes = 1024u * 1024;
@@ -47,29 +46,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
-}
-
-// Constant time, so the token cannot be guessed a character at a time.
-bool same_token(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size() || a.empty()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
-std::string cookie_value(const httplib::Request& req, std::string_view name) {
-  const std::string header = req.get_header_value("Cookie");
-  std::size_t pos = 0;
-  while (pos < header.size()) {
-    std::size_t end = header.find(';', pos);
-    if (end == std::string::npos) end = header.size();
-    std::string_view part(header.data() + pos, end - pos);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=')
-      return std::string(part.substr(name.size() + 1));
-    pos = end + 1;
-  }
-  return {};
 }
 
 std::string mime_type(const fs::path& file) {
@@ -92,16 +68,6 @@ void set_text(httplib::Response& res, int status, const std::string& text) {
 
 void set_json(httplib::Response& res, const json& j) {
   res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
-}
-
-// Writes `text` to `path` readable by the owner only, even if the file existed before.
-void write_private(const fs::path& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + path.string());
-  const bool ok = ::fchmod(fd, 0600) == 0 &&
-                   ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok) throw std::runtime_error("cannot write " + path.string());
 }
 
 // Keeps an uploaded file's own name (songs.add records it) but nothing that could escape.
@@ -168,19 +134,6 @@ std::optional<fs::path> static_file(const fs::path& root, std::string_view url_p
   return file;
 }
 
-std::string random_token() {
-  std::ifstream in("/dev/urandom", std::ios::binary);
-  unsigned char bytes[32];
-  if (!in.read(reinterpret_cast<char*>(bytes), sizeof bytes))
-    throw std::runtime_error("cannot read 32 bytes from /dev/urandom for the UI access token");
-  std::string hex;
-  char buf[3];
-  for (unsigned char b : bytes) {
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    hex += buf;
-  }
-  return hex;
-}
 
 // ---------------------------------------------------------------- HttpServer
 
@@ -311,11 +264,16 @@ bool HttpServer::allowed(const httplib::Request& req, httplib::Response& res) co
     set_text(res, 403, "403 forbidden: cross-origin requests are refused");
     return false;
   }
-  std::string presented;
+  // The page's own files hold no data and are served to anyone who passes the checks
+  // above; everything else needs the token, as a Bearer header (fetch) or ?token= (media
+  // and EventSource URLs, which cannot carry headers). No cookie: browsers would send it
+  // to every server on 127.0.0.1, whatever its port.
+  const bool data_route = req.path == "/rpc" || req.path == "/events" || req.path == "/upload" ||
+                          req.path.rfind("/tracks/", 0) == 0 || req.path.rfind("/studies/", 0) == 0;
   const std::string auth = req.get_header_value("Authorization");
-  if (auth.rfind("Bearer ", 0) == 0) presented = auth.substr(7);
-  else if (req.has_param("token")) presented = req.get_param_value("token");
-  else presented = cookie_value(req, kCookie);
+  const bool bearer = auth.rfind("Bearer ", 0) == 0;
+  if (!data_route && !bearer && !req.has_param("token")) return true;
+  const std::string presented = bearer ? auth.substr(7) : req.get_param_value("token");
   if (!same_token(presented, token_)) {
     res.set_header("WWW-Authenticate", "Bearer");
     set_text(res, 401,
@@ -488,12 +446,6 @@ void HttpServer::serve_upload(const httplib::Request& req, httplib::Response& re
 }
 
 void HttpServer::serve_static(const httplib::Request& req, httplib::Response& res) {
-  // The page was opened with ?token=: keep it in a cookie and drop it from the address bar.
-  if (req.has_param("token") && (req.path == "/" || req.path == "/index.html")) {
-    res.set_header("Set-Cookie", std::string(kCookie) + "=" + token_ + "; Path=/; HttpOnly; SameSite=Strict");
-    res.set_redirect("/", 303);
-    return;
-  }
   const auto file = static_file(options_.ui_dir, req.path);
   if (!file) return set_text(res, 404, "404 not found: " + req.path);
   std::ifstream in(*file, std::ios::binary);

@@ -5,9 +5,12 @@
 //
 // httplib answers on its own thread pool; every call into the dispatcher, the store or
 // the session registry is posted to the io thread and awaited there, because the io
-// thread owns all store writes. Every request must carry the access token (written to
-// DATA/ui-token, mode 0600) and a loopback Host header, so neither other local users nor
-// a web page from elsewhere (DNS rebinding, cross-site requests) can drive the daemon.
+// thread owns all store writes. Every request must carry a loopback Host header, and every
+// one for data the access token (written to DATA/ui-token, mode 0600), so neither other
+// local users nor a web page from elsewhere (DNS rebinding, cross-site requests) can drive
+// the daemon.
+
+#include "daemon/secrets.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -53,9 +56,6 @@ bool is_loopback_host(std::string_view host, int port) noexcept;
 /// leave it (.., hidden names, odd characters, links out) or does not exist.
 std::optional<std::filesystem::path> static_file(const std::filesystem::path& root,
                                                  std::string_view url_path);
-
-/// 32 random bytes from /dev/urandom as 64 hex digits. Throws std::runtime_error.
-std::string random_token();
 
 /// Looks up the audio file of a track of the current listener; runs on the io thread.
 using TrackFileLookup = std::function<std::optional<std::filesystem::path>(std::int64_t track_id)>;

@@ -1,7 +1,8 @@
 #include "daemon/ipc_server.hpp"
-#include "rpc/http_lines.hpp"
 
+#include "daemon/secrets.hpp"
 #include "rpc/errors.hpp"
+#include "rpc/http_lines.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -12,15 +13,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <type_traits>
 #include <deque>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <type_traits>
 
 namespace tuneloop::daemon {
-
-
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -45,19 +44,26 @@ class Connection : public IpcServer::ConnectionBase,
  public:
   using Set = std::set<std::shared_ptr<IpcServer::ConnectionBase>>;
 
+  // required_token: null when the transport is trusted (the Unix socket checks the peer's
+  // uid); else the first request must be `auth` presenting it.
   Connection(Socket socket, std::string peer, const Dispatcher& dispatcher,
              SessionRegistry& sessions, std::shared_ptr<std::size_t> max_line,
-             std::weak_ptr<Set> owner)
+             std::shared_ptr<int> idle_seconds, std::weak_ptr<Set> owner,
+             std::shared_ptr<const std::string> required_token)
       : socket_(std::move(socket)),
+        idle_timer_(socket_.get_executor()),
+        idle_seconds_(std::move(idle_seconds)),
         session_(std::move(peer), [this](const json& j) { send(j); }),
         dispatcher_(dispatcher),
         sessions_(sessions),
         max_line_(std::move(max_line)),
-        owner_(std::move(owner)) {}
+        owner_(std::move(owner)),
+        required_token_(std::move(required_token)) {}
 
   void start() override {
     sessions_.add(&session_);
     spdlog::debug("ipc: connection opened peer={}", session_.peer());
+    wait_idle();
     read();
   }
 
@@ -75,7 +81,29 @@ class Connection : public IpcServer::ConnectionBase,
         return;
       }
       self->consume(std::string_view(self->buf_.data(), n));
-      if (!self->closing_) self->read();
+      if (!self->closing_) {
+        self->wait_idle();
+        self->read();
+      }
+    });
+  }
+
+  // A connection silent for idle_seconds is closed, so forgotten clients cannot hold the
+  // connection cap; one subscribed to events is waiting for them and stays.
+  void wait_idle() {
+    if (*idle_seconds_ <= 0) return;
+    idle_timer_.expires_after(std::chrono::seconds(*idle_seconds_));
+    std::weak_ptr<Connection> weak = this->shared_from_this();
+    idle_timer_.async_wait([weak](std::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed_) return;
+      if (!self->session_.subscriptions().empty()) {
+        self->wait_idle();
+        return;
+      }
+      spdlog::info("ipc: peer={} silent for {} s; closing the connection", self->session_.peer(),
+                   *self->idle_seconds_);
+      self->close();
     });
   }
 
@@ -114,9 +142,42 @@ class Connection : public IpcServer::ConnectionBase,
         close();
         return;
       }
+      if (required_token_ && !authorised_) {
+        authorise(line);
+        continue;
+      }
       json reply = dispatcher_.handle(std::string_view(line), session_);
       if (!reply.is_null()) send(reply);
     }
+  }
+
+  // The one request an unauthorised connection may make: {"method":"auth","params":
+  // {"token":T}}. Anything else, or a wrong token, is answered -32007 and the connection
+  // closed, so a guess costs a connection.
+  void authorise(const std::string& line) {
+    json id = nullptr;
+    if (nesting_depth(line) <= kMaxNestingDepth) {
+      const json request = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (request.is_object()) {
+        if (const auto it = request.find("id"); it != request.end() && (it->is_string() || it->is_number()))
+          id = *it;
+        const auto method = request.find("method");
+        const auto params = request.find("params");
+        if (method != request.end() && *method == "auth" && params != request.end() &&
+            params->is_object() && params->contains("token") && (*params)["token"].is_string() &&
+            same_token((*params)["token"].get_ref<const std::string&>(), *required_token_)) {
+          authorised_ = true;
+          spdlog::info("ipc: peer={} authorised", session_.peer());
+          send({{"jsonrpc", "2.0"}, {"id", id}, {"result", {{"authorised", true}}}});
+          return;
+        }
+      }
+    }
+    spdlog::warn("ipc: peer={} did not present the TCP token; closing the connection", session_.peer());
+    send(error_reply(id, error_object(ErrorCode::unauthorised,
+                                      "unauthorised: on the TCP port the first request must be "
+                                      "auth {\"token\": …} with the token in DATA/tcp-token")));
+    close_after_flush();
   }
 
   void send(const json& message) {
@@ -155,6 +216,7 @@ class Connection : public IpcServer::ConnectionBase,
     if (closed_) return;
     closed_ = true;
     closing_ = true;
+    idle_timer_.cancel();
     sessions_.remove(&session_);
     std::error_code ignored;
     socket_.shutdown(Socket::shutdown_both, ignored);
@@ -165,6 +227,8 @@ class Connection : public IpcServer::ConnectionBase,
   }
 
   Socket socket_;
+  asio::steady_timer idle_timer_;
+  std::shared_ptr<int> idle_seconds_;
   Session session_;
   const Dispatcher& dispatcher_;
   SessionRegistry& sessions_;
@@ -177,6 +241,8 @@ class Connection : public IpcServer::ConnectionBase,
   std::size_t pending_bytes_ = 0;
   bool closing_ = false;
   bool closed_ = false;
+  std::shared_ptr<const std::string> required_token_;
+  bool authorised_ = false;
 };
 
 }  // namespace
@@ -188,6 +254,7 @@ IpcServer::IpcServer(asio::io_context& io, const Dispatcher& dispatcher,
       sessions_(sessions),
       options_(std::move(options)),
       max_line_(std::make_shared<std::size_t>(options_.max_line_bytes)),
+      idle_seconds_(std::make_shared<int>(options_.idle_seconds)),
       unix_acceptor_(io),
       tcp_acceptor_(io),
       retry_timer_(io),
@@ -259,6 +326,11 @@ void IpcServer::start() {
   accept_unix();
 
   if (options_.tcp_port > 0) {
+    if (options_.tcp_token_file.empty())
+      throw std::runtime_error("daemon.tcp_port is set but no file for its token was given");
+    auto token = std::make_shared<std::string>(random_token());
+    write_private(options_.tcp_token_file, *token + "\n");
+    tcp_token_ = std::move(token);
     try {
       asio::ip::tcp::endpoint ep(asio::ip::address_v4::loopback(),
                                  static_cast<unsigned short>(options_.tcp_port));
@@ -324,8 +396,10 @@ void IpcServer::accept_on(Acceptor& acceptor, const char* kind, void (IpcServer:
       return;
     }
     const std::string name = std::string(kind) + "#" + std::to_string(++next_connection_id) + peer_name(s);
+    std::shared_ptr<const std::string> token;
+    if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) token = tcp_token_;
     auto c = std::make_shared<Connection<Socket>>(std::move(s), name, dispatcher_, sessions_, max_line_,
-                                                  connections_);
+                                                  idle_seconds_, connections_, std::move(token));
     connections_->insert(c);
     c->start();
     (this->*again)();

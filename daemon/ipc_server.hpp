@@ -29,7 +29,11 @@ void ensure_private_folder(const std::filesystem::path& dir);
 struct IpcOptions {
   std::filesystem::path socket_path;
   int tcp_port = 0;  // 0 = no TCP listener
+  // Where a fresh token for the TCP port is written (0600) at start: a TCP connection's
+  // first request must be `auth` with it (any local user can reach a loopback port).
+  std::filesystem::path tcp_token_file;
   std::size_t max_line_bytes = 1024 * 1024;
+  int idle_seconds = 300;  // a connection silent this long is closed unless subscribed; 0 = never
 };
 
 class IpcServer {
@@ -39,14 +43,17 @@ class IpcServer {
   ~IpcServer();
 
   /// Binds and starts accepting. Creates the socket's folder (0700) if missing and
-  /// replaces a stale socket file. Throws std::runtime_error naming the path (or port)
-  /// if another daemon answers on the socket or binding fails.
+  /// replaces a stale socket file; with a TCP port, writes its token file. Throws
+  /// std::runtime_error naming the path (or port) if another daemon answers on the socket,
+  /// binding fails or the token file cannot be written.
   void start();
   /// Stops accepting, lets every connection flush what it owes and closes it, and
   /// removes the socket file. Idempotent.
   void stop() noexcept;
 
   void set_max_line_bytes(std::size_t n) noexcept { *max_line_ = n; }
+  /// Applies to each connection's next wait.
+  void set_idle_seconds(int seconds) noexcept { *idle_seconds_ = seconds; }
   std::size_t connection_count() const noexcept;
   /// The TCP port actually bound (useful with tcp_port set), 0 when off.
   int tcp_port() const noexcept;
@@ -66,8 +73,10 @@ class IpcServer {
   SessionRegistry& sessions_;
   IpcOptions options_;
   std::shared_ptr<std::size_t> max_line_;
+  std::shared_ptr<int> idle_seconds_;
   asio::local::stream_protocol::acceptor unix_acceptor_;
   asio::ip::tcp::acceptor tcp_acceptor_;
+  std::shared_ptr<const std::string> tcp_token_;  // what `auth` must present on TCP
   asio::steady_timer retry_timer_;  // accept back-off after EMFILE
   std::shared_ptr<std::set<std::shared_ptr<ConnectionBase>>> connections_;
   bool stopped_ = false;

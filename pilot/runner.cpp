@@ -63,8 +63,7 @@ void require_methods(const std::set<std::string>& available, const std::vector<s
   throw PilotError(
       where + " has no method " + missing +
       ", which `tuneloop pilot run` needs to drive the loop; this tuneloopd was built without the "
-      "loop's IPC methods (iterate, iterations.list, job.status — the loop integration of issue "
-      "6)");
+      "loop's IPC methods (iterate, iterations.list, job.status)");
 }
 
 std::string participant_config(const PilotStudy& study, const Participant& p, std::size_t index) {

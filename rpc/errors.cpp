@@ -21,6 +21,7 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::busy: return "busy";
     case ErrorCode::no_audio_device: return "no audio device";
     case ErrorCode::model_error: return "model error";
+    case ErrorCode::unauthorised: return "unauthorised";
   }
   return "unknown error";
 }

@@ -24,6 +24,7 @@ enum class ErrorCode : int {
   busy = -32004,              // conflicts with what the daemon is doing now
   no_audio_device = -32005,   // playback asked for but no audio device is available
   model_error = -32006,       // the model is unavailable or refused the request (e.g. an unknown tag)
+  unauthorised = -32007,      // a TCP connection's first request was not `auth` with the right token
 };
 
 /// The name used in docs and logs, e.g. "invalid params".

@@ -3,6 +3,21 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+
+// The access token: `tuneloop ui` opens /?token=…; the page keeps it in this origin's storage
+// (other servers on 127.0.0.1 cannot read it, as they could receive a cookie), drops it from
+// the address bar, and sends it as a Bearer header, or in the URL where a header cannot go
+// (audio elements, EventSource).
+const TOKEN = (() => {
+  const fromUrl = new URLSearchParams(location.search).get('token');
+  if (fromUrl) {
+    localStorage.setItem('tuneloop-token', fromUrl);
+    history.replaceState(null, '', location.pathname);
+  }
+  return localStorage.getItem('tuneloop-token') || '';
+})();
+const AUTH = { Authorization: `Bearer ${TOKEN}` };
+const withToken = (url) => `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(TOKEN)}`;
 const METHOD_NOT_FOUND = -32601;
 const NO_AUDIO_DEVICE = -32005;
 const MODEL_ERROR = -32006;
@@ -22,9 +37,8 @@ async function rpc(method, params) {
   if (params !== undefined) body.params = params;
   const res = await fetch('/rpc', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...AUTH },
     body: JSON.stringify(body),
-    credentials: 'same-origin',
   });
   if (res.status === 401) throw new RpcError(method, { code: 401, message: 'not authorised: open the address that `tuneloop ui` prints' });
   if (!res.ok) throw new RpcError(method, { code: res.status, message: `HTTP ${res.status}` });
@@ -320,7 +334,7 @@ async function browserPlayIndex(index) {
   state.rating = t.stars;
   state.ratingTrack = t.id;
   const a = $('audio');
-  a.src = `/tracks/${t.id}/audio`;
+  a.src = withToken(`/tracks/${t.id}/audio`);
   a.volume = Number($('volume').value);
   state.listen = { trackId: t.id, heard: 0, last: 0 };
   renderNowPlaying();
@@ -505,7 +519,7 @@ async function upload(e) {
   for (const f of files) form.append('files', f, f.name);
   $('btn-upload').disabled = true;
   try {
-    const res = await fetch('/upload', { method: 'POST', body: form, credentials: 'same-origin' });
+    const res = await fetch('/upload', { method: 'POST', body: form, headers: AUTH });
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).trim()}`);
     const { results } = await res.json();
     const bad = results.filter((r) => r.error);
@@ -726,7 +740,7 @@ function refreshSoon() {
 }
 
 function connectEvents() {
-  const es = new EventSource('/events');
+  const es = new EventSource(withToken('/events'));
   es.onopen = () => {
     $('connection').textContent = 'connected';
     $('connection').className = 'connection ok';
@@ -986,7 +1000,7 @@ async function studyPlay() {
   }
   const a = $('study-audio');
   if (a.dataset.code !== code) {
-    a.src = studyAudioUrl(o.id, code);
+    a.src = withToken(studyAudioUrl(o.id, code));
     a.dataset.code = code;
     a.volume = Number($('volume').value);
   }
@@ -1000,7 +1014,7 @@ async function studyPlay() {
 async function explainStudyAudio(id, code, err) {
   let status = 0;
   try {
-    status = (await fetch(studyAudioUrl(id, code), { headers: { Range: 'bytes=0-0' }, credentials: 'same-origin' })).status;
+    status = (await fetch(studyAudioUrl(id, code), { headers: { Range: 'bytes=0-0', ...AUTH } })).status;
   } catch { /* the message below says what the browser said */ }
   if (status === 404)
     say(`Playing the study track: the daemon has no audio for it (GET ${studyAudioUrl(id, code)}: 404). ` +

@@ -190,7 +190,7 @@ TEST_F(ConfigTest, DocumentedKeysShowDefaultsAsYamlText) {
 TEST_F(ConfigTest, AConfigWithEveryKeyChangedSurvivesToYamlAndBack) {
   Config c;
   c.paths = {"/d", "/s.sock", "/l.log", "/w", "/u"};
-  c.daemon = {LogLevel::debug, 7000, 4096, "alice"};
+  c.daemon = {LogLevel::debug, 7000, 4096, 90, "alice"};
   c.http = {false, 9000, "0.0.0.0"};
   c.audio = {AudioOutput::none, 48000, "pulse \"x\"", 512, 3.5, 2.0, 0.25};
   c.feedback = {0.4, 0.6, 0.4, 0.2, 0.05, 14.0};

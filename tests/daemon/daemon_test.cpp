@@ -374,20 +374,78 @@ TEST_F(DaemonTest, TheCliSaysHowToStartTheDaemonWhenItIsNotRunning) {
   EXPECT_EQ(json::parse(ok)["state"], "idle");
 }
 
-TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethods) {
+// The token a TCP client must present first (fresh at every start, owner-only).
+std::string tcp_token(const DaemonProcess& d) {
+  const fs::path file = d.data() / "tcp-token";
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  std::string token;
+  std::ifstream(file) >> token;
+  return token;
+}
+
+TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethodsAfterAuth) {
   const int port = free_port();
   DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
   d.start();
-  Client c = Client::connect_tcp(port);
+  Client c = Client::connect_tcp(port, tcp_token(d));
   EXPECT_EQ(c.call("ping"), "pong");
   EXPECT_EQ(c.request("nope")["error"]["code"], -32601);
+}
+
+TEST(DaemonIdleTest, ASilentConnectionIsClosedAfterIdleSecondsAndASubscribedOneStays) {
+  DaemonProcess d("none", "daemon:\n  idle_seconds: 1\n");
+  d.start();
+  Client silent = d.client();
+  Client subscriber = d.client();
+  EXPECT_EQ(silent.call("ping"), "pong");
+  subscriber.call("subscribe");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_THROW(
+      {
+        silent.send_raw("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n");
+        silent.read_line(3000);
+      },
+      std::runtime_error);
+  EXPECT_EQ(subscriber.call("ping"), "pong");
+  EXPECT_EQ(d.client().call("ping"), "pong");
+}
+
+TEST(DaemonTcpTest, ARequestBeforeAuthOrAWrongTokenIsRefusedAndTheConnectionClosed) {
+  const int port = free_port();
+  DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
+  d.start();
+  const std::string token = tcp_token(d);
+  ASSERT_EQ(token.size(), 64u);
+  auto refused = [&](const std::string& line) {
+    Client c = Client::connect_tcp_unauthorised(port);
+    c.send_raw(line + "\n");
+    const auto reply = c.read_line(5000);
+    EXPECT_TRUE(reply.has_value()) << line;
+    if (reply) {
+      EXPECT_EQ(json::parse(*reply)["error"]["code"], -32007) << *reply;
+    }
+    // Closed after the reply: nothing more is answered.
+    c.send_raw("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}\n");
+    EXPECT_THROW(c.read_line(5000), std::runtime_error) << line;
+  };
+  refused(R"({"jsonrpc":"2.0","id":1,"method":"listener.delete","params":{"confirm":true}})");
+  refused(R"({"jsonrpc":"2.0","id":1,"method":"auth","params":{"token":"0000"}})");
+  refused(R"({"jsonrpc":"2.0","id":1,"method":"auth","params":{"token":")" +
+          std::string(64, 'f') + R"("}})");
+  refused(R"([{"jsonrpc":"2.0","id":1,"method":"auth","params":{"token":")" + token + R"("}}])");
+  refused("not json");
+  EXPECT_THROW(Client::connect_tcp(port, "wrong"), CallError);
+  // The right token still works, and the listener was never deleted.
+  Client c = Client::connect_tcp(port, token);
+  EXPECT_EQ(c.call("ping"), "pong");
+  EXPECT_EQ(d.client().call("status")["state"], "idle");
 }
 
 TEST_F(DaemonTest, ABrowsersCrossProtocolPostToTheTcpPortClosesTheConnectionBeforeItsBodyRuns) {
   const int port = free_port();
   DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
   d.start();
-  Client web = Client::connect_tcp(port);
+  Client web = Client::connect_tcp_unauthorised(port);
   web.send_raw("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n\r\n"
                "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"shutdown\"}\n");
   EXPECT_THROW(
@@ -396,7 +454,7 @@ TEST_F(DaemonTest, ABrowsersCrossProtocolPostToTheTcpPortClosesTheConnectionBefo
       },
       std::runtime_error);  // closed: no reply to any line
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  Client c = Client::connect_tcp(port);
+  Client c = Client::connect_tcp(port, tcp_token(d));
   EXPECT_EQ(c.call("ping"), "pong");  // the shutdown in the body never ran
 }
 
