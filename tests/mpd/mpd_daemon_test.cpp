@@ -1,7 +1,9 @@
 // tuneloopd's MPD door as a real process: framing and errors over TCP, ratings set as
-// stickers reaching the store, the daemon's events waking `idle`, a taken port, and the
+// stickers reaching the store, the daemon's events waking `idle`, a taken port, the
 // real clients mpc and python3-mpd (skipped when they are not installed; scripts/setup.sh
-// installs both from Debian). Runs without an audio device: playback commands must ACK.
+// installs both from Debian), and the connect bursts of ncmpcpp, Cantata and myMPD
+// replayed from golden transcripts of a real MPD (tests/mpd/golden/). Runs without an
+// audio device: playback commands must ACK.
 #include "tests/daemon/daemon_process.hpp"
 #include "tests/mpd/mpd_test_helpers.hpp"
 
@@ -197,4 +199,16 @@ TEST_F(MpdDaemonTest, PythonMpdDrivesStatusCommandListsStickersErrorsAndIdle) {
       &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_TRUE(has(out, "ok")) << out;
+}
+
+TEST_F(MpdDaemonTest, TheConnectBurstsOfNcmpcppCantataAndMyMpdGetWhatEachClientNeeds) {
+  add_track("first.wav");
+  add_track("second.wav");
+  int status = 0;
+  const std::string out = run_capture(
+      "timeout 120 /usr/bin/python3 " + std::string(TUNELOOP_SOURCE_DIR) +
+          "/tests/mpd/golden_replay_test.py 127.0.0.1 " + std::to_string(port) + " 2>&1",
+      &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(out.size() >= 3 && out.compare(out.size() - 3, 3, "ok\n") == 0) << out;
 }
