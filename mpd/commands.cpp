@@ -15,6 +15,7 @@ std::vector<CommandRow> make_rows() {
   std::vector<CommandRow> rows = {
       {"albumart", p::read, 2, 2, handle_albumart, false},
       {"binarylimit", p::none, 1, 1, handle_binarylimit, false},
+      {"channels", p::read, 0, 0, handle_channels, false},
       {"clearerror", p::player, 0, 0, handle_clearerror, false},
       {"close", p::none, -1, -1, handle_close, false},
       {"commands", p::none, 0, 0, handle_commands, false},
@@ -28,6 +29,7 @@ std::vector<CommandRow> make_rows() {
       {"idle", p::read, 0, -1, handle_idle, false},
       {"list", p::read, 1, -1, handle_list, false},
       {"listall", p::read, 0, 1, handle_listall, false},
+      {"listpartitions", p::read, 0, 0, handle_listpartitions, false},
       {"listallinfo", p::read, 0, 1, handle_listallinfo, false},
       {"listplaylists", p::read, 0, 0, handle_listplaylists, false},
       {"lsinfo", p::read, 0, 1, handle_lsinfo, false},

@@ -86,6 +86,15 @@ Result handle_idle(Context& ctx, const Args& args) {
 // clients on its Unix socket).
 Result handle_urlhandlers(Context&, const Args&) { return Result::ok; }
 
+// One partition, as an MPD without `newpartition` has: myMPD and Cantata ask on connect.
+Result handle_listpartitions(Context& ctx, const Args&) {
+  ctx.pair("partition", "default");
+  return Result::ok;
+}
+
+// No client-to-client channels; Cantata asks on connect and takes an empty list.
+Result handle_channels(Context&, const Args&) { return Result::ok; }
+
 Result handle_decoders(Context& ctx, const Args&) {
   ctx.pair("plugin", "sndfile");
   ctx.pair("suffix", "wav");

@@ -15,6 +15,8 @@ Result handle_tagtypes(Context&, const Args&);
 Result handle_idle(Context&, const Args&);
 Result handle_urlhandlers(Context&, const Args&);
 Result handle_decoders(Context&, const Args&);
+Result handle_listpartitions(Context&, const Args&);
+Result handle_channels(Context&, const Args&);
 Result handle_config(Context&, const Args&);
 Result handle_outputs(Context&, const Args&);
 

@@ -31,15 +31,8 @@ TIMEOUT_S = 10
 
 # Where the client goes on without the command, and why (client source, function).
 TOLERATED_ACKS = {
-    ("cantata", "channels"): "mpd-interface/mpdconnection.cpp "
-        "MPDConnection::checkRemoteDynamicSupport: no answer means no cantata-dynamic",
-    ("cantata", "listpartitions"): "mpd-interface/mpdconnection.cpp "
-        "MPDConnection::listPartitions: an error means no partition support",
     ("cantata", "listplaylists"): "mpd-interface/mpdconnection.cpp "
         "MPDConnection::listPlaylists: errors are not reported",
-    ("mympd", "listpartitions"): "src/mympd_client/partitions.c partitions_populate: the "
-        "error is logged and src/mympd_client/errorhandler.c check_error_and_recover "
-        "recovers (it re-sends the tagtypes list)",
 }
 
 # Keys of MPD's answer that ours may lack: they depend on the player's state, or name
