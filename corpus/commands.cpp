@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audio/features.hpp"
+#include "audio/loudness.hpp"
 #include "corpus/corpus.hpp"
 #include "corpus/tags.hpp"
 #include "progress/progress.hpp"
@@ -21,24 +22,39 @@ void run_corpus(const CorpusOptions& options) {
                 progress::format_duration(progress.elapsed_seconds()));
 }
 
+// The features, with the BS.1770-4 levels beside loudness_db (the RMS level): integrated
+// loudness and true peak, measured at the file's own rate (true peak needs its top octave).
+// They are printed, not features: listeners' distances stay over feature_names().
 void run_features(const std::vector<std::string>& files, bool json, int rate) {
   const auto& names = audio::feature_names();
   if (!json) {
     std::printf("%-40s", "file");
-    for (const auto& n : names) std::printf(" %12s", n.c_str());
+    for (const auto& n : names) {
+      std::printf(" %12s", n.c_str());
+      if (n == "loudness_db") std::printf(" %15s %15s", "integrated_lufs", "true_peak_dbtp");
+    }
     std::printf("\n");
   }
   int failures = 0;
   for (const auto& file : files) {
     try {
-      const auto values = audio::as_vector(audio::measure(audio::read_audio(file, rate)));
+      const audio::Audio native = audio::read_audio(file);
+      const double lufs = audio::integrated_loudness_lufs(native);
+      const double true_peak = audio::true_peak_dbtp(native);
+      const auto values =
+          audio::as_vector(audio::measure(rate > 0 ? audio::resample(native, rate) : native));
       if (json) {
         nlohmann::json obj{{"file", file}};
         for (std::size_t i = 0; i < names.size(); ++i) obj[names[i]] = values[i];
+        obj["integrated_lufs"] = lufs;
+        obj["true_peak_dbtp"] = true_peak;
         std::printf("%s\n", obj.dump().c_str());
       } else {
         std::printf("%-40s", file.c_str());
-        for (double v : values) std::printf(" %12.3f", v);
+        for (std::size_t i = 0; i < names.size(); ++i) {
+          std::printf(" %12.3f", values[i]);
+          if (names[i] == "loudness_db") std::printf(" %15.2f %15.2f", lufs, true_peak);
+        }
         std::printf("\n");
       }
     } catch (const std::exception& e) {
@@ -89,10 +105,15 @@ void add_corpus_commands(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto rate = std::make_shared<int>(16000);
   auto* features = app.add_subcommand(
-      "features", "Print audio features (onset rate, tempo, brightness, …) of files");
+      "features",
+      "Print audio features (onset rate, tempo, brightness, …) and BS.1770 loudness (LUFS, "
+      "true peak) of files");
   features->add_option("files", *files, "audio files")->required();
   features->add_flag("--json", *json, "one JSON object per file instead of a table");
-  features->add_option("--rate", *rate, "resample to this rate before measuring")
+  features
+      ->add_option("--rate", *rate,
+                   "resample to this rate before measuring the features (LUFS and true "
+                   "peak are measured at the file's own rate)")
       ->capture_default_str();
   features->callback([files, json, rate] { run_features(*files, *json, *rate); });
 }

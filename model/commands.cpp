@@ -359,6 +359,12 @@ void add_model_commands(CLI::App& app) {
       ->capture_default_str();
   gen_cmd->add_option("--griffin-lim", gen->params.griffin_lim_iterations, "Griffin-Lim iterations")
       ->capture_default_str();
+  gen_cmd
+      ->add_option("--pre-roll", gen->params.pre_roll_seconds,
+                   "seconds made before the track and cut off (0 = the opening as the model "
+                   "draws it, with the corpus's cymbal crash)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 30.0));
   gen_cmd->add_option("--adapter", gen->adapter, "LoRA adapter file");
   gen_cmd
       ->add_option(

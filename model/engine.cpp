@@ -1,5 +1,7 @@
 #include "model/engine_impl.hpp"
 
+#include "audio/loudness.hpp"
+
 namespace tuneloop::model {
 
 double LatentHandle::seconds() const noexcept { return data_ ? data_->seconds : 0.0; }
@@ -60,9 +62,12 @@ const GenerateTimings& Engine::last_timings() const noexcept { return impl_->tim
 
 
 struct Engine::Denoised {
-  torch::Tensor z;      // scaled latent [1, C, H, L]
+  torch::Tensor z;      // scaled latent [1, C, H, L], the pre-roll's frames first
   std::string adapter;  // the adapter that was applied ("" = none)
-  int64_t samples = 0, frames = 0;
+  int64_t samples = 0;         // of the track as heard
+  int64_t pre_frames = 0;      // latent frames of pre-roll
+  int64_t pre_samples = 0;     // audio samples of pre-roll (a whole number of latent frames)
+  int64_t frames = 0;          // mel frames of pre-roll and track
   bool neural = false;
 };
 
@@ -81,7 +86,9 @@ Embedding Engine::embed(const audio::Audio& a) { return pool_latent(impl_->encod
 
 Embedding Engine::preview(const GenerateParams& p, int preview_steps) {
   if (preview_steps < 1) throw ModelError("preview_steps must be at least 1");
-  return pool_latent(denoise(p, preview_steps).z / impl_->denoiser->config.latent_scale);
+  const Denoised d = denoise(p, preview_steps);
+  const auto heard = d.z.narrow(-1, d.pre_frames, d.z.size(-1) - d.pre_frames);
+  return pool_latent(heard / impl_->denoiser->config.latent_scale);
 }
 
 audio::Audio Engine::generate(const GenerateParams& p) {
@@ -89,7 +96,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
   Denoised d = denoise(p, 0);
   torch::NoGradGuard ng;
   const auto& fc = m.frontend->config();
-  const int64_t samples = d.samples, frames = d.frames;
+  const int64_t samples = d.pre_samples + d.samples, frames = d.frames;
   const bool neural = d.neural;
   auto z = d.z;
   auto t0 = Clock::now();
@@ -100,6 +107,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
                      : m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))),
                                                samples, p.griffin_lim_iterations))
                   .to(torch::kCPU)
+                  .narrow(0, d.pre_samples, d.samples)
                   .contiguous();
   m.timings.vocoder = since(t0);
 
@@ -110,8 +118,10 @@ audio::Audio Engine::generate(const GenerateParams& p) {
     const auto gain = static_cast<float>(std::pow(10.0, gain_db / 20.0));
     for (float& s : out.samples) s *= gain;
   }
-  if (const float peak = peak_of(out.samples); peak > kPeakLimit) {
-    for (float& s : out.samples) s *= kPeakLimit / peak;
+  if (d.pre_samples > 0) fade_in(out.samples, static_cast<std::size_t>(0.02 * fc.sample_rate));
+  if (const double peak = audio::true_peak_dbtp(out); peak > kTruePeakLimitDbtp) {
+    const auto gain = static_cast<float>(std::pow(10.0, (kTruePeakLimitDbtp - peak) / 20.0));
+    for (float& s : out.samples) s *= gain;
   }
   return out;
 }
@@ -128,8 +138,15 @@ Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
   torch::set_num_threads(m.threads);
   torch::NoGradGuard ng;
   const auto& fc = m.frontend->config();
+  if (!(p.pre_roll_seconds >= 0.0) || p.pre_roll_seconds > 30.0) {
+    throw ModelError("pre_roll_seconds must be in [0, 30]");
+  }
   const int64_t samples = static_cast<int64_t>(std::llround(p.seconds * fc.sample_rate));
-  const int64_t frames = m.frontend->frames(samples);
+  const int64_t samples_per_latent = static_cast<int64_t>(fc.hop) * m.factor();
+  const auto pre_frames = static_cast<int64_t>(
+      std::ceil(p.pre_roll_seconds * fc.sample_rate / static_cast<double>(samples_per_latent)));
+  const int64_t pre_samples = pre_frames * samples_per_latent;
+  const int64_t frames = m.frontend->frames(pre_samples + samples);
   const int64_t jm = m.latent_multiple();
   const int64_t length = ((frames + m.factor() - 1) / m.factor() + jm - 1) / jm * jm;
 
@@ -142,7 +159,9 @@ Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
   o.strength = p.strength;
   if (p.seed_latent) {
     if (!p.seed_latent->valid()) throw ModelError("seed latent is empty");
-    o.init = fit_length(p.seed_latent->data()->latent, length).to(m.device);
+    // The pre-roll mirrors the seed's opening, so the heard track starts where the seed does.
+    const auto body = fit_length(p.seed_latent->data()->latent, length - pre_frames);
+    o.init = torch::cat({fit_length(body, pre_frames).flip(-1), body}, -1).to(m.device);
   }
   auto tags = p.tags.empty() ? torch::Tensor() : m.tags_vector(conditioning_tags(p));
 
@@ -193,6 +212,8 @@ Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
   m.timings.denoise = since(t0);
   d.adapter = merged.name;
   d.samples = samples;
+  d.pre_frames = pre_frames;
+  d.pre_samples = pre_samples;
   d.frames = frames;
   d.neural = neural;
   return d;

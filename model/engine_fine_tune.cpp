@@ -1,5 +1,6 @@
 // Engine::fine_tune: trains a LoRA adapter on the denoiser (sft, kto or dpo), then
 // calibrates its output level and strength.
+#include "audio/loudness.hpp"
 #include "model/engine_impl.hpp"
 
 namespace tuneloop::model {
@@ -75,8 +76,7 @@ Calibration calibrate(Engine& engine, const FineTuneRequest& r, const std::strin
           std::min(r.calibration_strength * r.strength_scales[s], kMaxAdapterStrength);
       p.adapter = name;
       const auto audio = engine.generate(p);
-      clips[s].push_back({audio::rms_dbfs(audio.samples),
-                          20.0 * std::log10(std::max(peak_of(audio.samples), 1e-9f))});
+      clips[s].push_back({audio::rms_dbfs(audio.samples), audio::true_peak_dbtp(audio)});
       if (choose) features[s].push_back(audio::measure(audio));
       generated += clips[s].back().rms_db / r.calibration_clips;
       if (progress) progress({"calibrate", ++done, total, generated, 0.0});
@@ -92,9 +92,10 @@ Calibration calibrate(Engine& engine, const FineTuneRequest& r, const std::strin
     generated += clip.rms_db / static_cast<double>(chosen_clips.size());
   // A near-silent model (an untrained fixture, say) has no level to correct.
   if (!std::isfinite(generated) || generated < -80.0) return c;
-  // generate() turns a clip down when its peak would pass kPeakLimit, so the level a gain
-  // gives is rms + gain - max(0, peak + gain - limit): rising in the gain; solved by bisection.
-  const double limit_db = 20.0 * std::log10(kPeakLimit);
+  // generate() turns a clip down when its true peak would pass kTruePeakLimitDbtp, so the
+  // level a gain gives is rms + gain - max(0, peak + gain - limit): rising in the gain;
+  // solved by bisection.
+  const double limit_db = kTruePeakLimitDbtp;
   auto level_with = [&](double gain) {
     double sum = 0.0;
     for (const auto& clip : chosen_clips)

@@ -55,13 +55,18 @@ constexpr const char* kGainKey = "output_gain_db";
 constexpr const char* kStrengthScaleKey = "strength_scale";
 // Past this an adapter's extrapolated weights are far outside anything it was trained at.
 constexpr double kMaxAdapterStrength = 4.0;
-// No generated clip peaks above this (it is turned down as a whole instead).
-constexpr float kPeakLimit = 0.99f;
+// No generated clip's true peak (BS.1770, between the samples too, where a DAC or a lossy
+// encoder clips) passes this: a louder one is turned down as a whole (EBU R 128's ceiling).
+constexpr double kTruePeakLimitDbtp = -1.0;
 
-inline float peak_of(const std::vector<float>& samples) {
-  float peak = 0.0f;
-  for (float s : samples) peak = std::max(peak, std::abs(s));
-  return peak;
+// Raises the first `length` samples from silence along a half cosine (a cut mid-note
+// would click).
+inline void fade_in(std::vector<float>& samples, std::size_t length) {
+  length = std::min(length, samples.size());
+  for (std::size_t i = 0; i < length; ++i) {
+    samples[i] *= static_cast<float>(0.5 - 0.5 * std::cos(M_PI * static_cast<double>(i) /
+                                                           static_cast<double>(length)));
+  }
 }
 
 // Shell-style layer patterns ("*", "?") as the whole-path regexes LoraConfig takes.

@@ -4,7 +4,9 @@
 // into noise or silence away from the edges) and abrupt changes. This prints, for N long
 // untagged tracks (seeds 1..N):
 //   - the features of each consecutive segment, averaged over tracks, next to short
-//     tracks of the segment's length from the same seeds (the model's usual output);
+//     tracks of the segment's length from the same seeds (the model's usual output), with
+//     the BS.1770 integrated loudness (LUFS, mean) and true peak (dBTP, the highest of the
+//     tracks: what would clip) beside the RMS level;
 //   - within-track change: the standardised feature distance between neighbouring
 //     segments of one track, next to the distance between two different short tracks;
 //   - abruptness: the 99th percentile of the loudness step between neighbouring 250-ms
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "audio/features.hpp"
+#include "audio/loudness.hpp"
 #include "model/engine.hpp"
 #include "progress/progress.hpp"
 
@@ -63,10 +66,18 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? 0.0 : s / double(v.size());
 }
 
-void print_row(const std::string& label, const std::vector<audio::AudioFeatures>& set) {
+void print_row(const std::string& label, const std::vector<audio::AudioFeatures>& set,
+               const std::vector<audio::Loudness>& levels) {
   const auto m = audio::mean_features(set);
-  std::printf("| %s | %.2f | %.0f | %.0f | %.3f | %.1f | %.2f | %.3f |\n", label.c_str(), m.onset_rate,
-              m.tempo_bpm, m.brightness, m.minorness, m.loudness_db, m.note_density, m.flatness);
+  std::vector<double> lufs;
+  double true_peak = audio::kLevelFloorDb;
+  for (const auto& l : levels) {
+    lufs.push_back(l.integrated_lufs);
+    true_peak = std::max(true_peak, l.true_peak_dbtp);
+  }
+  std::printf("| %s | %.2f | %.0f | %.0f | %.3f | %.1f | %.1f | %.1f | %.2f | %.3f |\n",
+              label.c_str(), m.onset_rate, m.tempo_bpm, m.brightness, m.minorness, m.loudness_db,
+              mean(lufs), true_peak, m.note_density, m.flatness);
 }
 
 }  // namespace
@@ -94,7 +105,9 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   const int segments = static_cast<int>(seconds / segment);
   std::vector<std::vector<audio::AudioFeatures>> by_segment(segments);  // [segment][track]
+  std::vector<std::vector<audio::Loudness>> levels_by_segment(segments);
   std::vector<audio::AudioFeatures> shorts;
+  std::vector<audio::Loudness> short_levels;
   std::vector<double> long_steps, short_steps;
   double long_wall = 0;
   // A redrawn bar on a terminal, a line every 2 s in a log.
@@ -108,13 +121,18 @@ int main(int argc, char** argv) {
     const auto track = engine->generate(p);
     long_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count();
     const auto seg = static_cast<std::size_t>(segment * track.sample_rate);
-    for (int s = 0; s < segments; ++s) by_segment[s].push_back(audio::measure(slice(track, s * seg, seg)));
+    for (int s = 0; s < segments; ++s) {
+      const auto piece = slice(track, s * seg, seg);
+      by_segment[s].push_back(audio::measure(piece));
+      levels_by_segment[s].push_back(audio::measure_loudness(piece));
+    }
     const auto ls = loudness_steps(track);
     long_steps.insert(long_steps.end(), ls.begin(), ls.end());
 
     p.seconds = segment;
     const auto short_track = engine->generate(p);
     shorts.push_back(audio::measure(short_track));
+    short_levels.push_back(audio::measure_loudness(short_track));
     const auto ss = loudness_steps(short_track);
     short_steps.insert(short_steps.end(), ss.begin(), ss.end());
     progress->update(i, 0);
@@ -126,15 +144,16 @@ int main(int argc, char** argv) {
               "%.1f s of wall per long track, %.0f s in all\n\n",
               n, seconds, n, weights.empty() ? "shipped" : weights.c_str(), engine->vocoder().c_str(),
               long_wall / n, elapsed);
-  std::printf("| segment | onsets/s | tempo | centroid Hz | minorness | loudness dB | density | flatness |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf("| segment | onsets/s | tempo | centroid Hz | minorness | loudness dB | LUFS "
+              "| max true peak dBTP | density | flatness |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   char label[64];
   for (int s = 0; s < segments; ++s) {
     std::snprintf(label, sizeof label, "%.0f–%.0f s", s * segment, (s + 1) * segment);
-    print_row(label, by_segment[s]);
+    print_row(label, by_segment[s], levels_by_segment[s]);
   }
   std::snprintf(label, sizeof label, "%.0f-s tracks", segment);
-  print_row(label, shorts);
+  print_row(label, shorts, short_levels);
 
   // Distances on the scale of everything measured, so no one feature dominates.
   std::vector<audio::AudioFeatures> all = shorts;

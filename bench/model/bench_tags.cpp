@@ -4,7 +4,8 @@
 // difference (Mann-Whitney U, normal approximation). A mode goes through the engine as any
 // generation's does: with weights that know them it gets a key drawn from the seed and the
 // scale word (Engine::conditioning_tags), so the mode row measures what a listener asking
-// for it hears.
+// for it hears. Beside loudness_db (the RMS level) two rows give the same clips' BS.1770
+// integrated loudness (LUFS) and true peak (dBTP); they are shown, not counted as contrasts.
 //
 // Usage: bench_tags [weights_dir] [clips_per_tag=50] [seconds=8] [threads=2] [only]
 //        (weights_dir "" or "-" = the shipped weights; only: measure just the contrasts
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "audio/features.hpp"
+#include "audio/loudness.hpp"
 #include "model/engine.hpp"
 #include "progress/progress.hpp"
 
@@ -111,6 +113,7 @@ int main(int argc, char** argv) {
 
   const auto t0 = std::chrono::steady_clock::now();
   std::map<std::string, std::vector<audio::AudioFeatures>> measured;
+  std::map<std::string, std::vector<audio::Loudness>> levels;
   int done = 0;
   const int total = n * static_cast<int>(tags.size());
   // A redrawn bar on a terminal, a line every 2 s in a log.
@@ -122,7 +125,9 @@ int main(int argc, char** argv) {
       p.tags = {tag};
       p.seconds = seconds;
       p.seed = static_cast<uint64_t>(i);
-      measured[tag].push_back(audio::measure(engine->generate(p)));
+      const auto clip = engine->generate(p);
+      measured[tag].push_back(audio::measure(clip));
+      levels[tag].push_back(audio::measure_loudness(clip));
       progress->update(++done, 0);
     }
   }
@@ -136,18 +141,35 @@ int main(int argc, char** argv) {
               weights.empty() ? "shipped" : weights.c_str(), elapsed);
   std::printf("| feature | tag A | mean ± sd | tag B | mean ± sd | B > A? | p (one-sided) |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
+  // Prints one row; true when `hi` is higher at p < 0.01.
+  auto print_contrast = [](const std::string& name, const Contrast& c,
+                           const std::vector<double>& lo, const std::vector<double>& hi) {
+    const auto a = summarise(lo), b = summarise(hi);
+    const double p = mann_whitney_p(lo, hi);
+    const bool ok = b.mean > a.mean && p < 0.01;
+    std::printf("| %s | %s | %.3f ± %.3f | %s | %.3f ± %.3f | %s | %.2g |\n", name.c_str(),
+                c.low_tag.c_str(), a.mean, a.sd, c.high_tag.c_str(), b.mean, b.sd,
+                ok ? "yes" : "no", p);
+    return ok;
+  };
   int obeyed = 0;
   for (const auto& c : contrasts) {
     std::vector<double> lo, hi;
     for (const auto& f : measured[c.low_tag]) lo.push_back(feature_value(f, c.feature));
     for (const auto& f : measured[c.high_tag]) hi.push_back(feature_value(f, c.feature));
-    const auto a = summarise(lo), b = summarise(hi);
-    const double p = mann_whitney_p(lo, hi);
-    const bool ok = b.mean > a.mean && p < 0.01;
-    obeyed += ok;
-    std::printf("| %s | %s | %.3f ± %.3f | %s | %.3f ± %.3f | %s | %.2g |\n", c.feature.c_str(),
-                c.low_tag.c_str(), a.mean, a.sd, c.high_tag.c_str(), b.mean, b.sd,
-                ok ? "yes" : "no", p);
+    obeyed += print_contrast(c.feature, c, lo, hi);
+    if (c.feature != "loudness_db") continue;
+    std::vector<double> lo_lufs, hi_lufs, lo_peak, hi_peak;
+    for (const auto& l : levels[c.low_tag]) {
+      lo_lufs.push_back(l.integrated_lufs);
+      lo_peak.push_back(l.true_peak_dbtp);
+    }
+    for (const auto& l : levels[c.high_tag]) {
+      hi_lufs.push_back(l.integrated_lufs);
+      hi_peak.push_back(l.true_peak_dbtp);
+    }
+    print_contrast("integrated LUFS", c, lo_lufs, hi_lufs);
+    print_contrast("true peak dBTP", c, lo_peak, hi_peak);
   }
   std::printf("\n%d of %zu contrasts in the expected direction at p < 0.01\n", obeyed,
               contrasts.size());

@@ -62,6 +62,29 @@ TEST_F(EngineTest, GenerationIsDeterministicForASeedAndDiffersAcrossSeeds) {
   EXPECT_NE(a.samples, c.samples);
 }
 
+TEST_F(EngineTest, APreRollIsCutOffTheTrackWhichKeepsItsLengthAndFadesIn) {
+  GenerateParams p;
+  p.seconds = 1.0;
+  p.steps = 4;
+  p.seed = 1;
+  p.pre_roll_seconds = 0;
+  const auto drawn = engine->generate(p);
+  p.pre_roll_seconds = 0.5;
+  const auto cut = engine->generate(p);
+  ASSERT_EQ(cut.samples.size(), 16000u);
+  EXPECT_NE(cut.samples, drawn.samples);
+  EXPECT_EQ(cut.samples.front(), 0.0f);  // the fade starts from silence
+  EXPECT_EQ(engine->generate(p).samples, cut.samples);
+  // The preview pools only what is heard, so its size does not depend on the pre-roll.
+  GenerateParams no_pre_roll = p;
+  no_pre_roll.pre_roll_seconds = 0;
+  EXPECT_EQ(engine->preview(p, 2).size(), engine->preview(no_pre_roll, 2).size());
+  for (double bad : {-0.5, 31.0, std::nan("")}) {
+    p.pre_roll_seconds = bad;
+    EXPECT_THROW(engine->generate(p), ModelError) << bad;
+  }
+}
+
 TEST_F(EngineTest, UnknownTagsAndBadParametersAreRefusedWithAMessage) {
   GenerateParams p;
   p.seconds = 1.0;
