@@ -105,6 +105,29 @@ spdlog::level::level_enum to_spdlog(config::LogLevel l) {
   return spdlog::level::info;
 }
 
+// Rows whose audio is gone (deleted by hand, a disk restored from an old backup) are
+// reported once at start, each with its id and path, so a listener learns why a track will
+// not play before asking it to.
+void Daemon::report_missing_files() {
+  int rows = 0, missing = 0;
+  auto check = [&](const char* kind, std::int64_t id, const std::string& listener,
+                   const std::string& path) {
+    ++rows;
+    std::error_code ec;
+    if (fs::is_regular_file(path, ec)) return;
+    ++missing;
+    spdlog::warn("store: {} {} of listener '{}' names a missing file: {}", kind, id, listener, path);
+  };
+  for (const auto& listener : store_->listeners()) {
+    for (const auto& t : store_->tracks(listener.id)) check("track", t.id, listener.name, t.path);
+    for (const auto& s : store_->songs(listener.id)) check("song", s.id, listener.name, s.path);
+  }
+  if (missing > 0)
+    spdlog::warn("store: {} of {} tracks and songs name files that are missing", missing, rows);
+  else
+    spdlog::info("store: the files of all {} tracks and songs are there", rows);
+}
+
 config::Config load_effective_config(const DaemonOverrides& o) {
   config::LoadOptions lo;
   lo.config_file = o.config_file;
@@ -129,6 +152,7 @@ Daemon::Daemon(config::Config config, DaemonOverrides overrides)
   listener_id_ = store_->ensure_listener(config_.daemon.listener).id;
   spdlog::info("store: open db={} listener={} id={}", store_->path(), config_.daemon.listener,
                listener_id_);
+  report_missing_files();
 
   register_commands();
   start_loop();

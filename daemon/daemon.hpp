@@ -92,6 +92,7 @@ class Daemon {
   void start_mpd();
   void open_player();
   void fill_queue();
+  void report_missing_files();
   void wait_for_signals();
   void reload_config();
   void schedule_checkpoint();

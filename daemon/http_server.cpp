@@ -210,6 +210,9 @@ void HttpServer::start() {
   server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
   server_->set_payload_max_length(kMaxUploadBytes);
   server_->set_keep_alive_timeout(2);  // idle keep-alive connections delay stop() this long
+  // A worker blocked reading a request that stalls (a slow or stopped client) waits this long
+  // per read, which also bounds how long such a client delays stop().
+  server_->set_read_timeout(2, 0);
   routes();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.bind);

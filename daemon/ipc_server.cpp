@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -34,6 +35,11 @@ struct IpcServer::ConnectionBase {
   virtual ~ConnectionBase() = default;
   virtual void start() = 0;
   virtual void close_after_flush() = 0;
+  // Closes at once, dropping unsent output (to make room for a new connection).
+  virtual void evict() = 0;
+  // Subscribed to events: waiting for them, so never evicted for being quiet.
+  virtual bool subscribed() const = 0;
+  virtual std::chrono::steady_clock::time_point last_active() const = 0;
 };
 
 namespace {
@@ -72,6 +78,14 @@ class Connection : public IpcServer::ConnectionBase,
     if (out_.empty()) close();
   }
 
+  void evict() override {
+    spdlog::info("ipc: closing the quietest connection peer={} to make room", session_.peer());
+    close();
+  }
+
+  bool subscribed() const override { return !session_.subscriptions().empty(); }
+  std::chrono::steady_clock::time_point last_active() const override { return last_active_; }
+
  private:
   void read() {
     auto self = this->shared_from_this();
@@ -80,6 +94,7 @@ class Connection : public IpcServer::ConnectionBase,
         self->close_after_flush();
         return;
       }
+      self->last_active_ = std::chrono::steady_clock::now();
       self->consume(std::string_view(self->buf_.data(), n));
       if (!self->closing_) {
         self->wait_idle();
@@ -243,6 +258,7 @@ class Connection : public IpcServer::ConnectionBase,
   bool closed_ = false;
   std::shared_ptr<const std::string> required_token_;
   bool authorised_ = false;
+  std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace
@@ -390,8 +406,9 @@ void IpcServer::accept_on(Acceptor& acceptor, const char* kind, void (IpcServer:
         return;
       }
     }
-    if (connections_->size() >= kMaxConnections) {
-      spdlog::warn("ipc: {} connections open; refusing another {} connection", connections_->size(), kind);
+    if (connections_->size() >= kMaxConnections && !make_room()) {
+      spdlog::warn("ipc: {} connections open, all subscribed; refusing another {} connection",
+                   connections_->size(), kind);
       (this->*again)();
       return;
     }
@@ -404,6 +421,18 @@ void IpcServer::accept_on(Acceptor& acceptor, const char* kind, void (IpcServer:
     c->start();
     (this->*again)();
   });
+}
+
+// At the cap, the connection quiet for longest that is not waiting for events goes, so a
+// flood of idle connections cannot lock the listener out. False if every one is subscribed.
+bool IpcServer::make_room() {
+  std::shared_ptr<ConnectionBase> quietest;
+  for (const auto& c : *connections_) {
+    if (!c->subscribed() && (!quietest || c->last_active() < quietest->last_active())) quietest = c;
+  }
+  if (!quietest) return false;
+  quietest->evict();
+  return true;
 }
 
 void IpcServer::accept_unix() { accept_on(unix_acceptor_, "unix", &IpcServer::accept_unix); }

@@ -18,7 +18,9 @@
 namespace tuneloop::daemon {
 
 
-/// Connections served at once (socket and TCP together); more are closed at accept.
+/// Connections served at once (socket and TCP together). At the cap a new connection
+/// replaces the one quiet for longest that has not subscribed to events; when all have,
+/// it is closed at accept.
 inline constexpr std::size_t kMaxConnections = 256;
 
 /// Checks (or creates) a socket folder that lives in a shared place such as /tmp: it must
@@ -63,6 +65,7 @@ class IpcServer {
  private:
   void accept_unix();
   void accept_tcp();
+  bool make_room();
   // Accepts the next connection on `acceptor` (which `again` re-arms), backing off when
   // the process is out of file descriptors instead of spinning.
   template <class Acceptor>

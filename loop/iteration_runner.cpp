@@ -357,6 +357,19 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
   return p;
 }
 
+namespace {
+
+// Loads an adapter file unless the engine already holds it (by its name: the plan's, else
+// the file's stem). Returns the name. Throws model::ModelError for a file that does not load.
+std::string load_named_adapter(model::Engine& engine, const std::string& path, const std::string& name) {
+  const std::string wanted = name.empty() ? fs::path(path).stem().string() : name;
+  const auto loaded = engine.adapters();
+  if (std::find(loaded.begin(), loaded.end(), wanted) != loaded.end()) return wanted;
+  return engine.load_adapter(path);
+}
+
+}  // namespace
+
 IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
                                const IterationProgressFn& progress,
                                const std::atomic<bool>& cancel) {
@@ -431,11 +444,25 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     request.calibration_steps = p.sampler_steps;
     request.calibration_vocoder = p.vocoder;
     request.calibration_strength = p.adapter_strength;
-    out.adapter_path = engine.fine_tune(request, on_progress, cancel);
-    adapter = p.fine_tune.name.empty() ? fs::path(out.adapter_path).stem().string() : p.fine_tune.name;
-    const auto loaded = engine.adapters();
-    if (std::find(loaded.begin(), loaded.end(), adapter) == loaded.end())
-      adapter = engine.load_adapter(out.adapter_path);
+    // A job stopped after its adapter was written (it is renamed into place whole, after
+    // the calibration) resumes at generation instead of training again.
+    bool trained = false;
+    if (fs::exists(p.fine_tune.output_path)) {
+      try {
+        out.adapter_path = p.fine_tune.output_path;
+        adapter = load_named_adapter(engine, out.adapter_path, p.fine_tune.name);
+        trained = true;
+        spdlog::info("loop: iteration {} resumes with its adapter already trained: {}", p.number,
+                     out.adapter_path);
+      } catch (const std::exception& e) {
+        spdlog::warn("loop: iteration {}: {} cannot be loaded ({}); training it again", p.number,
+                     p.fine_tune.output_path, e.what());
+      }
+    }
+    if (!trained) {
+      out.adapter_path = engine.fine_tune(request, on_progress, cancel);
+      adapter = load_named_adapter(engine, out.adapter_path, p.fine_tune.name);
+    }
     out.train_seconds = seconds_since(t0);
   }
 

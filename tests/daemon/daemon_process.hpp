@@ -3,6 +3,7 @@
 
 #include "client/client.hpp"
 #include "audio/audio.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -25,12 +26,6 @@ namespace tuneloop::testing {
 
 namespace fs = std::filesystem;
 
-inline fs::path make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "tuneloop-daemon-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
 inline fs::path tuneloopd_binary() { return fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloopd"; }
 
 /// A sine tone of `seconds` at `rate` Hz written as a WAV file.
@@ -51,7 +46,10 @@ class DaemonProcess {
   /// empty folder, so the daemon runs without a model (no iteration 0 at start) whatever
   /// model/weights/ holds; use_weights() points it at fixture weights instead.
   explicit DaemonProcess(std::string audio_output = "none", std::string extra_yaml = "")
-      : dir_(make_temp_dir()), audio_output_(std::move(audio_output)), extra_yaml_(std::move(extra_yaml)) {
+      : tmp_("tuneloop-daemon"),
+        dir_(tmp_.path()),
+        audio_output_(std::move(audio_output)),
+        extra_yaml_(std::move(extra_yaml)) {
     data_ = dir_ / "data";
     socket_ = dir_ / "run" / "tuneloop.sock";
     config_ = dir_ / "config.yaml";
@@ -65,10 +63,9 @@ class DaemonProcess {
     weights_ = dir;
     write_config();
   }
+  // The folder goes with tmp_, after the process is gone.
   ~DaemonProcess() {
     if (pid_ > 0) stop(SIGKILL);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   const fs::path& dir() const { return dir_; }
@@ -143,6 +140,7 @@ class DaemonProcess {
                            << extra_yaml_;
   }
 
+  TempDir tmp_;
   fs::path dir_, data_, socket_, config_, weights_;
   std::string audio_output_, extra_yaml_;
   pid_t pid_ = -1;

@@ -297,6 +297,23 @@ TEST_F(DaemonTest, AnUnknownTrackIsNotFound) {
   EXPECT_EQ(d.client().request("rate", {{"track_id", 999}, {"stars", 2}})["error"]["code"], -32001);
 }
 
+TEST_F(DaemonTest, AtStartARowWhoseFileIsMissingIsReportedWithItsIdAndPath) {
+  Client c = d.client();
+  const json kept = add_track(c, 1.0, "kept.wav");
+  const json gone = add_track(c, 1.0, "gone.wav");
+  d.stop();
+  fs::remove(gone["path"].get<std::string>());
+  d.start();
+  const std::string log = d.log_text();
+  EXPECT_NE(log.find("track " + std::to_string(gone["id"].get<int>()) +
+                     " of listener 'default' names a missing file: " + gone["path"].get<std::string>()),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("names a missing file: " + kept["path"].get<std::string>()), std::string::npos);
+  EXPECT_NE(log.find("1 of 2 tracks and songs name files that are missing"), std::string::npos);
+  EXPECT_EQ(d.client().call("ping"), "pong");  // and it serves on
+}
+
 TEST_F(DaemonTest, ExportWritesRatingsPlaysAndAudioAndDeleteForgetsTheListener) {
   Client c = d.client();
   const json track = add_track(c);

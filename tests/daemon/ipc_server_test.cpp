@@ -26,7 +26,7 @@ std::string refusal(const fs::path& dir) {
 }  // namespace
 
 TEST(SocketFolder, AMissingOneIsCreatedPrivate) {
-  tuneloop::test::TempDir tmp("tuneloop-sock");
+  tuneloop::testing::TempDir tmp("tuneloop-sock");
   const fs::path dir = fs::path(tmp.file("run"));
   EXPECT_EQ(refusal(dir), "");
   struct stat st{};
@@ -36,7 +36,7 @@ TEST(SocketFolder, AMissingOneIsCreatedPrivate) {
 }
 
 TEST(SocketFolder, ALinkOrAFolderOpenToOthersIsRefusedSayingWhy) {
-  tuneloop::test::TempDir tmp("tuneloop-sock");
+  tuneloop::testing::TempDir tmp("tuneloop-sock");
   const fs::path open = fs::path(tmp.file("open"));
   fs::create_directory(open);
   fs::permissions(open, fs::perms::owner_all | fs::perms::group_all | fs::perms::others_all,

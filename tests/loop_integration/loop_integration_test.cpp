@@ -30,13 +30,16 @@ class LoopIntegration : public ::testing::Test {
         "training:\n  steps: " + std::to_string(training_steps) +
         "\n  batch_size: 2\n  rank: 2\n  alpha: 2\n  threads: 1\n  checkpoint_every: " +
         std::to_string(checkpoint_every) + "\n" + training_extra +
-        "generation:\n  tracks_per_iteration: 3\n  seconds: 1.0\n" + generation_extra +
+        "generation:\n" +
+        (generation_extra.find("tracks_per_iteration") == std::string::npos
+             ? "  tracks_per_iteration: 3\n  seconds: 1.0\n" + generation_extra
+             : generation_extra) +
         "schedule:\n  min_feedback: " + std::to_string(min_feedback) +
         "\n  after_new_ratings: 0\n"
         "dataset:\n  min_ratings: 2\n";
     daemon_ = std::make_unique<DaemonProcess>("none", yaml);
     daemon_->use_weights(weights_.file("w"));
-    model::testing::write_fixture_weights(weights_.file("w"));
+    write_fixture_weights(weights_.file("w"));
   }
 
   json call(const std::string& method, const json& params = nullptr) {
@@ -85,7 +88,7 @@ class LoopIntegration : public ::testing::Test {
     return call("iterations.show", {{"id", r["iteration_id"]}});
   }
 
-  tuneloop::test::TempDir weights_{"tuneloop-model"};
+  TempDir weights_{"tuneloop-model"};
   std::unique_ptr<DaemonProcess> daemon_;
 };
 
@@ -190,6 +193,34 @@ TEST_F(LoopIntegration, ADaemonKilledMidFineTuneResumesTheJobFromItsCheckpointAf
   EXPECT_EQ(js["job"]["id"], job);
   EXPECT_EQ(js["job"]["state"], "done");
   EXPECT_FALSE(fs::exists(checkpoint));
+}
+
+TEST_F(LoopIntegration, ADaemonKilledAfterTheAdapterIsWrittenResumesAtGenerationWithoutTrainingAgain) {
+  // Many long tracks with candidates: generation takes long enough to be caught in.
+  make_daemon(20, 1, 5, "  candidates: 4\n  tracks_per_iteration: 12\n  seconds: 12.0\n");
+  const auto first = start_with_first_batch();
+  call("rate", {{"track_id", first[0]}, {"stars", 5}});
+  call("rate", {{"track_id", first[1]}, {"stars", 2}});
+  const json r = call("iterate");
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  auto adapter_written = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(daemon_->data() / "adapters", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("iter-1-", 0) == 0 && e.path().extension() == ".safetensors") return true;
+    }
+    return false;
+  };
+  wait_for(adapter_written, "iteration 1's adapter", 240);
+  ASSERT_FALSE(iteration_done(1)) << "the iteration finished before it could be killed";
+  daemon_->stop(SIGKILL);
+
+  daemon_->start();
+  wait_for([&] { return iteration_done(1); }, "iteration 1 after the restart", 240);
+  EXPECT_EQ(iteration(1)["status"], "ready") << daemon_->log_text();
+  const std::string log = daemon_->log_text();
+  EXPECT_NE(log.find("resumes with its adapter already trained"), std::string::npos) << log;
+  EXPECT_EQ(call("tracks.list", {{"iteration", iteration(1)["id"]}}).size(), 12u);
 }
 
 TEST_F(LoopIntegration, AFailingJobMarksItsIterationFailedAndLeavesThePreviousOneActive) {
