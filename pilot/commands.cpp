@@ -114,6 +114,40 @@ std::vector<Event> read_events_under(const fs::path& dir) {
   return events;
 }
 
+}  // namespace
+
+RecordedRun read_run(const fs::path& dir) {
+  RecordedRun recorded;
+  recorded.events = read_events_under(dir);
+  // Written by `pilot run`; a study without it reports without the reward model.
+  const fs::path iterations = dir / "iterations.csv";
+  if (fs::exists(iterations)) {
+    std::ifstream in(iterations);
+    if (!in) throw ReportError("cannot read " + iterations.string());
+    recorded.iterations = read_iterations_csv(in, iterations.string());
+  }
+  return recorded;
+}
+
+RecordedRun pool_runs(const std::vector<fs::path>& runs) {
+  RecordedRun pooled;
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    const std::string prefix = "run" + std::to_string(k + 1) + "/";
+    RecordedRun recorded = read_run(runs[k]);
+    for (auto& e : recorded.events) {
+      e.participant = prefix + e.participant;
+      pooled.events.push_back(std::move(e));
+    }
+    for (auto& r : recorded.iterations) {
+      r.participant = prefix + r.participant;
+      pooled.iterations.push_back(std::move(r));
+    }
+  }
+  return pooled;
+}
+
+namespace {
+
 int report(const Options& o) {
   try {
     ReportOptions ro;
@@ -124,9 +158,9 @@ int report(const Options& o) {
       ro.seed = s.seed;
     }
     const fs::path dir = o.dir;
-    const auto events = read_events_under(dir);
+    const RecordedRun recorded = read_run(dir);
     const fs::path out = o.out.empty() ? dir : fs::path(o.out);
-    const json s = write_report(events, ro, out, !o.no_plots);
+    const json s = write_report(recorded.events, ro, out, !o.no_plots, recorded.iterations);
     std::cout << render_markdown(s);
     return 0;
   } catch (const std::exception& e) {
@@ -146,13 +180,8 @@ int pool(const Options& o) {
       ro.scale = s.scale;
       ro.seed = s.seed;
     }
-    std::vector<Event> events;
-    for (std::size_t k = 0; k < o.runs.size(); ++k)
-      for (auto& e : read_events_under(o.runs[k])) {
-        e.participant = "run" + std::to_string(k + 1) + "/" + e.participant;
-        events.push_back(std::move(e));
-      }
-    const json s = write_report(events, ro, o.out, !o.no_plots);
+    const RecordedRun pooled = pool_runs(std::vector<fs::path>(o.runs.begin(), o.runs.end()));
+    const json s = write_report(pooled.events, ro, o.out, !o.no_plots, pooled.iterations);
     std::cout << render_markdown(s);
     return 0;
   } catch (const std::exception& e) {
@@ -217,7 +246,8 @@ void add_pilot_commands(CLI::App& app) {
   auto* report_cmd =
       pilot->add_subcommand("report",
                             "rebuild summary.json, report.md and the plots from a study's "
-                            "events.csv (and human sessions' session-events.csv)");
+                            "events.csv and iterations.csv (and human sessions' "
+                            "session-events.csv)");
   report_cmd->add_option("dir", o->dir, "the study's output folder")
       ->required()
       ->check(CLI::ExistingDirectory);

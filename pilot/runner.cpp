@@ -242,6 +242,7 @@ class ParticipantRun {
     for (int k = 0; k <= study_.iterations; ++k) {
       if (k > 0) listener_.drift();
       const json it = ensure_iteration(k);
+      record_iteration(k, it);
       const auto tracks = tracks_of(it, k);
       if (tracks.empty())
         throw PilotError(p_.name + ": iteration " + std::to_string(k) + " has no tracks");
@@ -250,6 +251,9 @@ class ParticipantRun {
     evaluate();
     return std::move(events_);
   }
+
+  /// One per iteration, in order, once run() has returned.
+  std::vector<IterationRecord> take_records() { return std::move(records_); }
 
  private:
   void say(const std::string& s) const {
@@ -321,6 +325,22 @@ class ParticipantRun {
       sleep_s(wait);
       wait = std::min(1.0, wait * 2);
     }
+  }
+
+  // What the daemon measured while making the iteration; a daemon without a reward model
+  // (or an older one) leaves fields out, and iteration 0 has no reward model.
+  void record_iteration(int k, const json& row) {
+    IterationRecord r;
+    r.participant = p_.name;
+    r.iteration = k;
+    if (row.contains("metrics") && row["metrics"].is_object()) {
+      const json& m = row["metrics"];
+      if (m.contains("reward_accuracy") && m["reward_accuracy"].is_number())
+        r.reward_accuracy = m["reward_accuracy"].get<double>();
+      if (m.contains("feedback_tracks") && m["feedback_tracks"].is_number())
+        r.feedback_tracks = m["feedback_tracks"].get<int>();
+    }
+    records_.push_back(r);
   }
 
   bool iterate_takes_force() {
@@ -480,6 +500,7 @@ class ParticipantRun {
   std::map<std::string, std::vector<double>> sounds_;
   std::map<long long, TrackInfo> all_tracks_;
   std::vector<Event> events_;
+  std::vector<IterationRecord> records_;
 };
 
 std::set<std::string> method_names(daemon::Client& c) {
@@ -519,7 +540,7 @@ StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
   ro.scale = study.scale;
   ro.seed = study.seed;
 
-  // One participant from daemon start to stop; returns their events.
+  // One participant from daemon start to stop; returns their events and iterations.
   auto run_one = [&](std::size_t i) {
     const Participant& p = study.participants[i];
     const fs::path dir = result.output / "participants" / p.name;
@@ -541,7 +562,7 @@ StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
     ParticipantRun run(study, p, i, client, methods, say, dir / "data");
     auto events = run.run();
     d.stop();
-    return events;
+    return std::make_pair(std::move(events), run.take_records());
   };
 
   std::vector<std::size_t> simulated;
@@ -554,7 +575,8 @@ StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
   }
   const int parallel = options.parallel > 0 ? options.parallel : study.parallel;
   std::vector<std::vector<Event>> per_participant(study.participants.size());
-  std::mutex mutex;  // guards per_participant, the report files and the first error
+  std::vector<std::vector<IterationRecord>> records(study.participants.size());
+  std::mutex mutex;  // guards per_participant, records, the report files and the first error
   std::exception_ptr error;
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
@@ -566,13 +588,17 @@ StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
         if (error) return;
       }
       try {
-        auto events = run_one(simulated[k]);
+        auto [events, iterations] = run_one(simulated[k]);
         std::lock_guard<std::mutex> lock(mutex);
         per_participant[simulated[k]] = std::move(events);
+        records[simulated[k]] = std::move(iterations);
         // Written after every participant, so an interrupted study keeps what it recorded.
         std::vector<Event> so_far;
         for (const auto& e : per_participant) so_far.insert(so_far.end(), e.begin(), e.end());
-        write_report(so_far, ro, result.output, false);
+        std::vector<IterationRecord> iterations_so_far;
+        for (const auto& r : records)
+          iterations_so_far.insert(iterations_so_far.end(), r.begin(), r.end());
+        write_report(so_far, ro, result.output, false, iterations_so_far);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!error) error = std::current_exception();
@@ -590,11 +616,13 @@ StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
   }
   if (error) std::rethrow_exception(error);
   for (const auto& e : per_participant) result.events.insert(result.events.end(), e.begin(), e.end());
+  for (const auto& r : records)
+    result.iterations.insert(result.iterations.end(), r.begin(), r.end());
   if (result.events.empty())
     throw PilotError(
         "the study has no simulated participants, so nothing was run (human participants take part "
         "with `tuneloop pilot session`)");
-  result.summary = write_report(result.events, ro, result.output, options.plots);
+  result.summary = write_report(result.events, ro, result.output, options.plots, result.iterations);
   say("wrote " + (result.output / "report.md").string());
   return result;
 }

@@ -80,13 +80,15 @@ struct RunOptions {
 struct StudyResult {
   std::filesystem::path output;
   std::vector<Event> events;
+  std::vector<IterationRecord> iterations;  // per participant and iteration, in study order
   nlohmann::json summary;
 };
 
 /// Runs every simulated participant (`parallel` at a time, each with its own daemon)
-/// through all iterations and the final evaluation round, then writes events.csv, summary.json, report.md and the plots to the output
-/// folder. Human participants are left out (they take part through `tuneloop pilot
-/// session`). Throws PilotError, StudyError or ReportError.
+/// through all iterations and the final evaluation round, then writes events.csv,
+/// iterations.csv (each iteration's metrics as the daemon recorded them), summary.json,
+/// report.md and the plots to the output folder. Human participants are left out (they
+/// take part through `tuneloop pilot session`). Throws PilotError, StudyError or ReportError.
 StudyResult run_study(const PilotStudy& study, const RunOptions& options);
 
 }  // namespace tuneloop::pilot

@@ -6,10 +6,12 @@
 #include <csignal>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -83,6 +85,12 @@ const std::vector<std::string>& base_columns() {
       "participant",     "phase",          "kind",          "iteration", "track_id",
       "position",        "stars",          "seconds_heard", "duration",  "ended",
       "other_iteration", "other_track_id", "preferred"};
+  return cols;
+}
+
+const std::vector<std::string>& iteration_columns() {
+  static const std::vector<std::string> cols = {"participant", "iteration", "reward_accuracy",
+                                                "feedback_tracks"};
   return cols;
 }
 
@@ -223,7 +231,65 @@ std::vector<Event> read_events_csv(std::istream& in, const std::string& origin) 
   return events;
 }
 
-json summarise(const std::vector<Event>& events, const ReportOptions& o) {
+void write_iterations_csv(const std::vector<IterationRecord>& records, std::ostream& out) {
+  for (const auto& c : iteration_columns())
+    out << (&c == &iteration_columns().front() ? "" : ",") << c;
+  out << "\n";
+  for (const auto& r : records)
+    out << r.participant << "," << r.iteration << "," << csv_num(r.reward_accuracy) << ","
+        << (r.feedback_tracks < 0 ? std::string() : std::to_string(r.feedback_tracks)) << "\n";
+  if (!out) throw ReportError("cannot write the iterations CSV");
+}
+
+std::vector<IterationRecord> read_iterations_csv(std::istream& in, const std::string& origin) {
+  std::string line;
+  if (!std::getline(in, line)) throw ReportError(origin + ": empty file (expected a header line)");
+  const auto header = split(line);
+  // By name, so a column added later does not stop this reader.
+  auto column = [&](const std::string& name) -> std::optional<std::size_t> {
+    const auto f = std::find(header.begin(), header.end(), name);
+    if (f == header.end()) return std::nullopt;
+    return static_cast<std::size_t>(f - header.begin());
+  };
+  const auto who = column("participant"), it = column("iteration"),
+             accuracy = column("reward_accuracy"), fed = column("feedback_tracks");
+  if (!who || !it || !accuracy)
+    throw ReportError(origin +
+                      ":1: not a tuneloop iterations file (expected participant, iteration and "
+                      "reward_accuracy columns)");
+  std::vector<IterationRecord> records;
+  int line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    const auto c = split(line);
+    const std::string where = origin + ":" + std::to_string(line_no);
+    if (c.size() != header.size())
+      throw ReportError(where + ": expected " + std::to_string(header.size()) + " fields, got " +
+                        std::to_string(c.size()));
+    auto d = [&](std::size_t i) -> double {
+      if (c[i].empty()) return Event::none;
+      try {
+        return std::stod(c[i]);
+      } catch (const std::exception&) {
+        throw ReportError(where + ": " + header[i] + ": not a number: '" + c[i] + "'");
+      }
+    };
+    IterationRecord r;
+    r.participant = c[*who];
+    const double number = d(*it);
+    if (!std::isfinite(number))
+      throw ReportError(where + ": iteration: not a number: '" + c[*it] + "'");
+    r.iteration = static_cast<int>(number);
+    r.reward_accuracy = d(*accuracy);
+    if (fed && std::isfinite(d(*fed))) r.feedback_tracks = static_cast<int>(d(*fed));
+    records.push_back(std::move(r));
+  }
+  return records;
+}
+
+json summarise(const std::vector<Event>& events, const ReportOptions& o,
+               const std::vector<IterationRecord>& records) {
   bool have_eval = false;
   for (const auto& e : events)
     have_eval = have_eval || (e.kind == "rating" && e.phase == "evaluation");
@@ -405,12 +471,39 @@ json summarise(const std::vector<Event>& events, const ReportOptions& o) {
   }
   s["ab_choices"] = choices;
 
+  // The reward model as each listener's loop fitted it: its accuracy over listeners, per
+  // iteration. Only with the runner's iteration records; the rest of the summary stands alone.
+  if (!records.empty()) {
+    std::map<int, std::map<std::string, const IterationRecord*>> by_it;
+    for (const auto& r : records) by_it[r.iteration][r.participant] = &r;
+    json reward = json::array();
+    for (const auto& [it, by_listener] : by_it) {
+      std::vector<double> accuracy, fed;
+      for (const auto& [name, record] : by_listener) {
+        if (std::isfinite(record->reward_accuracy)) accuracy.push_back(record->reward_accuracy);
+        if (record->feedback_tracks >= 0) fed.push_back(record->feedback_tracks);
+      }
+      json r = {
+          {"iteration", it}, {"n_listeners", accuracy.size()}, {"n_recorded", by_listener.size()}};
+      if (accuracy.empty()) {
+        r["mean_accuracy"] = r["min_accuracy"] = r["max_accuracy"] = nullptr;
+      } else {
+        r["mean_accuracy"] = loop::mean(accuracy);
+        r["min_accuracy"] = *std::min_element(accuracy.begin(), accuracy.end());
+        r["max_accuracy"] = *std::max_element(accuracy.begin(), accuracy.end());
+      }
+      r["mean_feedback_tracks"] = fed.empty() ? json(nullptr) : json(loop::mean(fed));
+      reward.push_back(r);
+    }
+    s["reward_model"] = reward;
+  }
+
   s["paper"] = {{"iteration_1_vs_0", kPaperIteration1},
                 {"iteration_2_vs_1", kPaperIteration2},
                 {"iteration_2_vs_0", kPaperIteration1 + kPaperIteration2},
                 {"note", "arXiv 2506.04852: very few listeners, no significance test"}};
 
-  // The target, checked rather than assumed.
+  // The study's target, checked rather than assumed.
   json target = {{"iteration_1_delta", kTargetIteration1},
                  {"iteration_2_delta", kTargetIteration2},
                  {"p_below", kTargetP},
@@ -544,6 +637,20 @@ std::string render_markdown(const json& s) {
     for (const auto& r : s["listening"])
       md << "| " << r["iteration"] << " | " << r["listens"] << " | "
          << fmt(r["mean_fraction_heard"]) << " | " << fmt(r["skip_share"]) << " |\n";
+  }
+  if (s.contains("reward_model")) {
+    md << "\n## Reward model\n\nLeave-one-out pairwise accuracy of each listener's reward model "
+          "over their rated tracks, as their daemon fitted it for the iteration: the share of "
+          "pairs of differently rated tracks it orders as the listener did (0.5 = chance; "
+          "slightly optimistic, as its prior is chosen on the same ratings). Iteration 0, the "
+          "base model, has none. Feedback tracks: how many tracks the listener had rated or "
+          "heard by then.\n\n"
+          "| iteration | listeners | mean accuracy | min | max | feedback tracks |\n"
+          "|---|---|---|---|---|---|\n";
+    for (const auto& r : s["reward_model"])
+      md << "| " << r["iteration"] << " | " << r["n_listeners"] << " | " << fmt(r["mean_accuracy"])
+         << " | " << fmt(r["min_accuracy"]) << " | " << fmt(r["max_accuracy"]) << " | "
+         << fmt(r["mean_feedback_tracks"], 1) << " |\n";
   }
   if (!s["ab_choices"].empty()) {
     md << "\n## A/B pairs (iteration k vs iteration 0)\n\n| iteration | listeners | share "
@@ -697,14 +804,23 @@ std::vector<fs::path> render_plots(const fs::path& dir, const std::string& gnupl
 }
 
 json write_report(const std::vector<Event>& events, const ReportOptions& options,
-                  const fs::path& dir, bool plots) {
+                  const fs::path& dir, bool plots, const std::vector<IterationRecord>& iterations) {
   fs::create_directories(dir);
   {
     std::ofstream f(dir / "events.csv", std::ios::trunc);
     if (!f) throw ReportError("cannot write " + (dir / "events.csv").string());
     write_events_csv(events, f);
   }
-  const json s = summarise(events, options);
+  if (!iterations.empty()) {
+    std::ofstream f(dir / "iterations.csv", std::ios::trunc);
+    if (!f) throw ReportError("cannot write " + (dir / "iterations.csv").string());
+    write_iterations_csv(iterations, f);
+  } else {
+    // One left by an earlier report would describe other events.
+    std::error_code ec;
+    fs::remove(dir / "iterations.csv", ec);
+  }
+  const json s = summarise(events, options, iterations);
   {
     std::ofstream f(dir / "summary.json", std::ios::trunc);
     f << s.dump(2) << "\n";

@@ -7,13 +7,13 @@
 #include "tests/model/fixtures.hpp"
 #include "tests/support/temp_dir.hpp"
 
-namespace tuneloop::pilot::testing {
+namespace tuneloop::testing {
 
 /// A folder with fixture autoencoder/denoiser weights, removed when the process exits.
 inline const std::string& fixture_weights() {
-  static tuneloop::test::TempDir dir("tuneloop-model");
+  static TempDir dir("tuneloop-model");
   static const std::string path = [] {
-    model::testing::write_fixture_weights(dir.path().string());
+    write_fixture_weights(dir.path().string());
     return dir.path().string();
   }();
   return path;
@@ -40,4 +40,4 @@ inline std::filesystem::path tuneloop_path() {
   return std::filesystem::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloop";
 }
 
-}  // namespace tuneloop::pilot::testing
+}  // namespace tuneloop::testing

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "audio/audio.hpp"
+#include "pilot/commands.hpp"
 #include "store/store.hpp"
 #include "tests/pilot/pilot_daemon.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -17,14 +18,13 @@
 using namespace tuneloop;
 using namespace tuneloop::pilot;
 namespace fs = std::filesystem;
-namespace pt = tuneloop::pilot::testing;
 
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 fs::path daemon_binary() {
-  return pt::tuneloopd_path();
+  return tuneloop::testing::tuneloopd_path();
 }
 
 PilotStudy tiny_study(const fs::path& out) {
@@ -114,8 +114,9 @@ TEST(PilotRunner, AMissingDaemonMethodIsNamedInTheError) {
 
 TEST(PilotRunner, ADaemonThatCannotStartIsReportedWithItsLog) {
   TempDir dir("pilot-runner");
-  std::ofstream(dir.path() / "bad.yaml") << "paths: {weights_dir: \"" << pt::fixture_weights()
-                                       << "\"}\naudio: {output: nowhere}\n";
+  std::ofstream(dir.path() / "bad.yaml")
+      << "paths: {weights_dir: \"" << tuneloop::testing::fixture_weights()
+      << "\"}\naudio: {output: nowhere}\n";
   try {
     DaemonProcess d(daemon_binary(), dir.path() / "p", dir.path() / "bad.yaml", dir.path() / "s.sock",
                     20);
@@ -141,7 +142,7 @@ tracks_per_iteration: 3
 iteration_timeout_s: 300
 parallel: 2
 daemon_config:
-)" + pt::tiny_loop_yaml() + R"(participants:
+)" + tuneloop::testing::tiny_loop_yaml() + R"(participants:
   - {name: bright, taste: {brightness: 2500}, noise: 0}
   - {name: dark, taste: {brightness: 300}, noise: 0.3}
 )");
@@ -179,10 +180,31 @@ daemon_config:
         << who << ": evaluation ratings are not sent as feedback";
     EXPECT_EQ(st.plays_for_listener(listener->id).size(), 9u) << who;
   }
-  for (const char* f : {"events.csv", "summary.json", "report.md", "plots.gp"})
+  for (const char* f : {"events.csv", "iterations.csv", "summary.json", "report.md", "plots.gp"})
     EXPECT_TRUE(fs::exists(s.output / f)) << f;
   EXPECT_EQ(r.summary["per_iteration"].size(), 3u);
   EXPECT_EQ(r.summary["rating_source"], "evaluation");
+  // Each iteration's reward model as the daemon recorded it, in study order.
+  ASSERT_EQ(r.iterations.size(), 2u * 3);
+  EXPECT_EQ(r.iterations.front().participant, "bright");
+  EXPECT_EQ(r.iterations.back().participant, "dark");
+  EXPECT_EQ(r.iterations.back().iteration, 2);
+  for (const auto& rec : r.iterations) {
+    if (rec.iteration == 0) {
+      EXPECT_TRUE(std::isnan(rec.reward_accuracy))
+          << rec.participant << ": the base has no reward model";
+      continue;
+    }
+    EXPECT_GT(rec.feedback_tracks, 0) << rec.participant << " iteration " << rec.iteration;
+    if (!std::isnan(rec.reward_accuracy)) {
+      EXPECT_GE(rec.reward_accuracy, 0.0);
+      EXPECT_LE(rec.reward_accuracy, 1.0);
+    }
+  }
+  ASSERT_TRUE(r.summary.contains("reward_model"));
+  EXPECT_EQ(r.summary["reward_model"].size(), 3u);
+  EXPECT_EQ(read_run(s.output).iterations.size(), r.iterations.size())
+      << "iterations.csv reads back";
   int ready_lines = 0;
   for (const auto& line : progress) ready_lines += line.find(" ready after ") != std::string::npos;
   EXPECT_EQ(ready_lines, 2 * 3) << "each iteration's wait is reported";
@@ -195,7 +217,7 @@ tracks_per_iteration: 3
 design: ab_pairs
 iteration_timeout_s: 300
 daemon_config:
-)" + pt::tiny_loop_yaml() + R"(participants:
+)" + tuneloop::testing::tiny_loop_yaml() + R"(participants:
   - {name: bright, taste: {brightness: 2500}}
 )");
   s.output = dir.path() / "out";
@@ -213,4 +235,53 @@ daemon_config:
     }
   EXPECT_EQ(choices, 3);
   ASSERT_EQ(r.summary["ab_choices"].size(), 1u);
+}
+
+namespace {
+
+Event pool_rating(const std::string& who, int it, double stars) {
+  Event e;
+  e.participant = who;
+  e.phase = "evaluation";
+  e.iteration = it;
+  e.track_id = 10 * it + static_cast<long long>(stars);
+  e.stars = stars;
+  return e;
+}
+
+IterationRecord pool_record(const std::string& who, int it, double accuracy) {
+  IterationRecord r;
+  r.participant = who;
+  r.iteration = it;
+  r.reward_accuracy = accuracy;
+  return r;
+}
+
+}  // namespace
+
+TEST(PilotPool, EachRunsListenerCountsOnceInTheRewardModelsMeanAndARunWithoutTheTableStillPools) {
+  TempDir dir("pilot-pool");
+  const fs::path one = dir.path() / "seed1", two = dir.path() / "seed2",
+                 three = dir.path() / "seed3";
+  write_report({pool_rating("a", 0, 2), pool_rating("a", 1, 4)}, ReportOptions{}, one, false,
+               {pool_record("a", 0, Event::none), pool_record("a", 1, 0.6)});
+  write_report({pool_rating("a", 0, 3), pool_rating("a", 1, 3)}, ReportOptions{}, two, false,
+               {pool_record("a", 0, Event::none), pool_record("a", 1, 1.0)});
+  write_report({pool_rating("a", 0, 1), pool_rating("a", 1, 5)}, ReportOptions{}, three, false);
+  EXPECT_FALSE(fs::exists(three / "iterations.csv"));
+  EXPECT_TRUE(read_run(three).iterations.empty());
+  EXPECT_EQ(read_run(one).iterations.size(), 2u);
+
+  const RecordedRun pooled = pool_runs({one, two, three});
+  EXPECT_EQ(pooled.events.size(), 6u);
+  ASSERT_EQ(pooled.iterations.size(), 4u);
+  EXPECT_EQ(pooled.iterations[1].participant, "run1/a");
+  EXPECT_EQ(pooled.iterations[3].participant, "run2/a");
+  const auto s = summarise(pooled.events, ReportOptions{}, pooled.iterations);
+  EXPECT_EQ(s["participants"].size(), 3u);
+  const auto& rm = s["reward_model"];
+  ASSERT_EQ(rm.size(), 2u);
+  EXPECT_EQ(rm[1]["n_listeners"], 2) << "the same name in two runs is two listener-runs";
+  EXPECT_NEAR(rm[1]["mean_accuracy"].get<double>(), 0.8, 1e-12);
+  EXPECT_NE(render_markdown(s).find("## Reward model"), std::string::npos);
 }

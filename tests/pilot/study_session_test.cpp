@@ -17,9 +17,9 @@
 #include "study/report.hpp"
 #include "pilot/runner.hpp"
 #include "tests/pilot/pilot_daemon.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
-namespace pt = tuneloop::pilot::testing;
 using nlohmann::json;
 using tuneloop::daemon::CallError;
 using tuneloop::daemon::Client;
@@ -38,13 +38,12 @@ std::string read_file(const fs::path& p) {
 class StudySession : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/pilot-study-XXXXXX";
-    dir_ = new fs::path(mkdtemp(tmpl));
-    std::ofstream(*dir_ / "tuneloopd.yaml")
+    dir_ = new tuneloop::testing::TempDir("pilot-study");
+    std::ofstream(dir() / "tuneloopd.yaml")
         << "daemon: {listener: alice}\nhttp: {enabled: false}\naudio: {output: none}\n"
-        << pt::tiny_loop_yaml("", 3);
-    daemon_ = new DaemonProcess(pt::tuneloopd_path(), *dir_ / "d", *dir_ / "tuneloopd.yaml",
-                                *dir_ / "d.sock", 60);
+        << tuneloop::testing::tiny_loop_yaml("", 3);
+    daemon_ = new DaemonProcess(tuneloop::testing::tuneloopd_path(), dir() / "d",
+                                dir() / "tuneloopd.yaml", dir() / "d.sock", 60);
     auto c = client();
     wait_ready(c, 0);
     for (const auto& t : c.call("tracks.list"))
@@ -58,8 +57,6 @@ class StudySession : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete daemon_;
-    std::error_code ec;
-    fs::remove_all(*dir_, ec);
     delete dir_;
   }
 
@@ -88,7 +85,9 @@ class StudySession : public ::testing::Test {
     return f == iteration_of_content_.end() ? -1 : f->second;
   }
 
-  static inline fs::path* dir_ = nullptr;
+  static const fs::path& dir() { return dir_->path(); }
+
+  static inline tuneloop::testing::TempDir* dir_ = nullptr;
   static inline DaemonProcess* daemon_ = nullptr;
   static inline std::map<std::string, int> iteration_of_content_;
   static inline std::size_t ratings_before_ = 0;
@@ -155,7 +154,7 @@ TEST_F(StudySession, StudyRatingsAreKeptApartFromFeedbackAndExportLikeASimulated
   }
   EXPECT_EQ(c.call("ratings.list").size(), ratings_before_) << "study ratings are not feedback";
 
-  const fs::path out = *dir_ / "export-out";
+  const fs::path out = dir() / "export-out";
   const json fin = c.call("study.finish", {{"study_id", id}, {"out", out.string()}, {"plots", false}});
   EXPECT_EQ(fin["status"], "finished");
   EXPECT_EQ(fin["answered"], 6);
@@ -200,15 +199,16 @@ TEST_F(StudySession, AnIterationWithoutTracksOrAnUnknownStudyIsAClearError) {
 }
 
 TEST_F(StudySession, TheStudySessionCommandRatesEveryTrackFromTheKeyboardAndExports) {
-  const fs::path out = *dir_ / "cli-out";
-  const fs::path input = *dir_ / "keys.txt";
+  const fs::path out = dir() / "cli-out";
+  const fs::path input = dir() / "keys.txt";
   std::ofstream(input) << "4\nnonsense\ns\n2.5\n";  // iteration 0 has 3 tracks
-  const std::string cmd = pt::tuneloop_path().string() + " --socket " + (*dir_ / "d.sock").string() +
+  const std::string cmd = tuneloop::testing::tuneloop_path().string() + " --socket " +
+                          (dir() / "d.sock").string() +
                           " study session cli --iterations 0 --seed 3 --no-plots --out " + out.string() +
-                          " < " + input.string() + " > " + (*dir_ / "cli.log").string() + " 2>&1";
+                          " < " + input.string() + " > " + (dir() / "cli.log").string() + " 2>&1";
   const int rc = std::system(cmd.c_str());
-  ASSERT_EQ(WEXITSTATUS(rc), 0) << read_file(*dir_ / "cli.log");
-  const std::string log = read_file(*dir_ / "cli.log");
+  ASSERT_EQ(WEXITSTATUS(rc), 0) << read_file(dir() / "cli.log");
+  const std::string log = read_file(dir() / "cli.log");
   EXPECT_NE(log.find("please type"), std::string::npos) << "a bad answer is asked again:\n" << log;
   EXPECT_NE(log.find("play this file yourself"), std::string::npos) << "no sound card: the file is named\n" << log;
   std::ifstream in(out / "events.csv");

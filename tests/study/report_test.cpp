@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +17,7 @@ using json = nlohmann::json;
 
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 Event rating(const std::string& who, int it, double stars,
              const std::string& phase = "evaluation") {
@@ -71,6 +72,23 @@ std::vector<Event> synthetic() {
   l4.features = feat(1);
   ev.insert(ev.end(), {l1, l2, l3, l4});
   return ev;
+}
+
+IterationRecord record(const std::string& who, int it, double accuracy, int feedback = -1) {
+  IterationRecord r;
+  r.participant = who;
+  r.iteration = it;
+  r.reward_accuracy = accuracy;
+  r.feedback_tracks = feedback;
+  return r;
+}
+
+// The synthetic listeners' iterations: no reward model at iteration 0; at iteration 1,
+// a and b have one (0.6, 0.8) and c's daemon fitted none.
+std::vector<IterationRecord> synthetic_iterations() {
+  return {record("a", 0, Event::none, 0), record("b", 0, Event::none, 0),
+          record("c", 0, Event::none, 0), record("a", 1, 0.6, 4),
+          record("b", 1, 0.8, 3),         record("c", 1, Event::none)};
 }
 
 const json& iteration(const json& s, int it) {
@@ -206,6 +224,105 @@ TEST(PilotReport, TheMarkdownReportShowsTheTableNextToThePaper) {
   EXPECT_NE(md.find("+0.20"), std::string::npos);
   EXPECT_NE(md.find("| a | 2.50 | 4.00 | +1.50 |"), std::string::npos) << md;
   EXPECT_NE(md.find("not met"), std::string::npos);
+}
+
+TEST(PilotReport, IterationRecordsSurviveACsvRoundTrip) {
+  const auto records = synthetic_iterations();
+  std::stringstream csv;
+  write_iterations_csv(records, csv);
+  EXPECT_EQ(csv.str().substr(0, csv.str().find('\n')),
+            "participant,iteration,reward_accuracy,feedback_tracks");
+  const auto back = read_iterations_csv(csv);
+  ASSERT_EQ(back.size(), records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(back[i].participant, records[i].participant);
+    EXPECT_EQ(back[i].iteration, records[i].iteration);
+    EXPECT_EQ(std::isnan(back[i].reward_accuracy), std::isnan(records[i].reward_accuracy)) << i;
+    if (!std::isnan(records[i].reward_accuracy)) {
+      EXPECT_DOUBLE_EQ(back[i].reward_accuracy, records[i].reward_accuracy);
+    }
+    EXPECT_EQ(back[i].feedback_tracks, records[i].feedback_tracks) << i;
+  }
+}
+
+TEST(PilotReport, AnIterationsFileIsReadByColumnName) {
+  std::stringstream csv("iteration,extra,participant,reward_accuracy\n2,x,a,0.75\n");
+  const auto back = read_iterations_csv(csv);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].participant, "a");
+  EXPECT_EQ(back[0].iteration, 2);
+  EXPECT_DOUBLE_EQ(back[0].reward_accuracy, 0.75);
+  EXPECT_EQ(back[0].feedback_tracks, -1) << "no feedback_tracks column";
+}
+
+TEST(PilotReport, AMalformedIterationsFileIsReportedWithItsLine) {
+  std::stringstream bad_header("participant,stars\n");
+  EXPECT_THROW(read_iterations_csv(bad_header), ReportError);
+  std::stringstream bad(
+      "participant,iteration,reward_accuracy,feedback_tracks\na,0,,0\nb,1,high,3\n");
+  try {
+    read_iterations_csv(bad, "i.csv");
+    FAIL();
+  } catch (const ReportError& e) {
+    EXPECT_NE(std::string(e.what()).find("i.csv:3: reward_accuracy"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(PilotReport, RewardAccuracyIsAveragedOverTheListenersWhoseLoopFittedAModel) {
+  const json s = summarise(synthetic(), ReportOptions{}, synthetic_iterations());
+  ASSERT_TRUE(s.contains("reward_model"));
+  const auto& rm = s["reward_model"];
+  ASSERT_EQ(rm.size(), 2u);
+  EXPECT_EQ(rm[0]["iteration"], 0);
+  EXPECT_EQ(rm[0]["n_listeners"], 0);
+  EXPECT_EQ(rm[0]["n_recorded"], 3);
+  EXPECT_TRUE(rm[0]["mean_accuracy"].is_null());
+  EXPECT_EQ(rm[1]["iteration"], 1);
+  EXPECT_EQ(rm[1]["n_listeners"], 2) << "c's iteration has no reward model";
+  EXPECT_EQ(rm[1]["n_recorded"], 3);
+  EXPECT_NEAR(rm[1]["mean_accuracy"].get<double>(), 0.7, 1e-12);
+  EXPECT_DOUBLE_EQ(rm[1]["min_accuracy"].get<double>(), 0.6);
+  EXPECT_DOUBLE_EQ(rm[1]["max_accuracy"].get<double>(), 0.8);
+  EXPECT_DOUBLE_EQ(rm[1]["mean_feedback_tracks"].get<double>(), 3.5);
+  // The rest of the summary is what it is without the records.
+  json rest = s;
+  rest.erase("reward_model");
+  EXPECT_EQ(rest.dump(), summarise(synthetic(), ReportOptions{}).dump());
+}
+
+TEST(PilotReport, AReportWithoutIterationRecordsHasNoRewardModelSection) {
+  const json s = summarise(synthetic(), ReportOptions{});
+  EXPECT_FALSE(s.contains("reward_model"));
+  const std::string md = render_markdown(s);
+  EXPECT_EQ(md.find("Reward model"), std::string::npos) << md;
+  EXPECT_NE(md.find("## Within-batch diversity"), std::string::npos);
+}
+
+TEST(PilotReport, TheMarkdownReportShowsTheRewardModelsAccuracyPerIteration) {
+  const std::string md =
+      render_markdown(summarise(synthetic(), ReportOptions{}, synthetic_iterations()));
+  EXPECT_NE(md.find("## Reward model"), std::string::npos) << md;
+  EXPECT_NE(md.find("0.5 = chance"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 0 | 0 | – | – | – | 0.0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 1 | 2 | 0.70 | 0.60 | 0.80 | 3.5 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 1 | 3 | 4 | 3.33 | ["), std::string::npos)
+      << "the existing table is unchanged";
+}
+
+TEST(PilotReport, TheReportFolderHoldsTheIterationsTableOnlyWhenThereAreRecords) {
+  TempDir dir("pilot-report");
+  write_report(synthetic(), ReportOptions{}, dir.path(), false, synthetic_iterations());
+  ASSERT_TRUE(fs::exists(dir.path() / "iterations.csv"));
+  {
+    std::ifstream in(dir.path() / "iterations.csv");
+    EXPECT_EQ(read_iterations_csv(in).size(), synthetic_iterations().size());
+  }
+  std::ifstream summary(dir.path() / "summary.json");
+  EXPECT_TRUE(json::parse(summary).contains("reward_model"));
+  write_report(synthetic(), ReportOptions{}, dir.path(), false);
+  EXPECT_FALSE(fs::exists(dir.path() / "iterations.csv")) << "a stale table is removed";
+  EXPECT_TRUE(fs::exists(dir.path() / "report.md"));
 }
 
 TEST(PilotReport, GnuplotRendersNonEmptyPngPlots) {

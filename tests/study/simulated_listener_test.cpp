@@ -9,6 +9,7 @@
 
 #include "audio/audio.hpp"
 #include "audio/features.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop;
 using namespace tuneloop::pilot;
@@ -151,14 +152,12 @@ TEST(SimulatedListener, RatesTracksByTheFeaturesMeasuredFromTheirAudio) {
         0.3 * std::sin(2 * M_PI * 3000 * t) * ((i % 2000) < 600) + (click ? 0.4 : 0));
     dark.samples[i] = static_cast<float>(0.3 * std::sin(2 * M_PI * 150 * t));
   }
-  char tmpl[] = "/tmp/pilot-listener-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::filesystem::path dir = tmpl;
+  const tuneloop::testing::TempDir tmp("pilot-listener");
+  const std::filesystem::path& dir = tmp.path();
   audio::write_audio((dir / "bright.wav").string(), bright);
   audio::write_audio((dir / "dark.wav").string(), dark);
   const auto fb = audio::measure(audio::read_audio((dir / "bright.wav").string()));
   const auto fd = audio::measure(audio::read_audio((dir / "dark.wav").string()));
-  std::filesystem::remove_all(dir);
   ASSERT_GT(fb.brightness, fd.brightness);
   Participant p;
   p.name = "brightness_lover";
