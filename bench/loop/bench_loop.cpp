@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they come, also in a log file
 
-  test::TempDir dir("tuneloop-bench");
+  tuneloop::testing::TempDir dir("tuneloop-bench");
   config::Config cfg;  // the defaults
   cfg.paths.data_dir = dir.path();
   const fs::path shipped = fs::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
     cfg.paths.weights_dir = shipped;
   } else {
     fixture = true;
-    model::testing::write_fixture_weights(dir.file("weights"));
+    tuneloop::testing::write_fixture_weights(dir.file("weights"));
     cfg.paths.weights_dir = dir.file("weights");
   }
   if (threads > 0) cfg.training.threads = cfg.model.threads = threads;

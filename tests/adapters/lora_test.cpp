@@ -11,7 +11,7 @@
 namespace tuneloop::adapters {
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 // A tiny net with every LoRA layer type, nested one level like a real UNet block.
 struct BlockImpl : torch::nn::Module {

@@ -10,7 +10,7 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::audio;
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 namespace {
 
@@ -196,7 +196,7 @@ TEST(Loudness, SilenceStaysSilent) {
 }
 
 TEST(AudioFile, AFifoIsRefusedAtOnceInsteadOfBlockingTheReader) {
-  tuneloop::test::TempDir dir("tuneloop-fifo");
+  tuneloop::testing::TempDir dir("tuneloop-fifo");
   const std::string fifo = dir.file("song.wav");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   // Nobody ever writes to it: a blocking open() would hang this test forever.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace tuneloop::config;
@@ -18,9 +19,6 @@ namespace {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "tuneloop-config-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     for (const char* name : {"HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME",
                              "TUNELOOP_TEST_MUSIC", "TUNELOOP_TEST_UNSET"}) {
       const char* value = std::getenv(name);
@@ -37,7 +35,6 @@ class ConfigTest : public ::testing::Test {
       else
         ::unsetenv(name.c_str());
     }
-    fs::remove_all(dir_);
   }
   fs::path write(const std::string& name, const std::string& text) {
     fs::path file = dir_ / name;
@@ -56,7 +53,8 @@ class ConfigTest : public ::testing::Test {
     ADD_FAILURE() << "no error for:\n" << text;
     return ConfigError("none");
   }
-  fs::path dir_;
+  tuneloop::testing::TempDir tmp_{"tuneloop-config"};
+  const fs::path dir_ = tmp_.path();
   std::map<std::string, std::optional<std::string>> saved_;
 };
 

@@ -19,7 +19,7 @@
 
 using namespace tuneloop::corpus;
 using tuneloop::audio::Audio;
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 namespace {
 

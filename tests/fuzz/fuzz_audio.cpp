@@ -1,15 +1,15 @@
 // Audio files as songs.add imports them (libsndfile behind our reader).
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
 
 #include "audio/audio.hpp"
+#include "tests/support/temp_dir.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const std::string path = "/tmp/tuneloop-fuzz-audio-" + std::to_string(::getpid()) + ".wav";
+  static const tuneloop::testing::TempDir dir("tuneloop-fuzz-audio");
+  static const std::string path = dir.file("input.wav");
   if (FILE* f = std::fopen(path.c_str(), "wb")) {
     std::fwrite(data, 1, size, f);
     std::fclose(f);

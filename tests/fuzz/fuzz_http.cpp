@@ -7,13 +7,15 @@
 #include <string_view>
 
 #include "daemon/http_server.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   (void)tuneloop::daemon::is_loopback_host(text, 8754);
-  static const fs::path root = fs::temp_directory_path() / "tuneloop-fuzz-ui";
+  static const tuneloop::testing::TempDir dir("tuneloop-fuzz-ui");
+  static const fs::path& root = dir.path();
   static const bool made = [] {
     fs::create_directories(root / "css");
     return true;

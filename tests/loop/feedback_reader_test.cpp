@@ -1,10 +1,10 @@
 // The feedback reader against a real SQLite file: feedback goes in through the Store
 // API, a dataset is built from what the reader gathers.
 #include "loop/feedback_reader.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -20,15 +20,9 @@ constexpr std::int64_t kT = 1'700'000'000'000;  // when iteration 0 was created
 class FeedbackReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "tuneloop-loop-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     db_.emplace(store::Store::open((dir_ / "tuneloop.db").string()));
   }
-  void TearDown() override {
-    db_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { db_.reset(); }
 
   store::Id add_track(store::Id listener, int n) {
     store::NewTrack t;
@@ -51,7 +45,8 @@ class FeedbackReaderTest : public ::testing::Test {
     db_->record_listen(e);
   }
 
-  fs::path dir_;
+  tuneloop::testing::TempDir tmp_{"tuneloop-loop"};
+  const fs::path dir_ = tmp_.path();
   std::optional<store::Store> db_;
 };
 

@@ -21,7 +21,7 @@ namespace tuneloop::model {
 namespace {
 
 namespace fs = std::filesystem;
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 // The step column of a losses CSV (its header checked).
 std::vector<int> logged_steps(const std::string& path) {
@@ -45,12 +45,12 @@ std::vector<int> range(int from, int to) {
 class FineTuneCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::write_fixture_weights(dir.file("weights"));
+    tuneloop::testing::write_fixture_weights(dir.file("weights"));
     fs::create_directories(dir.file("songs"));
     for (double hz : {220.0, 330.0}) {
       audio::Audio a;
       a.sample_rate = 16000;
-      a.samples = testing::tone(hz, 1.5, 4.0);
+      a.samples = tuneloop::testing::tone(hz, 1.5, 4.0);
       audio::write_audio(dir.file("songs/" + std::to_string(static_cast<int>(hz)) + ".wav"), a);
     }
     command.audio = {dir.file("songs")};

@@ -17,18 +17,18 @@
 namespace tuneloop::model {
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::write_fixture_weights(dir.file("weights"));
+    tuneloop::testing::write_fixture_weights(dir.file("weights"));
     engine = Engine::load({dir.file("weights"), "cpu", 1});
   }
   audio::Audio song(double hz, double seconds = 1.5) {
     audio::Audio a;
     a.sample_rate = 16000;
-    a.samples = testing::tone(hz, seconds, 4.0);
+    a.samples = tuneloop::testing::tone(hz, seconds, 4.0);
     return a;
   }
   // A fine-tune request on one example (a 1.5-s tone written to ex.wav).
@@ -114,7 +114,7 @@ TEST_F(EngineTest, MissingOrMismatchedWeightsAreRefusedNamingTheFile) {
     EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos);
   }
   // A denoiser trained with another autoencoder.
-  testing::write_fixture_weights(dir.file("other"), 2);
+  tuneloop::testing::write_fixture_weights(dir.file("other"), 2);
   std::filesystem::copy_file(dir.file("other/autoencoder.safetensors"),
                              dir.file("weights/autoencoder.safetensors"),
                              std::filesystem::copy_options::overwrite_existing);
@@ -404,7 +404,7 @@ TEST(ShippedEngineTest, ALevelCalibratedAdapterGeneratesAtItsExamplesLevel) {
   auto adapter_at = [&](double dbfs, const std::string& name) {
     audio::Audio a;
     a.sample_rate = 16000;
-    a.samples = testing::tone(330.0, 4.2, 3.0);
+    a.samples = tuneloop::testing::tone(330.0, 4.2, 3.0);
     audio::normalise_loudness(a, dbfs);
     const auto path = dir.file(name + ".wav");
     audio::write_audio(path, a);

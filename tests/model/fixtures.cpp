@@ -10,7 +10,7 @@
 #include "audio/audio.hpp"
 #include "model/model_files.hpp"
 
-namespace tuneloop::model::testing {
+namespace tuneloop::testing {
 
 std::vector<float> tone(double hz, double seconds, double notes_per_second, int sample_rate) {
   const auto n = static_cast<size_t>(seconds * sample_rate);
@@ -43,15 +43,15 @@ void write_tiny_corpus(const std::string& dir, int count, double seconds) {
 
 void write_fixture_weights(const std::string& dir, unsigned seed) {
   torch::manual_seed(seed);
-  Autoencoder ae(fixture_autoencoder_config());
-  Denoiser dn(fixture_denoiser_config({"low", "high", "slow", "fast"}));
+  model::Autoencoder ae(model::fixture_autoencoder_config());
+  model::Denoiser dn(model::fixture_denoiser_config({"low", "high", "slow", "fast"}));
   {
     torch::NoGradGuard ng;
     dn->conv_out->base_weight().normal_(0.0, 0.05);
   }
   std::filesystem::create_directories(dir);
-  save_autoencoder(ae, dir + "/" + kAutoencoderFile);
-  save_denoiser(dn, dir + "/" + kDenoiserFile, adapters::model_hash(*ae));
+  model::save_autoencoder(ae, dir + "/" + model::kAutoencoderFile);
+  model::save_denoiser(dn, dir + "/" + model::kDenoiserFile, adapters::model_hash(*ae));
 }
 
-}  // namespace tuneloop::model::testing
+}  // namespace tuneloop::testing

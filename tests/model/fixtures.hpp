@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-namespace tuneloop::model::testing {
+namespace tuneloop::testing {
 
 // A tone (with harmonics, decaying notes at `notes_per_second`) at 16 kHz.
 std::vector<float> tone(double hz, double seconds, double notes_per_second, int sample_rate = 16000);
@@ -17,4 +17,4 @@ void write_tiny_corpus(const std::string& dir, int count = 8, double seconds = 1
 // that its predictions are not all zero.
 void write_fixture_weights(const std::string& dir, unsigned seed = 1);
 
-}  // namespace tuneloop::model::testing
+}  // namespace tuneloop::testing

@@ -21,7 +21,7 @@
 namespace tuneloop::model {
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 double snr_db(const torch::Tensor& reference, const torch::Tensor& estimate) {
   const double signal = reference.pow(2).sum().item<double>();
@@ -411,7 +411,7 @@ AutoencoderTrainOptions tiny_autoencoder_training(const std::string& corpus, con
 
 TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"));
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"));
   AutoencoderTrainOptions ao;
   ao.corpus = dir.file("corpus");
   ao.out = dir.file("out");
@@ -506,7 +506,7 @@ TEST(Training, AFewAutoencoderAndDenoiserStepsLowerTheLoss) {
 
 TEST(Training, AStopRequestCheckpointsAndResumeContinuesFromThere) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 4);
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 4);
   std::atomic<bool> stop{true};
   AutoencoderTrainOptions ao;
   ao.corpus = dir.file("corpus");
@@ -528,8 +528,8 @@ TEST(Training, AStopRequestCheckpointsAndResumeContinuesFromThere) {
 
 TEST(Training, ADecoderOnlyRunKeepsEveryLatentSoTheDenoisersMadeForItsInitStillFit) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6);
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6);
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   const auto init_file = dir.file("weights/autoencoder.safetensors");
   auto denoiser_run = tiny_denoiser_training(dir.file("corpus"), dir.file("dn"), init_file, 5);
   denoiser_run.init = dir.file("weights/denoiser.safetensors");
@@ -598,8 +598,8 @@ TEST(Training, ADecoderOnlyRunKeepsEveryLatentSoTheDenoisersMadeForItsInitStillF
 
 TEST(Training, AnAnchoredRunMovesTheLatentsLessAndTheInitsDenoisersCanBeTrainedOnWithIt) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6);
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6);
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   const auto init_file = dir.file("weights/autoencoder.safetensors");
   auto ao = tiny_autoencoder_training(dir.file("corpus"), dir.file("refused"), 30);
   ao.lr = 3e-3;
@@ -650,8 +650,8 @@ TEST(Training, AnAnchoredRunMovesTheLatentsLessAndTheInitsDenoisersCanBeTrainedO
 
 TEST(Training, EvaluateDenoiserScoresATrainedDenoiserBelowItsStartWithTheSameDrawsEachTime) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6);
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6);
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   auto t = tiny_denoiser_training(dir.file("corpus"), dir.file("trained"),
                                   dir.file("weights/autoencoder.safetensors"), 60);
   t.init = dir.file("weights/denoiser.safetensors");
@@ -692,7 +692,7 @@ TEST(Training, EvaluateDenoiserScoresATrainedDenoiserBelowItsStartWithTheSameDra
   o.swap = {};
 
   // A denoiser made for another autoencoder is refused, naming it.
-  testing::write_fixture_weights(dir.file("other"), 7);
+  tuneloop::testing::write_fixture_weights(dir.file("other"), 7);
   o.autoencoder = dir.file("other/autoencoder.safetensors");
   try {
     evaluate_denoiser(o);

@@ -16,7 +16,7 @@
 namespace tuneloop::progress {
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 ProgressFigures figures(int step, int total, double rate = 1.0, double eta = std::nan(""),
                         double loss = std::nan("")) {

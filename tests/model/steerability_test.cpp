@@ -32,7 +32,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 constexpr int kTargetClips = 40;
 // Generations per condition (same seeds before and after). With 20 the share of the way moved
@@ -296,7 +296,7 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   // Seed by seed, the adapter's generations move toward the clips it was trained on, beyond
   // doubt (t >= 3: one-sided p < 0.003 if it did nothing).
   EXPECT_GE(t, 3.0) << "the adapter did not move generations toward " << c.style;
-  // The target: the distance to the target clips falls by at least half. The share
+  // The target: the distance to the target clips falls by at least half. The share
   // is noisy from draw to draw (docs/results.md, "Steerability": at the defaults 16 of 18
   // character-draws reach it; the piano's draws 3 and 6 go 26 and 23 %), but a draw is
   // deterministic on one machine, and the suite's (draw 1) reaches 59 / 82 / 106 %.

@@ -21,7 +21,7 @@
 namespace tuneloop::model {
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 namespace fs = std::filesystem;
 
 std::string error_of(const std::function<void()>& body) {
@@ -157,8 +157,8 @@ VocoderTrainOptions short_run_from(TempDir& dir, const std::string& init, const 
 
 TEST(Vocoder, TrainingLowersTheLossOnAFixedBatchAndResumes) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   auto o = tiny_training(dir, fixture_vocoder_config());
   o.out = dir.file("voc");
   o.autoencoder = dir.file("weights/autoencoder.safetensors");
@@ -206,7 +206,7 @@ double weight_distance(const std::string& a, const std::string& b) {
 
 // One step at lr 1e-3 of a tiny hybrid vocoder, from a random one saved as o.init.
 VocoderTrainOptions one_step_from_a_saved_start(TempDir& dir) {
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   torch::manual_seed(3);
   auto o = tiny_training(dir, fixture_with_phase("hybrid"));
   o.init = dir.file("start.safetensors");
@@ -268,7 +268,7 @@ std::vector<double> step_losses(const std::string& csv_path) {
 
 // A hybrid fixture run on a tiny corpus whose batch of 5 splits into slices of 2 and 3.
 VocoderTrainOptions two_slice_training(TempDir& dir, int steps) {
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   auto o = tiny_training(dir, fixture_with_phase("hybrid"));
   o.steps = steps;
   o.batch = 5;
@@ -394,7 +394,7 @@ TEST(Vocoder, ThePredictedSpectrumWeightAddsItsLossAndSplitsAcrossThreadsAsOneTh
 
 TEST(Vocoder, AWidenedVocoderStartsAsItsSourceAndItsChannelCopiesDriftApart) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   torch::manual_seed(5);
   Vocoder narrow(fixture_with_phase("hybrid"));
   {
@@ -517,7 +517,7 @@ TEST(Vocoder, AVocoderReadingMoreBandsStartsAsItsSourceFedTheMappedBands) {
 
 TEST(Vocoder, TrainingFromAFileWithOtherBandsFitsTheMapOnTheCorpus) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
   torch::manual_seed(22);
   save_vocoder(Vocoder(fixture_with_phase("hybrid")), dir.file("coarse.safetensors"));
   auto o = short_run_from(dir, "coarse.safetensors", "fine", 2);
@@ -527,7 +527,7 @@ TEST(Vocoder, TrainingFromAFileWithOtherBandsFitsTheMapOnTheCorpus) {
   EXPECT_EQ(fine->named_parameters()["embed.weight"].size(1), 24);
 
   // With an autoencoder the bands are its own; the scaling of the inputs stays the file's.
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   auto eight = fixture_with_phase("hybrid");
   eight.frontend.mels = 8;
   eight.frontend.mel_offset = -3.5;
@@ -699,7 +699,7 @@ TEST(Vocoder, ACorruptTruncatedOrMismatchedFileIsRefusedNamingTheFile) {
   EXPECT_NE(error_of([&] { load_vocoder(mismatched); }).find(mismatched), std::string::npos);
 
   // Another part's file under the vocoder's name.
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   const auto ae = dir.file("weights/autoencoder.safetensors");
   EXPECT_NE(error_of([&] { load_vocoder(ae); }).find("not a tuneloop vocoder"), std::string::npos);
 
@@ -711,7 +711,7 @@ TEST(Vocoder, ACorruptTruncatedOrMismatchedFileIsRefusedNamingTheFile) {
 
 TEST(Vocoder, TheEngineUsesAVocoderInItsWeightsFolderAndFallsBackToGriffinLim) {
   TempDir dir("tuneloop-model");
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   GenerateParams p;
   p.seconds = 0.7;
   p.steps = 2;
@@ -742,8 +742,8 @@ TEST(Vocoder, TheEngineUsesAVocoderInItsWeightsFolderAndFallsBackToGriffinLim) {
 
 TEST(Vocoder, EvaluationScoresBothPathsOrTrueFeaturesAloneWithTheVocodersOwnFrontEnd) {
   TempDir dir("tuneloop-model");
-  testing::write_tiny_corpus(dir.file("corpus"), 4, 1.0);
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 4, 1.0);
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   save_vocoder(Vocoder(fixture_vocoder_config()), dir.file("weights/vocoder.safetensors"));
   ReconstructOptions o;
   o.weights_dir = dir.file("weights");
@@ -778,11 +778,11 @@ TEST(Vocoder, EvaluationScoresBothPathsOrTrueFeaturesAloneWithTheVocodersOwnFron
 
 TEST(Vocoder, ReconstructKeepsRateAndDurationOnEveryPath) {
   TempDir dir("tuneloop-model");
-  testing::write_fixture_weights(dir.file("weights"));
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
   save_vocoder(Vocoder(fixture_vocoder_config()), dir.file("weights/vocoder.safetensors"));
   audio::Audio in;
   in.sample_rate = 22050;
-  in.samples = testing::tone(330.0, 0.8, 4.0, 22050);
+  in.samples = tuneloop::testing::tone(330.0, 0.8, 4.0, 22050);
   ReconstructOptions o;
   o.weights_dir = dir.file("weights");
   o.threads = 1;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace tuneloop::player::testing {
+namespace tuneloop::testing {
 
 // Writes a sine of `seconds` at `rate` Hz, the same tone in every channel.
 inline void write_sine(const std::string& path, double seconds, int rate, int format,
@@ -34,4 +34,4 @@ constexpr int kWav = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
 constexpr int kFlac = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
 constexpr int kOgg = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
 
-}  // namespace tuneloop::player::testing
+}  // namespace tuneloop::testing

@@ -17,8 +17,7 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::player;
-using namespace tuneloop::player::testing;
-using tuneloop::test::TempDir;
+using namespace tuneloop::testing;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 

@@ -11,8 +11,7 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop::player;
-using namespace tuneloop::player::testing;
-using tuneloop::test::TempDir;
+using namespace tuneloop::testing;
 
 namespace {
 

@@ -13,7 +13,7 @@ using namespace tuneloop::store;
 
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 struct Fixture {
   TempDir dir{"tuneloop-store-study"};

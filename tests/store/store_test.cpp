@@ -23,7 +23,7 @@ using namespace tuneloop::store;
 
 namespace {
 
-using tuneloop::test::TempDir;
+using tuneloop::testing::TempDir;
 
 std::string hash_of(int n) {
   std::string h = std::to_string(n);

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace tuneloop::test {
+namespace tuneloop::testing {
 
 /// A fresh folder from mkdtemp under the system temp directory, removed with everything in
 /// it on destruction. `prefix` names the folder (PREFIX-XXXXXX) so leftovers show whose they are.
@@ -40,4 +40,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace tuneloop::test
+}  // namespace tuneloop::testing

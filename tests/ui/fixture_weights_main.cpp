@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   }
   try {
     std::filesystem::create_directories(argv[1]);
-    tuneloop::model::testing::write_fixture_weights(argv[1]);
+    tuneloop::testing::write_fixture_weights(argv[1]);
   } catch (const std::exception& e) {
     std::cerr << "ui_fixture_weights: " << argv[1] << ": " << e.what() << "\n";
     return 1;

@@ -1,10 +1,10 @@
 // The web player's request guards, without a network: which Host headers count as
 // loopback, which URL paths map to files inside the UI folder, what a token looks like.
 #include "daemon/http_server.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -17,9 +17,6 @@ namespace {
 class UiFolder : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/tuneloop-http-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     fs::create_directories(root_ / "ui" / "img");
     std::ofstream(root_ / "ui" / "index.html") << "<!doctype html>";
     std::ofstream(root_ / "ui" / "img" / "a.svg") << "<svg/>";
@@ -27,9 +24,9 @@ class UiFolder : public ::testing::Test {
     std::ofstream(root_ / "outside.txt") << "private";
     fs::create_symlink(root_ / "outside.txt", root_ / "ui" / "link.txt");
   }
-  void TearDown() override { fs::remove_all(root_); }
   fs::path ui() const { return root_ / "ui"; }
-  fs::path root_;
+  tuneloop::testing::TempDir dir_{"tuneloop-http"};
+  const fs::path root_ = dir_.path();
 };
 
 }  // namespace
