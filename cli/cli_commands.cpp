@@ -14,6 +14,9 @@
 namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
+using client::CallError;
+using client::Client;
+using client::NotRunningError;
 using nlohmann::json;
 
 namespace {

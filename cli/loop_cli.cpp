@@ -11,6 +11,9 @@
 namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
+using client::CallError;
+using client::Client;
+using client::NotRunningError;
 using nlohmann::json;
 
 namespace {

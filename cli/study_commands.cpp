@@ -32,19 +32,19 @@ struct StudyOptions {
 
 bool json_output(const StudyOptions& o) { return daemon::cli_json_output(*o.root); }
 
-daemon::Client connect(const StudyOptions& o) {
+client::Client connect(const StudyOptions& o) {
   try {
-    return daemon::Client::connect_unix(daemon::cli_socket_path(*o.root));
-  } catch (const daemon::NotRunningError& e) {
+    return client::Client::connect_unix(daemon::cli_socket_path(*o.root));
+  } catch (const client::NotRunningError& e) {
     std::cerr << e.what() << "\n";
     throw CLI::RuntimeError(3);
   }
 }
 
-json call(daemon::Client& c, const std::string& method, const json& params) {
+json call(client::Client& c, const std::string& method, const json& params) {
   try {
     return c.call(method, params);
-  } catch (const daemon::CallError& e) {
+  } catch (const client::CallError& e) {
     std::cerr << "tuneloop study: " << e.what() << " (error " << e.code() << ")\n";
     throw CLI::RuntimeError(1);
   } catch (const std::exception& e) {
@@ -116,7 +116,7 @@ void session(const StudyOptions& o) {
     auto play = [&] {
       try {
         c.call("study.play", {{"study_id", id}, {"code", code}});
-      } catch (const daemon::CallError&) {
+      } catch (const client::CallError&) {
         std::cout << "  the daemon has no sound output; play this file yourself: "
                   << item.value("path", "") << "\n";
       }

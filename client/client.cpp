@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace tuneloop::daemon {
+namespace tuneloop::client {
 
 using nlohmann::json;
 
@@ -162,4 +162,4 @@ json Client::call(const std::string& method, const json& params) {
   return reply["result"];
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::client

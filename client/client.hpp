@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace tuneloop::daemon {
+namespace tuneloop::client {
 
 /// The daemon is not reachable; the message says where we looked and how to start it.
 class NotRunningError : public std::runtime_error {
@@ -73,4 +73,4 @@ class Client {
 /// The message the CLI prints when the daemon is not running.
 std::string not_running_message(const std::filesystem::path& socket);
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::client

@@ -22,6 +22,8 @@ namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using rpc::ErrorCode;
+using rpc::RpcError;
 using namespace detail;
 
 namespace {

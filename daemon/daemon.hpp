@@ -62,7 +62,7 @@ class Daemon {
   store::Store& store() noexcept { return *store_; }
   const config::Config& config() const noexcept { return config_; }
   store::Id listener_id() const noexcept { return listener_id_; }
-  CommandTable& commands() noexcept { return table_; }
+  rpc::CommandTable& commands() noexcept { return table_; }
   /// The loop (scheduler, fine-tune and generation worker). io thread only.
   loop::LoopService& loop() noexcept { return *loop_; }
   /// Sends an event (see session.hpp's event_names) to every subscribed session.
@@ -123,9 +123,9 @@ class Daemon {
   std::unique_ptr<player::Player> player_;
   std::string player_message_;
   player::PlayQueue queue_;
-  CommandTable table_;
-  Dispatcher dispatcher_{table_};
-  SessionRegistry sessions_;
+  rpc::CommandTable table_;
+  rpc::Dispatcher dispatcher_{table_};
+  rpc::SessionRegistry sessions_;
   std::unique_ptr<IpcServer> server_;
   std::unique_ptr<HttpServer> http_;  // the web player; null when http.enabled is false
   std::unique_ptr<mpd::MpdServer> mpd_;  // the MPD door; null when mpd.port is 0 or taken

@@ -11,6 +11,8 @@
 namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
+using rpc::ErrorCode;
+using rpc::RpcError;
 
 void prepare_export_folder(const fs::path& dir, const char* param) {
   auto refuse = [&](const std::string& why) {

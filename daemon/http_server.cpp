@@ -33,6 +33,9 @@ namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using rpc::Dispatcher;
+using rpc::Session;
+using rpc::SessionRegistry;
 using namespace std::chrono_literals;
 
 namespace {
@@ -338,7 +341,7 @@ void HttpServer::serve_rpc(const httplib::Request& req, httplib::Response& res) 
 void HttpServer::serve_events(const httplib::Request& req, httplib::Response& res) {
   auto client = std::make_shared<SseClient>("sse:" + req.remote_addr + ":" + std::to_string(req.remote_port));
   const bool added = on_io([this, client] {
-                       client->session.subscribe(event_names());
+                       client->session.subscribe(rpc::event_names());
                        sessions_.add(&client->session);
                        return true;
                      }).value_or(false);

@@ -32,10 +32,12 @@ namespace asio {
 class io_context;
 }
 
-namespace tuneloop::daemon {
-
+namespace tuneloop::rpc {
 class Dispatcher;
 class SessionRegistry;
+}  // namespace tuneloop::rpc
+
+namespace tuneloop::daemon {
 
 struct HttpOptions {
   std::string bind = "127.0.0.1";
@@ -67,8 +69,9 @@ using StudyFileLookup =
 class HttpServer {
  public:
   /// Nothing is bound until start(). `dispatcher` and `sessions` belong to the io thread.
-  HttpServer(asio::io_context& io, const Dispatcher& dispatcher, SessionRegistry& sessions,
-             TrackFileLookup track_file, StudyFileLookup study_file, HttpOptions options);
+  HttpServer(asio::io_context& io, const rpc::Dispatcher& dispatcher,
+             rpc::SessionRegistry& sessions, TrackFileLookup track_file, StudyFileLookup study_file,
+             HttpOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -102,8 +105,8 @@ class HttpServer {
   auto on_io(F f) -> std::optional<decltype(f())>;
 
   asio::io_context& io_;
-  const Dispatcher& dispatcher_;
-  SessionRegistry& sessions_;
+  const rpc::Dispatcher& dispatcher_;
+  rpc::SessionRegistry& sessions_;
   TrackFileLookup track_file_;
   StudyFileLookup study_file_;
   HttpOptions options_;

@@ -24,6 +24,12 @@ namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using rpc::Dispatcher;
+using rpc::error_object;
+using rpc::error_reply;
+using rpc::ErrorCode;
+using rpc::Session;
+using rpc::SessionRegistry;
 
 namespace {
 // A subscriber that stops reading must not make the daemon buffer without bound.
@@ -151,7 +157,7 @@ class Connection : public IpcServer::ConnectionBase,
       line.swap(line_);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.find_first_not_of(" \t") == std::string::npos) continue;
-      if (looks_like_http(line)) {
+      if (rpc::looks_like_http(line)) {
         // A web page's cross-protocol fetch: its body line must never run.
         spdlog::warn("ipc: an HTTP request line from peer={}; closing the connection", session_.peer());
         close();
@@ -171,7 +177,7 @@ class Connection : public IpcServer::ConnectionBase,
   // closed, so a guess costs a connection.
   void authorise(const std::string& line) {
     json id = nullptr;
-    if (nesting_depth(line) <= kMaxNestingDepth) {
+    if (rpc::nesting_depth(line) <= rpc::kMaxNestingDepth) {
       const json request = json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (request.is_object()) {
         if (const auto it = request.find("id"); it != request.end() && (it->is_string() || it->is_number()))

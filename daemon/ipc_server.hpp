@@ -40,7 +40,7 @@ struct IpcOptions {
 
 class IpcServer {
  public:
-  IpcServer(asio::io_context& io, const Dispatcher& dispatcher, SessionRegistry& sessions,
+  IpcServer(asio::io_context& io, const rpc::Dispatcher& dispatcher, rpc::SessionRegistry& sessions,
             IpcOptions options);
   ~IpcServer();
 
@@ -72,8 +72,8 @@ class IpcServer {
   void accept_on(Acceptor& acceptor, const char* kind, void (IpcServer::*again)());
 
   asio::io_context& io_;
-  const Dispatcher& dispatcher_;
-  SessionRegistry& sessions_;
+  const rpc::Dispatcher& dispatcher_;
+  rpc::SessionRegistry& sessions_;
   IpcOptions options_;
   std::shared_ptr<std::size_t> max_line_;
   std::shared_ptr<int> idle_seconds_;

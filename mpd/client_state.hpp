@@ -61,7 +61,7 @@ class ClientState {
 
   Shared& shared_;
   ClientInfo info_;
-  daemon::Session session_;
+  rpc::Session session_;
   DaemonView daemon_;
   unsigned idle_flags_ = 0;
   bool idle_waiting_ = false;

@@ -42,9 +42,9 @@ inline constexpr unsigned all = read | add | control | admin | player;
 }  // namespace permission
 
 struct Shared {
-  Shared(const daemon::Dispatcher& d, std::string pw) : dispatcher(d), password(std::move(pw)) {}
+  Shared(const rpc::Dispatcher& d, std::string pw) : dispatcher(d), password(std::move(pw)) {}
 
-  const daemon::Dispatcher& dispatcher;
+  const rpc::Dispatcher& dispatcher;
   std::string password;  // "" = every connection may do everything
   Options options;
   ChangeTracker tracker;

@@ -5,7 +5,7 @@
 namespace tuneloop::mpd {
 
 using nlohmann::json;
-using daemon::ErrorCode;
+using rpc::ErrorCode;
 
 Ack ack_for_rpc_code(int rpc_code) noexcept {
   switch (static_cast<ErrorCode>(rpc_code)) {

@@ -31,7 +31,7 @@ class RpcFailure : public MpdError {
 class DaemonView {
  public:
   /// Both must outlive the view; io thread only.
-  DaemonView(const daemon::Dispatcher& dispatcher, daemon::Session& session)
+  DaemonView(const rpc::Dispatcher& dispatcher, rpc::Session& session)
       : dispatcher_(dispatcher), session_(session) {}
 
   /// Calls `method` with `params` (an object) and returns its result.
@@ -40,8 +40,8 @@ class DaemonView {
                       const nlohmann::json& params = nlohmann::json::object()) const;
 
  private:
-  const daemon::Dispatcher& dispatcher_;
-  daemon::Session& session_;
+  const rpc::Dispatcher& dispatcher_;
+  rpc::Session& session_;
 };
 
 }  // namespace tuneloop::mpd

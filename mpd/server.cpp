@@ -81,7 +81,7 @@ class MpdServer::Connection : public std::enable_shared_from_this<MpdServer::Con
       if (line_.size() + 1 > kMaxLineBytes) return too_long();
       std::string line;
       line.swap(line_);
-      if (daemon::looks_like_http(line)) {
+      if (rpc::looks_like_http(line)) {
         // A web page's cross-protocol request: nothing it sends may run.
         spdlog::warn("mpd: an HTTP request line from peer={}; closing the connection", state_.peer());
         close();
@@ -182,8 +182,8 @@ class MpdServer::Connection : public std::enable_shared_from_this<MpdServer::Con
   bool closed_ = false;
 };
 
-MpdServer::MpdServer(asio::io_context& io, const daemon::Dispatcher& dispatcher,
-                     daemon::SessionRegistry& sessions, MpdOptions options)
+MpdServer::MpdServer(asio::io_context& io, const rpc::Dispatcher& dispatcher,
+                     rpc::SessionRegistry& sessions, MpdOptions options)
     : io_(io),
       sessions_(sessions),
       options_(std::move(options)),
@@ -222,7 +222,7 @@ void MpdServer::start() {
 
   shared_.raise = [this](unsigned flags) { raise(flags); };
   shared_.check_soon = [this] { check_soon(); };
-  hub_.subscribe(daemon::event_names());
+  hub_.subscribe(rpc::event_names());
   sessions_.add(&hub_);
   hub_registered_ = true;
   check();  // the first look, against which later changes are told

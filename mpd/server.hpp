@@ -32,8 +32,8 @@ struct MpdOptions {
 class MpdServer {
  public:
   /// Nothing is bound until start(). `dispatcher` and `sessions` belong to the io thread.
-  MpdServer(asio::io_context& io, const daemon::Dispatcher& dispatcher,
-            daemon::SessionRegistry& sessions, MpdOptions options);
+  MpdServer(asio::io_context& io, const rpc::Dispatcher& dispatcher, rpc::SessionRegistry& sessions,
+            MpdOptions options);
   ~MpdServer();
   MpdServer(const MpdServer&) = delete;
   MpdServer& operator=(const MpdServer&) = delete;
@@ -61,10 +61,10 @@ class MpdServer {
   void forget(const std::shared_ptr<Connection>& c) { connections_.erase(c); }
 
   asio::io_context& io_;
-  daemon::SessionRegistry& sessions_;
+  rpc::SessionRegistry& sessions_;
   MpdOptions options_;
   Shared shared_;
-  daemon::Session hub_;  // receives every daemon event for all MPD connections
+  rpc::Session hub_;  // receives every daemon event for all MPD connections
   DaemonView hub_view_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer poll_timer_;

@@ -24,6 +24,18 @@ using json = nlohmann::json;
 
 namespace tuneloop::pilot {
 
+using study::Event;
+using study::load_study;
+using study::Participant;
+using study::PilotStudy;
+using study::read_events_csv;
+using study::read_iterations_csv;
+using study::render_markdown;
+using study::ReportError;
+using study::ReportOptions;
+using study::StudyError;
+using study::write_report;
+
 namespace {
 
 struct Options {

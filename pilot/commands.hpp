@@ -17,8 +17,8 @@ namespace tuneloop::pilot {
 /// participants' participants/*/session-events.csv in place of their rows) and, when the
 /// run wrote one, iterations.csv.
 struct RecordedRun {
-  std::vector<Event> events;
-  std::vector<IterationRecord> iterations;
+  std::vector<study::Event> events;
+  std::vector<study::IterationRecord> iterations;
 };
 
 /// Reads a study's output folder. Throws ReportError when it holds no events or a file

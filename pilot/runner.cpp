@@ -25,6 +25,18 @@ using json = nlohmann::json;
 
 namespace tuneloop::pilot {
 
+using study::blinded_order;
+using study::Design;
+using study::Event;
+using study::IterationRecord;
+using study::ListenOutcome;
+using study::Participant;
+using study::PilotStudy;
+using study::ReportOptions;
+using study::SimulatedListener;
+using study::StudyError;
+using study::write_report;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -137,7 +149,7 @@ DaemonProcess::DaemonProcess(const fs::path& exe, const fs::path& dir, const fs:
     }
     if (fs::exists(socket)) {
       try {
-        auto c = daemon::Client::connect_unix(socket);
+        auto c = client::Client::connect_unix(socket);
         c.call("ping");
         return;
       } catch (const std::exception&) {
@@ -158,8 +170,8 @@ DaemonProcess::~DaemonProcess() {
   stop();
 }
 
-daemon::Client DaemonProcess::connect() const {
-  return daemon::Client::connect_unix(socket_);
+client::Client DaemonProcess::connect() const {
+  return client::Client::connect_unix(socket_);
 }
 
 void DaemonProcess::stop() noexcept {
@@ -226,7 +238,7 @@ struct TrackInfo {
 class ParticipantRun {
  public:
   ParticipantRun(const PilotStudy& study, const Participant& p, std::size_t index,
-                 daemon::Client& client, std::set<std::string> methods,
+                 client::Client& client, std::set<std::string> methods,
                  std::function<void(const std::string&)> progress, fs::path data_dir)
       : data_dir_(std::move(data_dir)),
         study_(study),
@@ -489,7 +501,7 @@ class ParticipantRun {
   const PilotStudy& study_;
   const Participant& p_;
   std::size_t index_;
-  daemon::Client& client_;
+  client::Client& client_;
   std::set<std::string> methods_;
   std::function<void(const std::string&)> progress_;
   SimulatedListener listener_;
@@ -503,7 +515,7 @@ class ParticipantRun {
   std::vector<IterationRecord> records_;
 };
 
-std::set<std::string> method_names(daemon::Client& c) {
+std::set<std::string> method_names(client::Client& c) {
   std::set<std::string> names;
   for (const auto& m : c.call("methods")) names.insert(m.value("name", ""));
   return names;

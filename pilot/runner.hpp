@@ -38,7 +38,8 @@ void require_methods(const std::set<std::string>& available, const std::vector<s
 /// The daemon config for one participant: their listener name, no audio output, no HTTP,
 /// manual iterations only, `tracks_per_iteration`, a training seed, and the study's
 /// daemon_config merged over that. Throws StudyError if daemon_config_yaml is not a mapping.
-std::string participant_config(const PilotStudy& study, const Participant& p, std::size_t index);
+std::string participant_config(const study::PilotStudy& study, const study::Participant& p,
+                               std::size_t index);
 
 /// A tuneloopd child process on its own data folder and socket; stopped (shutdown method,
 /// then SIGTERM, then SIGKILL) when destroyed.
@@ -54,8 +55,8 @@ class DaemonProcess {
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
 
-  /// Throws daemon::NotRunningError.
-  daemon::Client connect() const;
+  /// Throws client::NotRunningError.
+  client::Client connect() const;
   const std::filesystem::path& socket() const noexcept { return socket_; }
   /// Stops the daemon and waits for it; safe to call twice.
   void stop() noexcept;
@@ -79,8 +80,8 @@ struct RunOptions {
 
 struct StudyResult {
   std::filesystem::path output;
-  std::vector<Event> events;
-  std::vector<IterationRecord> iterations;  // per participant and iteration, in study order
+  std::vector<study::Event> events;
+  std::vector<study::IterationRecord> iterations;  // per participant and iteration, in study order
   nlohmann::json summary;
 };
 
@@ -89,6 +90,6 @@ struct StudyResult {
 /// iterations.csv (each iteration's metrics as the daemon recorded them), summary.json,
 /// report.md and the plots to the output folder. Human participants are left out (they
 /// take part through `tuneloop pilot session`). Throws PilotError, StudyError or ReportError.
-StudyResult run_study(const PilotStudy& study, const RunOptions& options);
+StudyResult run_study(const study::PilotStudy& study, const RunOptions& options);
 
 }  // namespace tuneloop::pilot

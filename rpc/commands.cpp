@@ -5,7 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 std::string_view to_string(JsonType type) noexcept {
   switch (type) {
@@ -133,4 +133,4 @@ Params CommandTable::validate(const Command& c, const nlohmann::json& params) {
   return Params(std::move(obj));
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc

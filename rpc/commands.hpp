@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 enum class JsonType { integer, number, string, boolean, object, array, any };
 std::string_view to_string(JsonType type) noexcept;
@@ -104,4 +104,4 @@ class CommandTable {
   std::map<std::string, Command> commands_;
 };
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc

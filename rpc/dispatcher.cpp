@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 using nlohmann::json;
 
@@ -126,4 +126,4 @@ json Dispatcher::handle_one(const json& request, Session& session) const noexcep
   return reply;
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc

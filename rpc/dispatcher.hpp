@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 /// Requests nested deeper than this are refused before they are parsed.
 inline constexpr std::size_t kMaxNestingDepth = 64;
@@ -48,4 +48,4 @@ class Dispatcher {
 /// {"jsonrpc":"2.0","id":id,"error":error}
 nlohmann::json error_reply(const nlohmann::json& id, const nlohmann::json& error);
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc

@@ -6,7 +6,7 @@
 #include "player/player.hpp"
 #include "store/store.hpp"
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 std::string_view to_string(ErrorCode code) noexcept {
   switch (code) {
@@ -71,4 +71,4 @@ nlohmann::json error_from_exception(std::exception_ptr error, std::string_view m
   }
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 enum class ErrorCode : int {
   parse_error = -32700,       // the line is not valid JSON
@@ -53,4 +53,4 @@ nlohmann::json error_object(ErrorCode code, const std::string& message,
 /// to an error object whose message starts with `method`. Never throws.
 nlohmann::json error_from_exception(std::exception_ptr error, std::string_view method) noexcept;
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc

@@ -1,6 +1,6 @@
 #include "rpc/http_lines.hpp"
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 bool looks_like_http(std::string_view line) noexcept {
   if (!line.empty() && (line.front() == '{' || line.front() == '[')) return false;  // JSON-RPC
@@ -18,4 +18,4 @@ bool looks_like_http(std::string_view line) noexcept {
   return proto != std::string_view::npos && proto > space;
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc

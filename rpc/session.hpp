@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 /// The events a session can subscribe to (docs/protocol.md, "Events").
 inline const std::set<std::string>& event_names() {
@@ -45,9 +45,9 @@ class Session {
   std::set<std::string> events_;
 };
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc
 
-namespace tuneloop::daemon {
+namespace tuneloop::rpc {
 
 /// The live sessions of every transport, so events reach all subscribers.
 /// io thread only.
@@ -68,4 +68,4 @@ class SessionRegistry {
   std::set<Session*> sessions_;
 };
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::rpc

@@ -22,7 +22,7 @@
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-namespace tuneloop::pilot {
+namespace tuneloop::study {
 
 namespace {
 
@@ -836,4 +836,4 @@ json write_report(const std::vector<Event>& events, const ReportOptions& options
   return s;
 }
 
-}  // namespace tuneloop::pilot
+}  // namespace tuneloop::study

@@ -13,7 +13,7 @@
 
 #include "study/study.hpp"
 
-namespace tuneloop::pilot {
+namespace tuneloop::study {
 
 /// Writing or rendering the report failed (names the file or the command).
 class ReportError : public std::runtime_error {
@@ -101,4 +101,4 @@ nlohmann::json write_report(const std::vector<Event>& events, const ReportOption
                             const std::filesystem::path& dir, bool plots = true,
                             const std::vector<IterationRecord>& iterations = {});
 
-}  // namespace tuneloop::pilot
+}  // namespace tuneloop::study

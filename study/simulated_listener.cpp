@@ -4,7 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
-namespace tuneloop::pilot {
+namespace tuneloop::study {
 
 double round_to_scale(double value, const RatingScale& scale) noexcept {
   const double r = scale.min + std::round((value - scale.min) / scale.step) * scale.step;
@@ -88,4 +88,4 @@ void SimulatedListener::drift() {
   }
 }
 
-}  // namespace tuneloop::pilot
+}  // namespace tuneloop::study

@@ -11,7 +11,7 @@
 #include "study/study.hpp"
 #include "audio/features.hpp"
 
-namespace tuneloop::pilot {
+namespace tuneloop::study {
 
 /// How one play went.
 struct ListenOutcome {
@@ -62,4 +62,4 @@ double round_to_scale(double value, const RatingScale& scale) noexcept;
 /// for an unknown name.
 double feature_value(const audio::AudioFeatures& f, const std::string& name);
 
-}  // namespace tuneloop::pilot
+}  // namespace tuneloop::study

@@ -14,7 +14,7 @@
 
 namespace fs = std::filesystem;
 
-namespace tuneloop::pilot {
+namespace tuneloop::study {
 
 const std::map<std::string, double>& default_feature_scale() {
   // Standard deviations measured over 44 FluidSynth corpus clips (4.2 s, 16 kHz); a study
@@ -328,4 +328,4 @@ std::vector<std::pair<int, long long>> blinded_order(
   return out;
 }
 
-}  // namespace tuneloop::pilot
+}  // namespace tuneloop::study

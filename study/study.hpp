@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace tuneloop::pilot {
+namespace tuneloop::study {
 
 /// A study file that can't be read or doesn't validate; the message names the file, the
 /// line and the key.
@@ -90,4 +90,4 @@ std::string to_string(Design d);
 std::vector<std::pair<int, long long>> blinded_order(
     const std::vector<std::pair<int, long long>>& tracks, int per_iteration, std::uint64_t seed);
 
-}  // namespace tuneloop::pilot
+}  // namespace tuneloop::study

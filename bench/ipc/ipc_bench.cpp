@@ -20,7 +20,7 @@
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using tuneloop::daemon::Client;
+using tuneloop::client::Client;
 
 namespace {
 
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!c) {
-    std::fprintf(stderr, "bench_ipc: %s\n", tuneloop::daemon::not_running_message(socket).c_str());
+    std::fprintf(stderr, "bench_ipc: %s\n", tuneloop::client::not_running_message(socket).c_str());
     return 1;
   }
   measure(*c, "ping", 200, 0);  // warm-up

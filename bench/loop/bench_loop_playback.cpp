@@ -33,7 +33,7 @@
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-using tuneloop::daemon::Client;
+using tuneloop::client::Client;
 
 namespace {
 

@@ -20,11 +20,15 @@ namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using rpc::ErrorCode;
+using rpc::Params;
+using rpc::RpcError;
+using rpc::Session;
 using namespace detail;
 
 void Daemon::add_daemon_methods() {
-  using P = Param;
-  using T = JsonType;
+  using P = rpc::Param;
+  using T = rpc::JsonType;
   auto& t = table_;
 
   t.add({"ping", {}, [](const Params&, Session&) { return json("pong"); }, "0.1",
@@ -49,13 +53,13 @@ void Daemon::add_daemon_methods() {
            std::set<std::string> events;
            if (p.has("events")) {
              for (const auto& e : p.json().at("events")) {
-               if (!e.is_string() || !event_names().count(e.get<std::string>()))
+               if (!e.is_string() || !rpc::event_names().count(e.get<std::string>()))
                  throw RpcError(ErrorCode::invalid_params, "parameter 'events' has an unknown event " + e.dump(),
                                 {{"param", "events"}});
                events.insert(e.get<std::string>());
              }
            } else {
-             events = event_names();
+             events = rpc::event_names();
            }
            s.subscribe(events);
            return {{"subscribed", s.subscriptions()}};

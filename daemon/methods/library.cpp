@@ -20,11 +20,15 @@ namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using rpc::ErrorCode;
+using rpc::Params;
+using rpc::RpcError;
+using rpc::Session;
 using namespace detail;
 
 void Daemon::add_library_methods() {
-  using P = Param;
-  using T = JsonType;
+  using P = rpc::Param;
+  using T = rpc::JsonType;
   auto& t = table_;
 
   t.add({"songs.add", {P::req("path", T::string)},

@@ -12,6 +12,11 @@ namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using rpc::CommandTable;
+using rpc::ErrorCode;
+using rpc::Params;
+using rpc::RpcError;
+using rpc::Session;
 
 namespace {
 
@@ -64,8 +69,8 @@ json job_json(const store::Job& j) {
 }  // namespace
 
 void add_loop_methods(CommandTable& t, LoopMethodContext c) {
-  using P = Param;
-  using T = JsonType;
+  using P = rpc::Param;
+  using T = rpc::JsonType;
   auto ctx = std::make_shared<LoopMethodContext>(std::move(c));
 
   auto summaries = [ctx]() {

@@ -19,6 +19,6 @@ struct LoopMethodContext {
 };
 
 /// Adds the rows. Handlers run on the io thread and may throw RpcError / store errors.
-void add_loop_methods(CommandTable& table, LoopMethodContext context);
+void add_loop_methods(rpc::CommandTable& table, LoopMethodContext context);
 
 }  // namespace tuneloop::daemon

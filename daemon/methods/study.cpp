@@ -21,6 +21,12 @@ namespace tuneloop::daemon {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using rpc::Command;
+using rpc::CommandTable;
+using rpc::ErrorCode;
+using rpc::Params;
+using rpc::RpcError;
+using rpc::Session;
 
 namespace {
 
@@ -154,7 +160,7 @@ class StudyMethods {
                        {{"param", "iterations"}, {"iteration", n}});
     if (pool.empty()) throw RpcError(ErrorCode::not_found, "no iteration has tracks to draw from yet");
 
-    const auto order = pilot::blinded_order(pool, per_iteration, seed);
+    const auto order = study::blinded_order(pool, per_iteration, seed);
     // Copies named by their code, so neither the file name nor its folder gives the
     // iteration away.
     const fs::path dir = c_.data_dir() / "studies" / (safe_name(name) + "-" + std::to_string(store::now_ms()));
@@ -261,10 +267,10 @@ class StudyMethods {
       throw RpcError(ErrorCode::invalid_params, "parameter 'out' must be an absolute folder path",
                      {{"param", "out"}});
     prepare_export_folder(out, "out");
-    std::vector<pilot::Event> events;
+    std::vector<study::Event> events;
     for (const auto& i : v.items) {
       if (!i.stars) continue;  // unanswered or skipped
-      pilot::Event e;
+      study::Event e;
       e.participant = v.study.participant;
       e.phase = "evaluation";
       e.kind = "rating";
@@ -283,13 +289,13 @@ class StudyMethods {
     }
     if (events.empty())
       throw RpcError(ErrorCode::not_found, "study " + std::to_string(v.study.id) + " has no ratings to export yet");
-    pilot::ReportOptions ro;
+    study::ReportOptions ro;
     ro.study_name = v.study.name;
     ro.seed = static_cast<std::uint64_t>(v.study.id);
     json summary;
     try {
-      summary = pilot::write_report(events, ro, out, plots);
-    } catch (const pilot::ReportError& e) {
+      summary = study::write_report(events, ro, out, plots);
+    } catch (const study::ReportError& e) {
       throw RpcError(ErrorCode::storage_error, std::string("study export: ") + e.what(), {{"out", out.string()}});
     }
     spdlog::info("study: exported study={} to {}", v.study.id, out.string());
@@ -306,8 +312,8 @@ class StudyMethods {
 }  // namespace
 
 void add_study_methods(CommandTable& table, StudyMethodContext context) {
-  using P = Param;
-  using T = JsonType;
+  using P = rpc::Param;
+  using T = rpc::JsonType;
   auto m = std::make_shared<StudyMethods>(std::move(context));
   auto study_id = [] { return P::opt("study_id", T::integer).range(1, 9e15); };
 

@@ -20,12 +20,12 @@ struct StudyMethodContext {
   /// Where blinded copies of the audio go (DATA/studies/...).
   std::function<std::filesystem::path()> data_dir;
   /// The table itself, so study.play can start playback through the player.play row.
-  const CommandTable& table;
+  const rpc::CommandTable& table;
 };
 
 /// Adds study.start, study.next, study.play, study.rate, study.status, study.list,
 /// study.finish and study.export. Handlers run on the io thread and throw RpcError /
 /// store errors.
-void add_study_methods(CommandTable& table, StudyMethodContext context);
+void add_study_methods(rpc::CommandTable& table, StudyMethodContext context);
 
 }  // namespace tuneloop::daemon

@@ -98,7 +98,7 @@ class DaemonProcess {
         throw std::runtime_error("tuneloopd exited at start; log:\n" + log_text());
       }
       try {
-        auto c = daemon::Client::connect_unix(socket_);
+        auto c = client::Client::connect_unix(socket_);
         c.call("ping");
         return;
       } catch (const std::exception&) {
@@ -118,7 +118,7 @@ class DaemonProcess {
     return status;
   }
 
-  daemon::Client client() const { return daemon::Client::connect_unix(socket_); }
+  client::Client client() const { return client::Client::connect_unix(socket_); }
 
   const fs::path& weights_dir() const { return weights_; }
 

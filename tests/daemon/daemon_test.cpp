@@ -15,8 +15,8 @@
 
 using namespace tuneloop;
 using namespace tuneloop::testing;
-using daemon::CallError;
-using daemon::Client;
+using client::CallError;
+using client::Client;
 using nlohmann::json;
 
 namespace {

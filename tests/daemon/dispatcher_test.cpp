@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-using namespace tuneloop::daemon;
+using namespace tuneloop::rpc;
 using nlohmann::json;
 
 namespace {

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 using namespace tuneloop::daemon;
+using tuneloop::rpc::looks_like_http;
 namespace fs = std::filesystem;
 
 namespace {

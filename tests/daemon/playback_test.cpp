@@ -9,7 +9,7 @@
 
 using namespace tuneloop;
 using namespace tuneloop::testing;
-using daemon::Client;
+using client::Client;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 

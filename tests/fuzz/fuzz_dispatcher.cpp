@@ -7,7 +7,7 @@
 
 #include "rpc/dispatcher.hpp"
 
-using namespace tuneloop::daemon;
+using namespace tuneloop::rpc;
 using nlohmann::json;
 
 namespace {

@@ -17,8 +17,8 @@
 using namespace tuneloop;
 using mpd::ClientState;
 using nlohmann::json;
-using P = daemon::Param;
-using T = daemon::JsonType;
+using P = rpc::Param;
+using T = rpc::JsonType;
 
 namespace {
 
@@ -43,8 +43,8 @@ struct FakeDaemon {
 
   void require_audio() const {
     if (!audio)
-      throw daemon::RpcError(daemon::ErrorCode::no_audio_device,
-                             "no audio device (audio.output is none); play the file yourself");
+      throw rpc::RpcError(rpc::ErrorCode::no_audio_device,
+                          "no audio device (audio.output is none); play the file yourself");
   }
 
   json track_json(const FakeTrack& t) const {
@@ -56,15 +56,15 @@ struct FakeDaemon {
             {"stars", nullptr}};
   }
 
-  void add_rows(daemon::CommandTable& t) {
-    auto row = [&](std::string name, std::vector<P> params, daemon::Handler h) {
-      daemon::Command c;
+  void add_rows(rpc::CommandTable& t) {
+    auto row = [&](std::string name, std::vector<P> params, rpc::Handler h) {
+      rpc::Command c;
       c.name = std::move(name);
       c.params = std::move(params);
       c.handler = std::move(h);
       t.add(std::move(c));
     };
-    row("status", {}, [this](const daemon::Params&, daemon::Session&) -> json {
+    row("status", {}, [this](const rpc::Params&, rpc::Session&) -> json {
       json track = nullptr, play = nullptr;
       if (state != "idle" && current) {
         for (const auto& tr : tracks)
@@ -75,22 +75,22 @@ struct FakeDaemon {
               {"audio", {{"available", audio}, {"message", audio ? "" : "audio.output is none"}}},
               {"uptime_s", 12.0}};
     });
-    row("queue.list", {}, [this](const daemon::Params&, daemon::Session&) -> json {
+    row("queue.list", {}, [this](const rpc::Params&, rpc::Session&) -> json {
       return {{"current", current ? json(*current) : json(nullptr)},
               {"upcoming", upcoming},
               {"history", json::array()}};
     });
     row("tracks.list", {P::opt("iteration", T::integer)},
-        [this](const daemon::Params&, daemon::Session&) -> json {
+        [this](const rpc::Params&, rpc::Session&) -> json {
           json out = json::array();
           for (auto it = tracks.rbegin(); it != tracks.rend(); ++it) out.push_back(track_json(*it));
           return out;
         });
-    row("iterations.list", {}, [](const daemon::Params&, daemon::Session&) -> json {
+    row("iterations.list", {}, [](const rpc::Params&, rpc::Session&) -> json {
       return json::array({{{"id", 1}, {"number", 0}, {"created_at", 1714557600000}}});
     });
     row("ratings.list", {P::opt("track_id", T::integer)},
-        [this](const daemon::Params& p, daemon::Session&) -> json {
+        [this](const rpc::Params& p, rpc::Session&) -> json {
           json out = json::array();
           if (auto id = p.opt<std::int64_t>("track_id")) {
             for (const auto& r : ratings[*id]) out.push_back(r);
@@ -101,7 +101,7 @@ struct FakeDaemon {
           return out;
         });
     row("plays.list", {P::opt("track_id", T::integer), P::opt("limit", T::integer)},
-        [this](const daemon::Params& p, daemon::Session&) -> json {
+        [this](const rpc::Params& p, rpc::Session&) -> json {
           json out = json::array();
           for (const auto& pl : plays)
             if (!p.has("track_id") || pl["track_id"] == p.get<std::int64_t>("track_id"))
@@ -109,43 +109,43 @@ struct FakeDaemon {
           return out;
         });
     row("rate", {P::req("stars", T::number).range(1, 5).multiple_of(0.5), P::opt("track_id", T::integer)},
-        [this](const daemon::Params& p, daemon::Session&) -> json {
+        [this](const rpc::Params& p, rpc::Session&) -> json {
           const auto id = p.get<std::int64_t>("track_id");
           calls.push_back("rate " + std::to_string(id) + " " + json(p.get<double>("stars")).dump());
           ratings[id].push_back({{"track_id", id}, {"stars", p.get<double>("stars")}});
           return {{"track_id", id}};
         });
     row("rating.clear", {P::opt("track_id", T::integer)},
-        [this](const daemon::Params& p, daemon::Session&) -> json {
+        [this](const rpc::Params& p, rpc::Session&) -> json {
           const auto id = p.get<std::int64_t>("track_id");
           calls.push_back("clear " + std::to_string(id));
           ratings[id].push_back({{"track_id", id}, {"stars", nullptr}});
           return {{"track_id", id}};
         });
     row("player.play", {P::opt("track_id", T::integer)},
-        [this](const daemon::Params& p, daemon::Session&) -> json {
+        [this](const rpc::Params& p, rpc::Session&) -> json {
           require_audio();
           if (auto id = p.opt<std::int64_t>("track_id")) current = *id;
           state = "playing";
           calls.push_back("play " + (current ? std::to_string(*current) : std::string("-")));
           return {{"state", "playing"}};
         });
-    row("player.pause", {}, [this](const daemon::Params&, daemon::Session&) -> json {
+    row("player.pause", {}, [this](const rpc::Params&, rpc::Session&) -> json {
       require_audio();
       state = "paused";
       return {{"state", state}};
     });
-    row("player.resume", {}, [this](const daemon::Params&, daemon::Session&) -> json {
+    row("player.resume", {}, [this](const rpc::Params&, rpc::Session&) -> json {
       require_audio();
       state = "playing";
       return {{"state", state}};
     });
-    row("player.stop", {}, [this](const daemon::Params&, daemon::Session&) -> json {
+    row("player.stop", {}, [this](const rpc::Params&, rpc::Session&) -> json {
       require_audio();
       state = "idle";
       return {{"state", state}};
     });
-    row("player.next", {}, [this](const daemon::Params&, daemon::Session&) -> json {
+    row("player.next", {}, [this](const rpc::Params&, rpc::Session&) -> json {
       require_audio();
       if (!upcoming.empty()) {
         current = upcoming.front();
@@ -153,19 +153,19 @@ struct FakeDaemon {
       }
       return {{"state", state}};
     });
-    row("player.previous", {}, [this](const daemon::Params&, daemon::Session&) -> json {
+    row("player.previous", {}, [this](const rpc::Params&, rpc::Session&) -> json {
       require_audio();
-      throw daemon::RpcError(daemon::ErrorCode::not_found, "no previous track in the history");
+      throw rpc::RpcError(rpc::ErrorCode::not_found, "no previous track in the history");
     });
     row("player.seek", {P::req("seconds", T::number).range(0, 1e9)},
-        [this](const daemon::Params& p, daemon::Session&) -> json {
+        [this](const rpc::Params& p, rpc::Session&) -> json {
           require_audio();
-          if (state == "idle") throw daemon::RpcError(daemon::ErrorCode::busy, "nothing is playing");
+          if (state == "idle") throw rpc::RpcError(rpc::ErrorCode::busy, "nothing is playing");
           calls.push_back("seek " + json(p.get<double>("seconds")).dump());
           return {{"position", p.get<double>("seconds")}};
         });
     row("player.volume", {P::req("level", T::number).range(0, 1)},
-        [this](const daemon::Params& p, daemon::Session&) -> json {
+        [this](const rpc::Params& p, rpc::Session&) -> json {
           volume = p.get<double>("level");
           return {{"volume", volume}};
         });
@@ -183,8 +183,8 @@ class MpdClientStateTest : public ::testing::Test {
   // The reply to one line.
   std::string say(const std::string& line) { return client.on_line(line).reply; }
 
-  daemon::CommandTable table;
-  daemon::Dispatcher dispatcher{table};
+  rpc::CommandTable table;
+  rpc::Dispatcher dispatcher{table};
   FakeDaemon fake;
   mpd::Shared shared{dispatcher, ""};
   ClientState client{shared, "test"};

@@ -24,7 +24,7 @@ class MpdDaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
     d.start();
-    c = std::make_unique<daemon::Client>(d.client());
+    c = std::make_unique<client::Client>(d.client());
   }
 
   json add_track(const std::string& name, double seconds = 2.0) {
@@ -49,7 +49,7 @@ class MpdDaemonTest : public ::testing::Test {
 
   int port = free_port();
   DaemonProcess d{"none", mpd_yaml(port)};
-  std::unique_ptr<daemon::Client> c;
+  std::unique_ptr<client::Client> c;
 };
 
 }  // namespace

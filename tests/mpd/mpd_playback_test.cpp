@@ -26,7 +26,7 @@ class MpdPlaybackTest : public ::testing::Test {
     port = free_port();
     d = std::make_unique<DaemonProcess>("portaudio", "  sample_rate: 16000\n" + mpd_yaml(port));
     d->start();
-    c = std::make_unique<daemon::Client>(d->client());
+    c = std::make_unique<client::Client>(d->client());
     c->set_timeout_ms(20000);
     for (const char* name : {"one.wav", "two.wav", "three.wav", "four.wav", "five.wav"})
       c->call("tracks.add", {{"path", write_tone(d->dir() / name, 6.0).string()}});
@@ -55,7 +55,7 @@ class MpdPlaybackTest : public ::testing::Test {
 
   int port = 0;
   std::unique_ptr<DaemonProcess> d;
-  std::unique_ptr<daemon::Client> c;
+  std::unique_ptr<client::Client> c;
 };
 
 }  // namespace

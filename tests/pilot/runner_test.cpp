@@ -17,6 +17,7 @@
 
 using namespace tuneloop;
 using namespace tuneloop::pilot;
+using namespace tuneloop::study;
 namespace fs = std::filesystem;
 
 namespace {

@@ -21,8 +21,8 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using tuneloop::daemon::CallError;
-using tuneloop::daemon::Client;
+using tuneloop::client::CallError;
+using tuneloop::client::Client;
 using tuneloop::pilot::DaemonProcess;
 
 namespace {
@@ -165,7 +165,7 @@ TEST_F(StudySession, StudyRatingsAreKeptApartFromFeedbackAndExportLikeASimulated
   for (const char* f : {"events.csv", "summary.json", "report.md", "plots.gp"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   std::ifstream in(out / "events.csv");
-  const auto events = tuneloop::pilot::read_events_csv(in);
+  const auto events = tuneloop::study::read_events_csv(in);
   ASSERT_EQ(events.size(), 5u);
   // Each exported rating is the one given to that track's code, under its true iteration.
   std::map<long long, std::string> path_of;
@@ -212,7 +212,7 @@ TEST_F(StudySession, TheStudySessionCommandRatesEveryTrackFromTheKeyboardAndExpo
   EXPECT_NE(log.find("please type"), std::string::npos) << "a bad answer is asked again:\n" << log;
   EXPECT_NE(log.find("play this file yourself"), std::string::npos) << "no sound card: the file is named\n" << log;
   std::ifstream in(out / "events.csv");
-  const auto events = tuneloop::pilot::read_events_csv(in);
+  const auto events = tuneloop::study::read_events_csv(in);
   ASSERT_EQ(events.size(), 2u) << log;
   std::multiset<double> stars;
   for (const auto& e : events) {

@@ -11,7 +11,7 @@
 #include "audio/features.hpp"
 #include "tests/support/temp_dir.hpp"
 
-using namespace tuneloop::pilot;
+using namespace tuneloop::study;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 

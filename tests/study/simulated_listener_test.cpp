@@ -12,7 +12,7 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace tuneloop;
-using namespace tuneloop::pilot;
+using namespace tuneloop::study;
 
 namespace {
 

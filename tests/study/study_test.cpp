@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-using namespace tuneloop::pilot;
+using namespace tuneloop::study;
 
 namespace {
 
