@@ -67,7 +67,7 @@ struct GenerateParams {
   // Seconds of music made before the track and cut off: the base model opens every clip as
   // its corpus does (a cymbal crash on the first beat), so the heard track starts mid-piece,
   // with a 20-ms fade-in. 0 = none (the opening as the model draws it).
-  double pre_roll_seconds = 2.0;
+  double pre_roll_seconds = 1.5;
 };
 
 // Seconds spent in each part of the last generate().

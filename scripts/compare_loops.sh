@@ -10,6 +10,7 @@ bin=${TUNELOOP_BIN:-build/daemon}
 study=${STUDY:-studies/default.yaml}
 out=${OUT:-runs/compare}
 seeds=${SEEDS:-"20260601 20260602 20260603"}
+mkdir -p "$out"
 
 # name -> tuneloopd settings over the study's daemon_config
 declare -A setting=(

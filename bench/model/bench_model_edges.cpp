@@ -5,7 +5,7 @@
 // many open or end with a burst of brightness (audio::bright_burst). The ending is the
 // control: nothing in the model brightens it.
 //
-// Usage: bench_model_edges [--weights DIR] [--clips N=100] [--seconds S=8] [--pre-roll S=2]
+// Usage: bench_model_edges [--weights DIR] [--clips N=100] [--seconds S=8] [--pre-roll S=1.5]
 //                    [--adapter FILE] [--strength X=1] [--threads T=2] [--list]
 //        (--pre-roll 0 = the opening as the model draws it; --list prints every clip)
 #include <cstdio>
@@ -30,7 +30,7 @@ const std::vector<std::vector<std::string>> kTagSets = {
 struct Args {
   std::string weights, adapter;
   int clips = 100, threads = 2;
-  double seconds = 8, pre_roll = 2, strength = 1;
+  double seconds = 8, pre_roll = model::GenerateParams{}.pre_roll_seconds, strength = 1;
   bool list = false;
 };
 

@@ -7,7 +7,7 @@
 // for it hears. Beside loudness_db (the RMS level) two rows give the same clips' BS.1770
 // integrated loudness (LUFS) and true peak (dBTP); they are shown, not counted as contrasts.
 //
-// Usage: bench_tags [weights_dir] [clips_per_tag=50] [seconds=8] [threads=2] [only]
+// Usage: bench_tags [weights_dir] [clips_per_tag=50] [seconds=8] [threads=2] [only] [pre_roll]
 //        (weights_dir "" or "-" = the shipped weights; only: measure just the contrasts
 //        with that tag, e.g. minor)
 #include <algorithm>
@@ -86,9 +86,11 @@ int main(int argc, char** argv) {
   const double seconds = argc > 3 ? std::atof(argv[3]) : 8.0;
   const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
   const std::string only = argc > 5 ? argv[5] : "";
+  // Seconds generated before each clip and cut off (GenerateParams::pre_roll_seconds).
+  const double pre_roll = argc > 6 ? std::atof(argv[6]) : model::GenerateParams{}.pre_roll_seconds;
   if (n < 2 || seconds <= 0 || threads < 1) {
     std::fprintf(stderr,
-                 "usage: bench_tags [weights_dir] [clips_per_tag>=2] [seconds] [threads] [only]\n");
+                 "usage: bench_tags [weights_dir] [clips_per_tag>=2] [seconds] [threads] [only] [pre_roll]\n");
     return 2;
   }
   std::unique_ptr<model::Engine> engine;
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
       model::GenerateParams p;
       p.tags = {tag};
       p.seconds = seconds;
+      p.pre_roll_seconds = pre_roll;
       p.seed = static_cast<uint64_t>(i);
       const auto clip = engine->generate(p);
       measured[tag].push_back(audio::measure(clip));
