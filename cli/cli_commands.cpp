@@ -11,7 +11,7 @@
 #include <iostream>
 #include <memory>
 
-namespace tuneloop::daemon {
+namespace tuneloop::cli {
 
 namespace fs = std::filesystem;
 using client::CallError;
@@ -327,4 +327,4 @@ void add_client_commands(CLI::App& app) {
   }
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::cli

@@ -3,7 +3,7 @@
 // stop, next, prev, seek, volume, rate, unrate, songs, tracks, export, forget-me, watch.
 #include <CLI/CLI.hpp>
 
-namespace tuneloop::daemon {
+namespace tuneloop::cli {
 /// Adds the daemon-control subcommands (and the global --json and --socket options).
 void add_client_commands(CLI::App& app);
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::cli

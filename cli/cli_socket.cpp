@@ -5,7 +5,7 @@
 
 #include "config/config.hpp"
 
-namespace tuneloop::daemon {
+namespace tuneloop::cli {
 
 std::filesystem::path resolve_socket(const std::string& explicit_path) {
   if (!explicit_path.empty()) return explicit_path;
@@ -28,4 +28,4 @@ bool cli_json_output(const CLI::App& root) {
   return o && o->count() > 0;
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::cli

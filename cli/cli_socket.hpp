@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <string>
 
-namespace tuneloop::daemon {
+namespace tuneloop::cli {
 
 /// The daemon's socket: `explicit_path` when not empty, else $TUNELOOP_SOCKET, else
 /// paths.socket from the config, else the XDG default. A config that does not load is
@@ -20,4 +20,4 @@ std::filesystem::path cli_socket_path(const CLI::App& root);
 /// Whether the root command's global --json flag was given.
 bool cli_json_output(const CLI::App& root);
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::cli

@@ -8,7 +8,7 @@
 #include <iostream>
 #include <memory>
 
-namespace tuneloop::daemon {
+namespace tuneloop::cli {
 
 namespace fs = std::filesystem;
 using client::CallError;
@@ -147,4 +147,4 @@ void add_loop_cli_commands(CLI::App& app) {
   });
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::cli

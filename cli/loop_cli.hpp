@@ -3,8 +3,8 @@
 // job [status|cancel]. They talk to a running daemon over its socket.
 #include <CLI/CLI.hpp>
 
-namespace tuneloop::daemon {
+namespace tuneloop::cli {
 /// Adds the loop subcommands. They read the global --socket and --json options that
 /// add_client_commands defines, if present.
 void add_loop_cli_commands(CLI::App& app);
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::cli

@@ -15,7 +15,7 @@
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-namespace tuneloop::pilot {
+namespace tuneloop::cli {
 
 namespace {
 
@@ -30,11 +30,11 @@ struct StudyOptions {
   bool no_plots = false;
 };
 
-bool json_output(const StudyOptions& o) { return daemon::cli_json_output(*o.root); }
+bool json_output(const StudyOptions& o) { return cli_json_output(*o.root); }
 
 client::Client connect(const StudyOptions& o) {
   try {
-    return client::Client::connect_unix(daemon::cli_socket_path(*o.root));
+    return client::Client::connect_unix(cli_socket_path(*o.root));
   } catch (const client::NotRunningError& e) {
     std::cerr << e.what() << "\n";
     throw CLI::RuntimeError(3);
@@ -292,4 +292,4 @@ void add_study_commands(CLI::App& app) {
   sess->callback([o] { session(*o); });
 }
 
-}  // namespace tuneloop::pilot
+}  // namespace tuneloop::cli

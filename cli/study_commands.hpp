@@ -7,10 +7,10 @@ namespace CLI {
 class App;
 }
 
-namespace tuneloop::pilot {
+namespace tuneloop::cli {
 
 /// Adds the `study` subcommand (start, next, play, rate, skip, status, list, finish,
 /// export, session). Uses the root app's --socket and --json options when it has them.
 void add_study_commands(CLI::App& app);
 
-}  // namespace tuneloop::pilot
+}  // namespace tuneloop::cli

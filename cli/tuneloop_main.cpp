@@ -31,11 +31,11 @@ int main(int argc, char** argv) {
   CLI::App app{"tuneloop: control the tuneloop daemon, run studies, and (tuneloop model …) build the\n"
                "corpus, train and sample the model"};
   app.require_subcommand(1);
-  tuneloop::daemon::add_client_commands(app);
-  tuneloop::daemon::add_loop_cli_commands(app);
-  tuneloop::daemon::add_ui_command(app);
+  tuneloop::cli::add_client_commands(app);
+  tuneloop::cli::add_loop_cli_commands(app);
+  tuneloop::cli::add_ui_command(app);
   tuneloop::pilot::add_pilot_commands(app);
-  tuneloop::pilot::add_study_commands(app);
+  tuneloop::cli::add_study_commands(app);
   auto* model = app.add_subcommand("model", "the model tools, no daemon needed: corpus, features, "
                                             "train-*, evaluate-*, fine-tune, generate, reconstruct");
   model->require_subcommand(1);

@@ -17,7 +17,7 @@
 
 extern char** environ;
 
-namespace tuneloop::daemon {
+namespace tuneloop::cli {
 
 namespace fs = std::filesystem;
 
@@ -114,4 +114,4 @@ void add_ui_command(CLI::App& app) {
   });
 }
 
-}  // namespace tuneloop::daemon
+}  // namespace tuneloop::cli
