@@ -3,6 +3,7 @@
 #include "daemon/secrets.hpp"
 #include "rpc/errors.hpp"
 #include "rpc/http_lines.hpp"
+#include "rpc/write_queue.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -14,7 +15,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -30,6 +30,7 @@ using rpc::error_reply;
 using rpc::ErrorCode;
 using rpc::Session;
 using rpc::SessionRegistry;
+using rpc::WriteQueue;
 
 namespace {
 // A subscriber that stops reading must not make the daemon buffer without bound.
@@ -70,7 +71,8 @@ class Connection : public IpcServer::ConnectionBase,
         sessions_(sessions),
         max_line_(std::move(max_line)),
         owner_(std::move(owner)),
-        required_token_(std::move(required_token)) {}
+        required_token_(std::move(required_token)),
+        out_(socket_, kMaxPendingOutput, [this](std::error_code ec) { written(ec); }) {}
 
   void start() override {
     sessions_.add(&session_);
@@ -205,32 +207,16 @@ class Connection : public IpcServer::ConnectionBase,
     if (closed_) return;
     std::string text = message.dump(-1, ' ', false, json::error_handler_t::replace);
     text.push_back('\n');
-    pending_bytes_ += text.size();
-    if (pending_bytes_ > kMaxPendingOutput) {
+    if (!out_.push(std::move(text), this->shared_from_this())) {
       spdlog::warn("ipc: peer={} is not reading its replies; closing the connection",
                    session_.peer());
       close();
-      return;
     }
-    out_.push_back(std::move(text));
-    if (out_.size() == 1) write();
   }
 
-  void write() {
-    auto self = this->shared_from_this();
-    asio::async_write(socket_, asio::buffer(out_.front()), [self](std::error_code ec, std::size_t) {
-      if (self->closed_) return;
-      if (ec) {
-        self->close();
-        return;
-      }
-      self->pending_bytes_ -= self->out_.front().size();
-      self->out_.pop_front();
-      if (!self->out_.empty())
-        self->write();
-      else if (self->closing_)
-        self->close();
-    });
+  // A write failed, or everything queued went out.
+  void written(std::error_code ec) {
+    if (ec || closing_) close();
   }
 
   void close() {
@@ -242,7 +228,7 @@ class Connection : public IpcServer::ConnectionBase,
     std::error_code ignored;
     socket_.shutdown(Socket::shutdown_both, ignored);
     socket_.close(ignored);
-    out_.clear();
+    out_.stop();
     spdlog::debug("ipc: connection closed peer={}", session_.peer());
     if (auto owner = owner_.lock()) owner->erase(this->shared_from_this());
   }
@@ -258,11 +244,10 @@ class Connection : public IpcServer::ConnectionBase,
   std::array<char, 16384> buf_{};
   std::string line_;
   bool discarding_ = false;
-  std::deque<std::string> out_;
-  std::size_t pending_bytes_ = 0;
   bool closing_ = false;
   bool closed_ = false;
   std::shared_ptr<const std::string> required_token_;
+  WriteQueue<Socket> out_;
   bool authorised_ = false;
   std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
 };

@@ -1,12 +1,12 @@
 #include "mpd/server.hpp"
 
 #include "rpc/http_lines.hpp"
+#include "rpc/write_queue.hpp"
 #include "mpd/client_state.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <deque>
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
@@ -29,7 +29,8 @@ class MpdServer::Connection : public std::enable_shared_from_this<MpdServer::Con
       : server_(server),
         socket_(std::move(socket)),
         timer_(server.io_),
-        state_(server.shared_, std::move(peer)) {}
+        state_(server.shared_, std::move(peer)),
+        out_(socket_, kMaxPendingOutput, [this](std::error_code ec) { written(ec); }) {}
 
   void start() {
     spdlog::debug("mpd: connection opened peer={}", state_.peer());
@@ -112,31 +113,15 @@ class MpdServer::Connection : public std::enable_shared_from_this<MpdServer::Con
 
   void send(std::string text) {
     if (closed_) return;
-    pending_ += text.size();
-    if (pending_ > kMaxPendingOutput) {
+    if (!out_.push(std::move(text), shared_from_this())) {
       spdlog::warn("mpd: peer={} is not reading its replies; closing the connection", state_.peer());
       close();
-      return;
     }
-    out_.push_back(std::move(text));
-    if (out_.size() == 1) write();
   }
 
-  void write() {
-    auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(out_.front()), [self](std::error_code ec, std::size_t) {
-      if (self->closed_) return;
-      if (ec) {
-        self->close();
-        return;
-      }
-      self->pending_ -= self->out_.front().size();
-      self->out_.pop_front();
-      if (!self->out_.empty())
-        self->write();
-      else if (self->closing_)
-        self->close();
-    });
+  // A write failed, or everything queued went out.
+  void written(std::error_code ec) {
+    if (ec || closing_) close();
   }
 
   // MPD's connection_timeout: a silent connection is closed, one waiting in idle is not.
@@ -165,7 +150,7 @@ class MpdServer::Connection : public std::enable_shared_from_this<MpdServer::Con
     timer_.cancel();
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    out_.clear();
+    out_.stop();
     spdlog::debug("mpd: connection closed peer={}", state_.peer());
     server_.forget(self);
   }
@@ -176,8 +161,7 @@ class MpdServer::Connection : public std::enable_shared_from_this<MpdServer::Con
   ClientState state_;
   std::array<char, 16384> buf_{};
   std::string line_;
-  std::deque<std::string> out_;
-  std::size_t pending_ = 0;
+  rpc::WriteQueue<asio::ip::tcp::socket> out_;
   bool closing_ = false;
   bool closed_ = false;
 };

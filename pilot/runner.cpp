@@ -1,9 +1,5 @@
 #include "pilot/runner.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -112,96 +108,27 @@ std::string participant_config(const PilotStudy& study, const Participant& p, st
          e.c_str() + "\n";
 }
 
-// ---------------------------------------------------------------- DaemonProcess
+// ---------------------------------------------------------------- start_daemon
 
-DaemonProcess::DaemonProcess(const fs::path& exe, const fs::path& dir, const fs::path& config,
-                             const fs::path& socket, double wait_s)
-    : dir_(dir), socket_(socket) {
+client::DaemonProcess start_daemon(const fs::path& exe, const fs::path& dir, const fs::path& config,
+                                   const fs::path& socket, double wait_s) {
   fs::create_directories(dir / "data");
   std::error_code ec;
   fs::remove(socket, ec);
-  const fs::path log = dir / "tuneloopd.log";
-  const std::string data = (dir / "data").string(), cfg = config.string(), sock = socket.string();
-  pid_ = ::fork();
-  if (pid_ < 0) throw PilotError("cannot start " + exe.string() + ": fork failed");
-  if (pid_ == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::close(fd);
-    }
-    ::execl(exe.c_str(), exe.c_str(), "--config", cfg.c_str(), "--data-dir", data.c_str(),
-            "--socket", sock.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  const auto deadline = Clock::now() + std::chrono::duration<double>(wait_s);
-  while (true) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      throw PilotError(code == 127
-                           ? "cannot run " + exe.string() + " (pass --daemon PATH_TO_TUNELOOPD)"
-                           : exe.string() + " exited with status " + std::to_string(code) +
-                                 " before answering; its log (" + log.string() + ") ends:\n" +
-                                 log_tail());
-    }
-    if (fs::exists(socket)) {
-      try {
-        auto c = client::Client::connect_unix(socket);
-        c.call("ping");
-        return;
-      } catch (const std::exception&) {
-        // Bound but not yet serving; try again.
-      }
-    }
-    if (Clock::now() > deadline) {
-      stop();
-      throw PilotError(exe.string() + " did not answer on " + socket.string() + " within " +
-                       std::to_string(static_cast<int>(wait_s)) + " s; its log ends:\n" +
-                       log_tail());
-    }
-    sleep_s(0.05);
-  }
-}
-
-DaemonProcess::~DaemonProcess() {
-  stop();
-}
-
-client::Client DaemonProcess::connect() const {
-  return client::Client::connect_unix(socket_);
-}
-
-void DaemonProcess::stop() noexcept {
-  if (pid_ <= 0) return;
+  client::DaemonProcess d({.exe = exe,
+                           .args = {"--config", config.string(), "--data-dir",
+                                    (dir / "data").string(), "--socket", socket.string()},
+                           .socket = socket,
+                           .log = dir / "tuneloopd.log",
+                           .wait_s = wait_s});
   try {
-    auto c = connect();
-    c.set_timeout_ms(5000);
-    c.call("shutdown");
-  } catch (...) {
-    ::kill(pid_, SIGTERM);
+    d.start();
+  } catch (const client::LaunchError& e) {
+    if (e.exit_code() == 127)
+      throw PilotError("cannot run " + exe.string() + " (pass --daemon PATH_TO_TUNELOOPD)");
+    throw PilotError(e.what());
   }
-  // Graceful first (a running job checkpoints), then firmer.
-  for (int i = 0; i < 300; ++i) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    if (i == 200) ::kill(pid_, SIGTERM);
-    sleep_s(0.05);
-  }
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
-
-std::string DaemonProcess::log_tail() const {
-  std::ifstream in(dir_ / "tuneloopd.log");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
+  return d;
 }
 
 fs::path default_daemon_path() {
@@ -565,7 +492,7 @@ StudyResult run_study(const PilotStudy& study, const RunOptions& options) {
       if (!f) throw PilotError("cannot write " + config.string());
     }
     say("[" + p.name + "] starting " + exe.string() + " on " + dir.string());
-    DaemonProcess d(exe, dir, config, sockets / (std::to_string(i) + ".sock"));
+    auto d = start_daemon(exe, dir, config, sockets / (std::to_string(i) + ".sock"));
     auto client = d.connect();
     // A fine-tune may hold the daemon busy briefly; replies still come, only later.
     client.set_timeout_ms(120000);

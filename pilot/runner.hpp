@@ -5,8 +5,6 @@
 // person's player would. Simulated participants listen faster than real time through the
 // external-playback report (listen.report).
 
-#include <sys/types.h>
-
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "client/client.hpp"
+#include "client/daemon_process.hpp"
 #include "study/report.hpp"
 #include "study/simulated_listener.hpp"
 #include "study/study.hpp"
@@ -41,31 +40,13 @@ void require_methods(const std::set<std::string>& available, const std::vector<s
 std::string participant_config(const study::PilotStudy& study, const study::Participant& p,
                                std::size_t index);
 
-/// A tuneloopd child process on its own data folder and socket; stopped (shutdown method,
-/// then SIGTERM, then SIGKILL) when destroyed.
-class DaemonProcess {
- public:
-  /// Starts `exe --config CONFIG --data-dir DATA --socket SOCKET` with its output in
-  /// dir/tuneloopd.log and waits up to `wait_s` for the socket to answer.
-  /// Throws PilotError with the log's tail when it exits or doesn't answer in time.
-  DaemonProcess(const std::filesystem::path& exe, const std::filesystem::path& dir,
-                const std::filesystem::path& config, const std::filesystem::path& socket,
-                double wait_s = 60);
-  ~DaemonProcess();
-  DaemonProcess(const DaemonProcess&) = delete;
-  DaemonProcess& operator=(const DaemonProcess&) = delete;
-
-  /// Throws client::NotRunningError.
-  client::Client connect() const;
-  const std::filesystem::path& socket() const noexcept { return socket_; }
-  /// Stops the daemon and waits for it; safe to call twice.
-  void stop() noexcept;
-
- private:
-  std::string log_tail() const;
-  pid_t pid_ = -1;
-  std::filesystem::path dir_, socket_;
-};
+/// Starts `exe --config CONFIG --data-dir DIR/data --socket SOCKET` with its output in
+/// DIR/tuneloopd.log and waits up to `wait_s` for the socket to answer; the daemon is
+/// stopped (shutdown method, then SIGTERM, then SIGKILL) when the result is destroyed.
+/// Throws PilotError with the log's tail when it exits or doesn't answer in time.
+client::DaemonProcess start_daemon(const std::filesystem::path& exe, const std::filesystem::path& dir,
+                                   const std::filesystem::path& config,
+                                   const std::filesystem::path& socket, double wait_s = 60);
 
 /// tuneloopd next to the running program, else on the PATH.
 std::filesystem::path default_daemon_path();

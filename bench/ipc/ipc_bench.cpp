@@ -3,11 +3,10 @@
 // (the target: p99 <= 5 ms). Starts its own daemon on a temporary data folder unless
 // --socket names a running one.
 #include "client/client.hpp"
+#include "client/daemon_process.hpp"
 
 #include <CLI/CLI.hpp>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,41 +62,34 @@ int main(int argc, char** argv) {
   app.add_option("--paced-seconds", paced_seconds, "length of the paced 1,000 req/s run (default 5)");
   CLI11_PARSE(app, argc, argv);
 
-  pid_t pid = -1;
   fs::path dir;
-  if (socket.empty()) {
-    std::string tmpl = (fs::temp_directory_path() / "tuneloop-bench-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) return 1;
-    dir = tmpl;
-    socket = (dir / "tuneloop.sock").string();
-    // An empty weights folder: no model, so no first batch is generated during the run.
-    fs::create_directories(dir / "no-weights");
-    std::ofstream(dir / "config.yaml") << "paths:\n  data_dir: " << (dir / "data").string()
-                                       << "\n  socket: " << socket
-                                       << "\n  weights_dir: " << (dir / "no-weights").string()
-                                       << "\nhttp:\n  enabled: false\naudio:\n  output: none\n"
-                                       << "daemon:\n  log_level: warn\n";
-    pid = ::fork();
-    if (pid == 0) {
-      // The daemon's log would interleave with the figures.
-      const int devnull = ::open("/dev/null", O_WRONLY);
-      if (devnull >= 0) ::dup2(devnull, 2);
-      const std::string bin = (fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloopd").string();
-      const std::string cfg = (dir / "config.yaml").string();
-      ::execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
+  std::optional<tuneloop::client::DaemonProcess> daemon;
   std::optional<Client> c;
-  for (int i = 0; i < 300 && !c; ++i) {
-    try {
-      c.emplace(Client::connect_unix(socket));
-    } catch (const std::exception&) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  try {
+    if (socket.empty()) {
+      std::string tmpl = (fs::temp_directory_path() / "tuneloop-bench-XXXXXX").string();
+      if (!::mkdtemp(tmpl.data())) return 1;
+      dir = tmpl;
+      socket = (dir / "tuneloop.sock").string();
+      // An empty weights folder: no model, so no first batch is generated during the run.
+      fs::create_directories(dir / "no-weights");
+      std::ofstream(dir / "config.yaml") << "paths:\n  data_dir: " << (dir / "data").string()
+                                         << "\n  socket: " << socket
+                                         << "\n  weights_dir: " << (dir / "no-weights").string()
+                                         << "\nhttp:\n  enabled: false\naudio:\n  output: none\n"
+                                         << "daemon:\n  log_level: warn\n";
+      // No log file: the daemon's log would interleave with the figures.
+      daemon.emplace(tuneloop::client::LaunchOptions{
+          .exe = fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloopd",
+          .args = {"--config", (dir / "config.yaml").string()},
+          .socket = socket,
+          .log = {},
+          .wait_s = 15});
+      daemon->start();
     }
-  }
-  if (!c) {
-    std::fprintf(stderr, "bench_ipc: %s\n", tuneloop::client::not_running_message(socket).c_str());
+    c.emplace(Client::connect_unix(socket));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_ipc: %s\n", e.what());
     return 1;
   }
   measure(*c, "ping", 200, 0);  // warm-up
@@ -108,10 +100,9 @@ int main(int argc, char** argv) {
   print("ping, paced 1000 req/s", measure(*c, "ping", paced_n, 1000));
   print("status, paced 1000 req/s", measure(*c, "status", paced_n, 1000));
 
-  if (pid > 0) {
+  if (daemon) {
     c.reset();
-    ::kill(pid, SIGTERM);
-    ::waitpid(pid, nullptr, 0);
+    daemon->signal_and_wait(SIGTERM);
     std::error_code ec;
     fs::remove_all(dir, ec);
   }

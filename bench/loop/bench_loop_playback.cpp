@@ -10,12 +10,11 @@
 // DIR holds autoencoder.safetensors and denoiser.safetensors (model/weights/pending, or a
 // fixture written by build/tests/ui/ui_fixture_weights DIR). Other settings: defaults.
 #include "client/client.hpp"
+#include "client/daemon_process.hpp"
 #include "audio/audio.hpp"
 
 #include <CLI/CLI.hpp>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,21 +109,14 @@ int main(int argc, char** argv) {
     tuneloop::audio::write_audio(tone.string(), a);
   }
 
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    const std::string cfg = (dir / "config.yaml").string();
-    ::execl(daemon_bin.c_str(), daemon_bin.c_str(), "--config", cfg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  tuneloop::client::DaemonProcess daemon({.exe = daemon_bin,
+                                          .args = {"--config", (dir / "config.yaml").string()},
+                                          .socket = socket,
+                                          .log = log,
+                                          .wait_s = 15});
   int rc = 0;
   auto cleanup = [&] {
-    ::kill(pid, SIGTERM);
-    ::waitpid(pid, nullptr, 0);
+    daemon.signal_and_wait(SIGTERM);
     if (keep) {
       std::printf("kept: %s\n", dir.c_str());
     } else {
@@ -133,17 +125,8 @@ int main(int argc, char** argv) {
     }
   };
   try {
-    std::optional<Client> c;
-    for (int i = 0; i < 300 && !c; ++i) {
-      try {
-        c.emplace(Client::connect_unix(socket));
-        c->call("ping");
-      } catch (const std::exception&) {
-        c.reset();
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
-    if (!c) throw std::runtime_error("tuneloopd did not start; see " + log.string());
+    daemon.start();
+    std::optional<Client> c(daemon.connect());
     c->set_timeout_ms(120000);
     const json st = c->call("status");
     if (!st["audio"]["available"].get<bool>())

@@ -1,5 +1,5 @@
 // tuneloopd as a real process: its socket, its errors, its durability.
-#include "daemon_process.hpp"
+#include "tests/daemon/scratch_daemon.hpp"
 #include "tests/support/net.hpp"
 
 #include <gtest/gtest.h>
@@ -24,7 +24,7 @@ namespace {
 class DaemonTest : public ::testing::Test {
  protected:
   void SetUp() override { d.start(); }
-  DaemonProcess d{"none", "daemon:\n  max_line_bytes: 4096\n"};
+  ScratchDaemon d{"none", "daemon:\n  max_line_bytes: 4096\n"};
 
   json add_track(Client& c, double seconds = 3.0, const std::string& name = "tone.wav") {
     return c.call("tracks.add", {{"path", write_tone(d.dir() / name, seconds).string()}});
@@ -66,7 +66,7 @@ std::string http_status_line(int port, const std::string& request) {
 }
 
 // The web player's port, from DATA/ui-url (http://127.0.0.1:PORT/?token=…).
-int web_port(const DaemonProcess& d) {
+int web_port(const ScratchDaemon& d) {
   std::string url;
   for (int i = 0; i < 100 && url.empty(); ++i) {
     std::ifstream(d.data() / "ui-url") >> url;
@@ -79,7 +79,7 @@ int web_port(const DaemonProcess& d) {
 }  // namespace
 
 TEST(DaemonFiles, TheDataFolderAndDatabaseAreReadableByTheListenerAlone) {
-  DaemonProcess d;
+  ScratchDaemon d;
   fs::create_directories(d.data());
   fs::permissions(d.data(), fs::perms::all, fs::perm_options::replace);  // as an older daemon left it
   d.start();
@@ -93,7 +93,7 @@ TEST(DaemonFiles, TheDataFolderAndDatabaseAreReadableByTheListenerAlone) {
 }
 
 TEST(DaemonHttp, AForeignOriginOrAnOversizedBodyOnRpcIsRefusedBeforeItRuns) {
-  DaemonProcess d("none", "http:\n  enabled: true\n  port: 0\n");
+  ScratchDaemon d("none", "http:\n  enabled: true\n  port: 0\n");
   d.start();
   const int port = web_port(d);
   ASSERT_GT(port, 0);
@@ -392,7 +392,7 @@ TEST_F(DaemonTest, TheCliSaysHowToStartTheDaemonWhenItIsNotRunning) {
 }
 
 // The token a TCP client must present first (fresh at every start, owner-only).
-std::string tcp_token(const DaemonProcess& d) {
+std::string tcp_token(const ScratchDaemon& d) {
   const fs::path file = d.data() / "tcp-token";
   EXPECT_EQ(fs::status(file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
   std::string token;
@@ -402,7 +402,7 @@ std::string tcp_token(const DaemonProcess& d) {
 
 TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethodsAfterAuth) {
   const int port = free_port();
-  DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
+  ScratchDaemon d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
   d.start();
   Client c = Client::connect_tcp(port, tcp_token(d));
   EXPECT_EQ(c.call("ping"), "pong");
@@ -410,7 +410,7 @@ TEST(DaemonTcpTest, TheOptionalLoopbackPortAnswersTheSameMethodsAfterAuth) {
 }
 
 TEST(DaemonIdleTest, ASilentConnectionIsClosedAfterIdleSecondsAndASubscribedOneStays) {
-  DaemonProcess d("none", "daemon:\n  idle_seconds: 1\n");
+  ScratchDaemon d("none", "daemon:\n  idle_seconds: 1\n");
   d.start();
   Client silent = d.client();
   Client subscriber = d.client();
@@ -429,7 +429,7 @@ TEST(DaemonIdleTest, ASilentConnectionIsClosedAfterIdleSecondsAndASubscribedOneS
 
 TEST(DaemonTcpTest, ARequestBeforeAuthOrAWrongTokenIsRefusedAndTheConnectionClosed) {
   const int port = free_port();
-  DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
+  ScratchDaemon d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
   d.start();
   const std::string token = tcp_token(d);
   ASSERT_EQ(token.size(), 64u);
@@ -460,7 +460,7 @@ TEST(DaemonTcpTest, ARequestBeforeAuthOrAWrongTokenIsRefusedAndTheConnectionClos
 
 TEST_F(DaemonTest, ABrowsersCrossProtocolPostToTheTcpPortClosesTheConnectionBeforeItsBodyRuns) {
   const int port = free_port();
-  DaemonProcess d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
+  ScratchDaemon d("none", "daemon:\n  tcp_port: " + std::to_string(port) + "\n");
   d.start();
   Client web = Client::connect_tcp_unauthorised(port);
   web.send_raw("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n\r\n"

@@ -1,7 +1,7 @@
 // Playback through the real PortAudio path, paced in real time (on headless machines a
 // JACK dummy server started by scripts/test.sh). Listening time is checked against the
 // wall clock because measuring it is what the daemon is for.
-#include "daemon_process.hpp"
+#include "tests/daemon/scratch_daemon.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,7 +21,7 @@ class PlaybackTest : public ::testing::Test {
     // jack_wait -c exits 0 either way; its output says "running" or "not running".
     if (std::system("test \"$(jack_wait -c 2>/dev/null)\" = running") != 0)
       GTEST_SKIP() << "no JACK server (scripts/test.sh starts a dummy one)";
-    d = std::make_unique<DaemonProcess>("portaudio", "  sample_rate: 16000\n");
+    d = std::make_unique<ScratchDaemon>("portaudio", "  sample_rate: 16000\n");
     d->start();
     c = std::make_unique<Client>(d->client());
     c->set_timeout_ms(20000);
@@ -57,7 +57,7 @@ class PlaybackTest : public ::testing::Test {
     throw std::runtime_error("play " + std::to_string(play_id) + " not recorded");
   }
 
-  std::unique_ptr<DaemonProcess> d;
+  std::unique_ptr<ScratchDaemon> d;
   std::unique_ptr<Client> c;
 };
 

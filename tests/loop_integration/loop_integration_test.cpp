@@ -1,6 +1,6 @@
 // rate -> iterate -> a new iteration (adapter, manifest, tracks) -> rollback; too little
 // feedback; SIGKILL mid-fine-tune -> resume; a corrupt parent adapter -> failed iteration.
-#include "tests/daemon/daemon_process.hpp"
+#include "tests/daemon/scratch_daemon.hpp"
 #include "tests/model/fixtures.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -37,7 +37,7 @@ class LoopIntegration : public ::testing::Test {
         "schedule:\n  min_feedback: " + std::to_string(min_feedback) +
         "\n  after_new_ratings: 0\n"
         "dataset:\n  min_ratings: 2\n";
-    daemon_ = std::make_unique<DaemonProcess>("none", yaml);
+    daemon_ = std::make_unique<ScratchDaemon>("none", yaml);
     daemon_->use_weights(weights_.file("w"));
     write_fixture_weights(weights_.file("w"));
   }
@@ -89,7 +89,7 @@ class LoopIntegration : public ::testing::Test {
   }
 
   TempDir weights_{"tuneloop-model"};
-  std::unique_ptr<DaemonProcess> daemon_;
+  std::unique_ptr<ScratchDaemon> daemon_;
 };
 
 TEST_F(LoopIntegration, RatingsAndIterateMakeANewIterationWithAdapterManifestAndTracksThatCanBeRolledBack) {

@@ -4,7 +4,7 @@
 // installs both from Debian), and the connect bursts of ncmpcpp, Cantata and myMPD
 // replayed from golden transcripts of a real MPD (tests/mpd/golden/). Runs without an
 // audio device: playback commands must ACK.
-#include "tests/daemon/daemon_process.hpp"
+#include "tests/daemon/scratch_daemon.hpp"
 #include "tests/mpd/mpd_test_helpers.hpp"
 
 #include <gtest/gtest.h>
@@ -48,7 +48,7 @@ class MpdDaemonTest : public ::testing::Test {
   }
 
   int port = free_port();
-  DaemonProcess d{"none", mpd_yaml(port)};
+  ScratchDaemon d{"none", mpd_yaml(port)};
   std::unique_ptr<client::Client> c;
 };
 
@@ -138,7 +138,7 @@ TEST_F(MpdDaemonTest, AnHttpRequestIsClosedWithoutAnAnswer) {
 
 TEST_F(MpdDaemonTest, ATakenPortIsLoggedAndTheDaemonServesWithoutTheDoor) {
   Squatter real_mpd;
-  DaemonProcess other("none", mpd_yaml(real_mpd.port()));
+  ScratchDaemon other("none", mpd_yaml(real_mpd.port()));
   other.start();
   EXPECT_EQ(other.client().call("ping"), "pong");
   EXPECT_TRUE(has(other.log_text(), "mpd")) << other.log_text();

@@ -2,7 +2,7 @@
 // JACK dummy server scripts/test.sh starts): play, pause, seek, next, and
 // `mpc current --wait` waking on a track change. Skipped without JACK or mpc. Nothing
 // here compares times: the real-time checks live in tests/daemon/playback_test.cpp.
-#include "tests/daemon/daemon_process.hpp"
+#include "tests/daemon/scratch_daemon.hpp"
 #include "tests/mpd/mpd_test_helpers.hpp"
 
 #include <gtest/gtest.h>
@@ -24,7 +24,7 @@ class MpdPlaybackTest : public ::testing::Test {
       GTEST_SKIP() << "no JACK server (scripts/test.sh starts a dummy one)";
     if (!installed("command -v mpc")) GTEST_SKIP() << "mpc is not installed (scripts/setup.sh)";
     port = free_port();
-    d = std::make_unique<DaemonProcess>("portaudio", "  sample_rate: 16000\n" + mpd_yaml(port));
+    d = std::make_unique<ScratchDaemon>("portaudio", "  sample_rate: 16000\n" + mpd_yaml(port));
     d->start();
     c = std::make_unique<client::Client>(d->client());
     c->set_timeout_ms(20000);
@@ -54,7 +54,7 @@ class MpdPlaybackTest : public ::testing::Test {
   json playing_track() { return c->call("status")["track"]; }
 
   int port = 0;
-  std::unique_ptr<DaemonProcess> d;
+  std::unique_ptr<ScratchDaemon> d;
   std::unique_ptr<client::Client> c;
 };
 

@@ -119,8 +119,8 @@ TEST(PilotRunner, ADaemonThatCannotStartIsReportedWithItsLog) {
       << "paths: {weights_dir: \"" << tuneloop::testing::fixture_weights()
       << "\"}\naudio: {output: nowhere}\n";
   try {
-    DaemonProcess d(daemon_binary(), dir.path() / "p", dir.path() / "bad.yaml", dir.path() / "s.sock",
-                    20);
+    auto d = start_daemon(daemon_binary(), dir.path() / "p", dir.path() / "bad.yaml",
+                          dir.path() / "s.sock", 20);
     FAIL();
   } catch (const PilotError& e) {
     EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos) << e.what();

@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using tuneloop::client::CallError;
 using tuneloop::client::Client;
-using tuneloop::pilot::DaemonProcess;
+using tuneloop::client::DaemonProcess;
 
 namespace {
 
@@ -42,8 +42,8 @@ class StudySession : public ::testing::Test {
     std::ofstream(dir() / "tuneloopd.yaml")
         << "daemon: {listener: alice}\nhttp: {enabled: false}\naudio: {output: none}\n"
         << tuneloop::testing::tiny_loop_yaml("", 3);
-    daemon_ = new DaemonProcess(tuneloop::testing::tuneloopd_path(), dir() / "d",
-                                dir() / "tuneloopd.yaml", dir() / "d.sock", 60);
+    daemon_ = new DaemonProcess(tuneloop::pilot::start_daemon(
+        tuneloop::testing::tuneloopd_path(), dir() / "d", dir() / "tuneloopd.yaml", dir() / "d.sock", 60));
     auto c = client();
     wait_ready(c, 0);
     for (const auto& t : c.call("tracks.list"))

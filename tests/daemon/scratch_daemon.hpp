@@ -1,7 +1,9 @@
 #pragma once
-// Test helper: a real tuneloopd process on a temporary data folder, socket and config.
+// Test helper: a real tuneloopd process (client::DaemonProcess) on a temporary data folder,
+// socket and config.
 
 #include "client/client.hpp"
+#include "client/daemon_process.hpp"
 #include "audio/audio.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -39,21 +41,26 @@ inline fs::path write_tone(const fs::path& path, double seconds, double hz = 440
   return path;
 }
 
-class DaemonProcess {
+class ScratchDaemon {
  public:
   /// `yaml` is appended to a config that sets paths, disables HTTP and sets audio.output
   /// (so text right after it continues the `audio:` section). paths.weights_dir is an
   /// empty folder, so the daemon runs without a model (no iteration 0 at start) whatever
   /// model/weights/ holds; use_weights() points it at fixture weights instead.
-  explicit DaemonProcess(std::string audio_output = "none", std::string extra_yaml = "")
+  explicit ScratchDaemon(std::string audio_output = "none", std::string extra_yaml = "")
       : tmp_("tuneloop-daemon"),
         dir_(tmp_.path()),
+        data_(dir_ / "data"),
+        socket_(dir_ / "run" / "tuneloop.sock"),
+        config_(dir_ / "config.yaml"),
+        weights_(dir_ / "no-weights"),
         audio_output_(std::move(audio_output)),
-        extra_yaml_(std::move(extra_yaml)) {
-    data_ = dir_ / "data";
-    socket_ = dir_ / "run" / "tuneloop.sock";
-    config_ = dir_ / "config.yaml";
-    weights_ = dir_ / "no-weights";
+        extra_yaml_(std::move(extra_yaml)),
+        process_({.exe = tuneloopd_binary(),
+                  .args = {"--config", config_.string(), "--log-level", "debug"},
+                  .socket = socket_,
+                  .log = dir_ / "daemon.log",
+                  .wait_s = 30}) {
     fs::create_directories(weights_);
     write_config();
   }
@@ -64,59 +71,21 @@ class DaemonProcess {
     write_config();
   }
   // The folder goes with tmp_, after the process is gone.
-  ~DaemonProcess() {
-    if (pid_ > 0) stop(SIGKILL);
-  }
+  ~ScratchDaemon() { stop(SIGKILL); }
 
   const fs::path& dir() const { return dir_; }
   const fs::path& data() const { return data_; }
   const fs::path& socket() const { return socket_; }
   const fs::path& config() const { return config_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_.pid(); }
   fs::path log() const { return dir_ / "daemon.log"; }
 
-  /// Starts tuneloopd and waits until it answers on its socket. Throws on failure.
-  void start() {
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      const int fd = ::open(log().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      const std::string bin = tuneloopd_binary().string(), cfg = config_.string();
-      ::execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), "--log-level", "debug",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("tuneloopd exited at start; log:\n" + log_text());
-      }
-      try {
-        auto c = client::Client::connect_unix(socket_);
-        c.call("ping");
-        return;
-      } catch (const std::exception&) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
-    throw std::runtime_error("tuneloopd did not answer within 30 s; log:\n" + log_text());
-  }
+  /// Starts tuneloopd and waits until it answers on its socket. Throws
+  /// client::LaunchError (with the log) on failure.
+  void start() { process_.start(); }
 
   /// Sends `sig` and waits; returns the wait status.
-  int stop(int sig = SIGTERM) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
+  int stop(int sig = SIGTERM) { return process_.signal_and_wait(sig); }
 
   client::Client client() const { return client::Client::connect_unix(socket_); }
 
@@ -143,7 +112,7 @@ class DaemonProcess {
   TempDir tmp_;
   fs::path dir_, data_, socket_, config_, weights_;
   std::string audio_output_, extra_yaml_;
-  pid_t pid_ = -1;
+  client::DaemonProcess process_;
 };
 
 }  // namespace tuneloop::testing
