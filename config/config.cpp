@@ -671,8 +671,11 @@ const std::vector<Row>& rows() {
                         "tracks generated per iteration"));
     t.push_back(real(FIELD(generation, seeded_fraction), 0.0, 1.0,
                      "share of tracks seeded from the listener's songs (the rest are free)"));
+    t.push_back(real(FIELD(generation, liked_fraction), 0.0, 1.0,
+                     "share of tracks that are variations of the tracks the listener liked most "
+                     "(the fine-tune's examples); 0 = none"));
     t.push_back(real(FIELD(generation, strength), 0.0, 1.0,
-                     "how far seeded tracks stray from the songs: 0 = copy, 1 = ignore them"));
+                     "how far seeded tracks stray from their song or liked track: 0 = copy, 1 = ignore it"));
     t.push_back(real(FIELD(generation, seconds), 1.0, 600.0, "length of each track in seconds"));
     t.push_back(
         string_list(FIELD(generation, tags), true,

@@ -49,8 +49,9 @@ std::uint64_t track_seed(std::uint64_t base, store::Id iteration_id, int index) 
   return x & 0x7FFFFFFFFFFFull;  // fits the store's signed 64-bit seed and JSON doubles
 }
 
-// Song latents are cached by content hash so every iteration does not re-encode them.
-model::LatentHandle song_latent(model::Engine& engine, const std::string& path,
+// The latents of songs and liked tracks are cached by content hash so every iteration does
+// not re-encode them.
+model::LatentHandle cached_latent(model::Engine& engine, const std::string& path,
                                 const std::string& cache_dir) {
   std::string cached;
   if (!cache_dir.empty()) {
@@ -70,6 +71,19 @@ model::LatentHandle song_latent(model::Engine& engine, const std::string& path,
     engine.save_latent(latent, cached);
   }
   return latent;
+}
+
+// The generated tracks among the fine-tune's examples (what the listener liked most), best
+// score first; ties keep the manifest's order.
+std::vector<std::string> liked_tracks(const Manifest& manifest) {
+  std::vector<const ManifestItem*> tracks;
+  for (const auto& item : manifest.items)
+    if (item.kind == ManifestItem::Kind::track && item.score) tracks.push_back(&item);
+  std::stable_sort(tracks.begin(), tracks.end(),
+                   [](const ManifestItem* a, const ManifestItem* b) { return *a->score > *b->score; });
+  std::vector<std::string> out;
+  for (const auto* t : tracks) out.push_back(t->path);
+  return out;
 }
 
 // Where a generated track's embedding is kept beside it: the preview of its clean latent,
@@ -175,9 +189,11 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"calibration_seconds", f.calibration_seconds}}},
               {"parent_adapter", p.parent_adapter},
               {"song_paths", p.song_paths},
+              {"liked_paths", p.liked_paths},
               {"generation",
                {{"tracks_per_iteration", p.generation.tracks_per_iteration},
                 {"seeded_fraction", p.generation.seeded_fraction},
+                {"liked_fraction", p.generation.liked_fraction},
                 {"strength", p.generation.strength},
                 {"seconds", p.generation.seconds},
                 {"tags", p.generation.tags},
@@ -251,6 +267,9 @@ IterationPlan plan_from_json(const std::string& text) {
       throw std::runtime_error("plan_version " + std::to_string(version) +
                                " is newer than this tuneloopd reads (" +
                                std::to_string(IterationPlan::kVersion) + ")");
+    // Version-2 plans made no variations of liked tracks.
+    p.generation.liked_fraction = version >= 3 ? g.at("liked_fraction").get<double>() : 0.0;
+    if (version >= 3) p.liked_paths = j.at("liked_paths").get<std::vector<std::string>>();
     if (version >= 2) {
       p.generation.candidates = g.at("candidates").get<int>();
       p.generation.preview_steps = g.at("preview_steps").get<int>();
@@ -314,6 +333,7 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
                                 " on: no songs and no rated or listened track scores above zero");
       store.set_iteration_manifest(it.id, to_json(manifest));
       for (const auto& item : manifest.items) p.fine_tune.examples.push_back({item.path, item.weight});
+      p.liked_paths = liked_tracks(manifest);
       if (contrastive)
         for (const auto& item : manifest.negatives) p.negatives.push_back(item.path);
       p.dataset_size = static_cast<int>(manifest.items.size());
@@ -476,10 +496,27 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       std::vector<model::LatentHandle> latents;
       for (const auto& s : p.song_paths) {
         if (cancel) throw model::Cancelled("iteration cancelled while encoding songs");
-        latents.push_back(song_latent(engine, s, p.latent_dir));
+        latents.push_back(cached_latent(engine, s, p.latent_dir));
       }
       merged = engine.slerp(latents);
     }
+  }
+  // Variations of the tracks the listener liked most, one liked track each, best first.
+  int liked = 0;
+  std::vector<model::LatentHandle> liked_latents;
+  std::vector<std::string> liked_sources;
+  if (!p.liked_paths.empty() && p.generation.liked_fraction > 0) {
+    liked = std::clamp(static_cast<int>(std::lround(n * p.generation.liked_fraction)), 0, n - seeded);
+    for (int i = 0; i < liked && i < static_cast<int>(p.liked_paths.size()); ++i) {
+      if (cancel) throw model::Cancelled("iteration cancelled while encoding liked tracks");
+      try {
+        liked_latents.push_back(cached_latent(engine, p.liked_paths[i], p.latent_dir));
+        liked_sources.push_back(p.liked_paths[i]);
+      } catch (const std::exception& e) {
+        spdlog::warn("loop: iteration {}: no variation of {} ({})", p.number, p.liked_paths[i], e.what());
+      }
+    }
+    if (liked_latents.empty()) liked = 0;
   }
   std::error_code ec;
   fs::create_directories(p.tracks_dir, ec);
@@ -496,6 +533,9 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     g.adapter_strength = p.adapter_strength;
     if (i < seeded) {
       g.seed_latent = merged;
+      g.strength = p.generation.strength;
+    } else if (i < seeded + liked) {
+      g.seed_latent = liked_latents[(i - seeded) % liked_latents.size()];
       g.strength = p.generation.strength;
     } else {
       g.tags = p.generation.tags;
@@ -570,7 +610,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       progress(ip);
     }
     const model::GenerateParams& g = slots[i];
-    const bool is_seeded = i < seeded;
+    const bool is_seeded = i < seeded + liked;
     const audio::Audio a = engine.generate(g);
     GeneratedTrack t;
     t.path = (fs::path(p.tracks_dir) / ("track-" + std::to_string(i + 1) + ".wav")).string();
@@ -584,6 +624,8 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
                 {"adapter", adapter}, {"iteration", p.number}, {"seeded", is_seeded}};
     if (!adapter.empty()) params["adapter_strength"] = g.adapter_strength;
     if (is_seeded) params["strength"] = g.strength;
+    if (i >= seeded && i < seeded + liked)
+      params["variation_of"] = liked_sources[(i - seeded) % liked_sources.size()];
     if (!g.tags.empty()) params["guidance"] = g.guidance;
     if (out.predicted[i]) params["predicted_score"] = *out.predicted[i];
     if (per_slot > 1) params["candidates"] = per_slot;
@@ -658,6 +700,20 @@ void fail_iteration(store::Store& store, const IterationPlan& p, const std::stri
   std::error_code ec;
   if (!p.fine_tune.checkpoint_path.empty())
     fs::remove_all(fs::path(p.fine_tune.checkpoint_path).parent_path(), ec);
+  // No row points at what the job wrote before it stopped: its tracks go. When the
+  // iteration itself is gone (listener.delete cancelled the job), so does what it learnt.
+  if (!p.tracks_dir.empty()) fs::remove_all(p.tracks_dir, ec);
+  bool deleted = false;
+  try {
+    deleted = !store.get_iteration(p.iteration_id).has_value();
+  } catch (const std::exception&) {
+  }
+  if (deleted) {
+    if (!p.fine_tune.output_path.empty()) fs::remove(p.fine_tune.output_path, ec);
+    if (!p.reward_model_path.empty()) fs::remove(p.reward_model_path, ec);
+    spdlog::info("loop: iteration {} was deleted with its listener; removed what its job wrote",
+                 p.number);
+  }
 }
 
 }  // namespace tuneloop::loop

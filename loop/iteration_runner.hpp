@@ -39,8 +39,9 @@ struct FeedbackLabel {
 
 /// Everything the worker needs; stored as the job's params_json.
 struct IterationPlan {
-  /// Plans without a version (1) predate the objective, the reward model and candidates.
-  static constexpr int kVersion = 2;
+  /// Plans without a version (1) predate the objective, the reward model and candidates;
+  /// version 2 predates variations of liked tracks.
+  static constexpr int kVersion = 3;
   store::Id listener_id = 0;
   store::Id iteration_id = 0;
   store::Id job_id = 0;
@@ -49,6 +50,7 @@ struct IterationPlan {
   model::FineTuneRequest fine_tune;  // used when train
   std::string parent_adapter;        // adapter to generate with when !train ("" = none)
   std::vector<std::string> song_paths;  // the listener's songs, for seeded tracks
+  std::vector<std::string> liked_paths;  // the tracks they liked most, best first (variations)
   config::GenerationConfig generation;
   int sampler_steps = 25;
   double guidance = 3.0;
@@ -136,7 +138,9 @@ std::vector<store::Id> finish_iteration(store::Store& store, const IterationPlan
                                         const IterationOutcome& outcome, double seconds_total);
 
 /// Marks the iteration failed and the job failed (or cancelled) with `error`; if the
-/// failed iteration was active, the newest ready one becomes active again. Never throws.
+/// failed iteration was active, the newest ready one becomes active again. Removes the
+/// tracks the job wrote (no row points at them), and its adapter and reward model when the
+/// iteration is gone (its listener was deleted). Never throws.
 void fail_iteration(store::Store& store, const IterationPlan& plan, const std::string& error,
                     bool cancelled = false) noexcept;
 

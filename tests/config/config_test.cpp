@@ -197,7 +197,7 @@ TEST_F(ConfigTest, AConfigWithEveryKeyChangedSurvivesToYamlAndBack) {
   c.model = {Device::cuda, 4, 10, 1.5, Vocoder::griffin_lim, 2.5};
   c.training = {AdapterInit::parent, Objective::kto, 2.5, 4, 16.0, 0.1, 3.0, {"down.*", "mid"}, 100, 4,
                 5e-4, 1, 10, 42, 8, {0.25, 2.0}};
-  c.generation = {8, 0.25, 0.8, 4.5, {"slow", "minor"}, 6, 3, 0.5, 0.0};
+  c.generation = {8, 0.25, 0.5, 0.8, 4.5, {"slow", "minor"}, 6, 3, 0.5, 0.0};
   std::string yaml = to_yaml(c);
   EXPECT_EQ(load_config_string(yaml, dir_ / "printed.yaml"), c) << yaml;
   EXPECT_EQ(load_config_string(to_yaml(Config{}), dir_ / "printed.yaml"), Config{});

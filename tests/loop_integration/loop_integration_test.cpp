@@ -112,10 +112,21 @@ TEST_F(LoopIntegration, RatingsAndIterateMakeANewIterationWithAdapterManifestAnd
   ASSERT_EQ(one["track_ids"].size(), 3u);
   const json tracks = call("tracks.list", {{"iteration", r["iteration_id"]}});
   ASSERT_EQ(tracks.size(), 3u);
+  std::string liked_path;
+  for (const auto& t : call("tracks.list"))
+    if (t["id"] == first[0]) liked_path = t["path"];
+  int variations = 0;
   for (const auto& t : tracks) {
     EXPECT_TRUE(fs::exists(t["path"].get<std::string>()));
     EXPECT_NE(t["path"].get<std::string>().find("iter-1"), std::string::npos);
+    // generation.liked_fraction 0.25 of 3 tracks: one variation of the 5-star track.
+    if (t["params"].contains("variation_of")) {
+      ++variations;
+      EXPECT_EQ(t["params"]["variation_of"], liked_path) << t.dump();
+      EXPECT_TRUE(t["params"]["seeded"].get<bool>()) << t.dump();
+    }
   }
+  EXPECT_EQ(variations, 1) << tracks.dump();
   EXPECT_EQ(call("status")["iteration"]["number"], 1);
 
   const json zero = iteration(0);
@@ -126,7 +137,8 @@ TEST_F(LoopIntegration, RatingsAndIterateMakeANewIterationWithAdapterManifestAnd
 }
 
 TEST_F(LoopIntegration, AKtoIterationLearnsFromLikesAndDislikesAndPicksEachTrackFromCandidates) {
-  make_daemon(3, 3, 2, "  candidates: 3\n  preview_steps: 1\n", "  objective: kto\n");
+  make_daemon(3, 3, 2, "  candidates: 3\n  preview_steps: 1\n  liked_fraction: 0\n",
+              "  objective: kto\n");
   const auto first = start_with_first_batch();
   ASSERT_EQ(first.size(), 3u);
   const json one = rate_and_iterate(first, {5, 3, 1});
@@ -140,8 +152,10 @@ TEST_F(LoopIntegration, AKtoIterationLearnsFromLikesAndDislikesAndPicksEachTrack
   EXPECT_EQ(m["candidates"], 9) << m.dump();         // 3 tracks x 3 candidates
   EXPECT_TRUE(m["reward_accuracy"].is_number()) << m.dump();
   EXPECT_TRUE(fs::exists(m["reward_model"].get<std::string>()));
-  for (const auto& t : call("tracks.list", {{"iteration", r["iteration_id"]}}))
+  for (const auto& t : call("tracks.list", {{"iteration", r["iteration_id"]}})) {
     EXPECT_TRUE(t["predicted_score"].is_number()) << t.dump();
+    EXPECT_FALSE(t["params"].contains("variation_of")) << t.dump();  // liked_fraction 0
+  }
 }
 
 TEST_F(LoopIntegration, TooLittleFeedbackStartsNoIterationAndSaysHowMuchIsMissing) {
@@ -221,6 +235,37 @@ TEST_F(LoopIntegration, ADaemonKilledAfterTheAdapterIsWrittenResumesAtGeneration
   const std::string log = daemon_->log_text();
   EXPECT_NE(log.find("resumes with its adapter already trained"), std::string::npos) << log;
   EXPECT_EQ(call("tracks.list", {{"iteration", iteration(1)["id"]}}).size(), 12u);
+}
+
+TEST_F(LoopIntegration, ListenerDeleteDuringGenerationLeavesNoFileOfTheCancelledJob) {
+  // Enough tracks that the deletion lands while they are still being written.
+  make_daemon(4, 1, 2, "  candidates: 1\n  tracks_per_iteration: 8\n  seconds: 8.0\n");
+  const auto first = start_with_first_batch();
+  call("rate", {{"track_id", first[0]}, {"stars", 5}});
+  call("rate", {{"track_id", first[1]}, {"stars", 2}});
+  const json r = call("iterate");
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  const fs::path tracks = daemon_->data() / "tracks" / "iter-1";
+  auto first_track_written = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(tracks, ec))
+      if (e.path().extension() == ".wav") return true;
+    return false;
+  };
+  wait_for(first_track_written, "iteration 1's first track", 240);
+  ASSERT_FALSE(iteration_done(1)) << "the iteration finished before the listener was deleted";
+  call("listener.delete", {{"confirm", true}});
+  // The cancelled job ends on the worker; then nothing it wrote is left.
+  auto cancelled_job_ended = [&] {
+    const json job = call("job.status")["job"];
+    return job.is_null() || job["id"] != r["job_id"] || job["state"] != "running";
+  };
+  wait_for(cancelled_job_ended, "the cancelled job to end", 120);
+  // fail_iteration runs on the io thread right after the job's state changes.
+  wait_for([&] { return !fs::exists(tracks); }, "the cancelled job's tracks to go", 60);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(daemon_->data() / "adapters", ec))
+    EXPECT_NE(e.path().filename().string().rfind("iter-1-", 0), 0u) << e.path();
 }
 
 TEST_F(LoopIntegration, AFailingJobMarksItsIterationFailedAndLeavesThePreviousOneActive) {
