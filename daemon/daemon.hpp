@@ -114,6 +114,17 @@ class Daemon {
   nlohmann::json play_json(const store::Play& p) const;
   nlohmann::json export_listener(const std::filesystem::path& dir, const std::string& format);
   nlohmann::json delete_listener();
+  // songs.add: the file's part (any thread; throws RpcError, audio::AudioError) and the
+  // row's (io thread; returns the song as songs.list shows it, with "inserted").
+  struct ImportedSong {
+    std::filesystem::path source, copy;
+    std::string sha256;
+    double seconds = 0;
+    int sample_rate = 0;
+  };
+  static ImportedSong import_song_file(const std::filesystem::path& source,
+                                       const std::filesystem::path& songs_dir);
+  nlohmann::json record_song(const ImportedSong& song);
 
   config::Config config_;
   DaemonOverrides overrides_;
@@ -139,6 +150,9 @@ class Daemon {
   // Set when run() returns; the shutdown deadline's watchdog then lets the process be.
   std::shared_ptr<std::atomic<bool>> stopped_ = std::make_shared<std::atomic<bool>>(false);
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // Reads, hashes and copies the files of songs.add off the io thread. Near the end:
+  // destroyed early, finishing the file in hand before what it posts to goes away.
+  asio::thread_pool files_{1};
   // Last member: destroyed first, joining the worker before what it posts to goes away.
   std::unique_ptr<loop::LoopService> loop_;
 };

@@ -205,6 +205,28 @@ auto HttpServer::on_io(F f) -> std::optional<decltype(f())> {
   return future.get();
 }
 
+std::optional<json> HttpServer::call(std::function<json(Session&)> dispatch, const std::string& peer) {
+  // A method that reads a file answers later (Session::defer); this worker waits for it.
+  auto later = std::make_shared<std::promise<json>>();
+  auto later_reply = later->get_future();
+  auto session = std::make_shared<Session>(peer, [later](const json& message) {
+    try {
+      later->set_value(message);
+    } catch (const std::future_error&) {
+      // Answered already; an HTTP request has one reply.
+    }
+  });
+  auto now = on_io([session, dispatch = std::move(dispatch)] {
+    const json reply = dispatch(*session);
+    return std::make_pair(reply, session->deferred_calls() > 0);
+  });
+  if (!now) return std::nullopt;
+  if (!now->second) return now->first;
+  while (later_reply.wait_for(50ms) != std::future_status::ready)
+    if (stopping_) return std::nullopt;
+  return later_reply.get();
+}
+
 void HttpServer::start() {
   token_ = random_token();
   fs::create_directories(options_.data_dir);
@@ -326,10 +348,9 @@ void HttpServer::serve_rpc(const httplib::Request& req, httplib::Response& res) 
   if (req.body.size() > kMaxRpcBytes)
     return set_text(res, 413, "413 payload too large: /rpc takes at most " + std::to_string(kMaxRpcBytes) + " bytes");
   const std::string peer = "http:" + req.remote_addr + ":" + std::to_string(req.remote_port);
-  auto reply = on_io([this, body = req.body, peer] {
-    Session session(peer);
+  auto reply = call([this, body = req.body](Session& session) {
     return dispatcher_.handle(std::string_view(body), session);
-  });
+  }, peer);
   if (!reply) return set_text(res, 503, "503 the daemon is shutting down");
   if (reply->is_null()) {
     res.status = 204;
@@ -431,10 +452,8 @@ void HttpServer::serve_upload(const httplib::Request& req, httplib::Response& re
     }
     json request = {{"jsonrpc", "2.0"}, {"id", 1}, {"method", "songs.add"}, {"params", {{"path", tmp.string()}}}};
     const std::string peer = "http:" + req.remote_addr + ":" + std::to_string(req.remote_port);
-    auto reply = on_io([this, request, peer] {
-      Session session(peer);
-      return dispatcher_.handle(request, session);
-    });
+    auto reply = call([this, request](Session& session) { return dispatcher_.handle(request, session); },
+                      peer);
     std::error_code ec;
     fs::remove(tmp, ec);
     if (!reply) {

@@ -12,6 +12,8 @@
 
 #include "daemon/secrets.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -35,6 +37,7 @@ class io_context;
 namespace tuneloop::rpc {
 class Dispatcher;
 class SessionRegistry;
+class Session;
 }  // namespace tuneloop::rpc
 
 namespace tuneloop::daemon {
@@ -103,6 +106,11 @@ class HttpServer {
   /// Runs `f` on the io thread and waits; nullopt if the server is stopping.
   template <typename F>
   auto on_io(F f) -> std::optional<decltype(f())>;
+  /// Runs `dispatch` on the io thread with a session of this request and waits for the
+  /// reply, also one a method gives later; null json for nothing to send (notifications);
+  /// nullopt if the server is stopping.
+  std::optional<nlohmann::json> call(std::function<nlohmann::json(rpc::Session&)> dispatch,
+                                     const std::string& peer);
 
   asio::io_context& io_;
   const rpc::Dispatcher& dispatcher_;

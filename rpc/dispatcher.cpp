@@ -56,7 +56,7 @@ json Dispatcher::handle(std::string_view text, Session& session) const noexcept 
 
 json Dispatcher::handle(const json& request, Session& session) const noexcept {
   try {
-    if (!request.is_array()) return handle_one(request, session);
+    if (!request.is_array()) return handle_one(request, session, false);
     if (request.empty())
       return error_reply(nullptr, error_object(ErrorCode::invalid_request,
                                                "invalid request: an empty batch"));
@@ -68,7 +68,7 @@ json Dispatcher::handle(const json& request, Session& session) const noexcept {
                                                    std::to_string(kMaxBatchCalls) + " allowed)"));
     json replies = json::array();
     for (const auto& r : request) {
-      json reply = handle_one(r, session);
+      json reply = handle_one(r, session, true);
       if (!reply.is_null()) replies.push_back(std::move(reply));
     }
     return replies.empty() ? json() : replies;
@@ -77,11 +77,12 @@ json Dispatcher::handle(const json& request, Session& session) const noexcept {
   }
 }
 
-json Dispatcher::handle_one(const json& request, Session& session) const noexcept {
+json Dispatcher::handle_one(const json& request, Session& session, bool in_batch) const noexcept {
   const auto started = std::chrono::steady_clock::now();
   json id = nullptr;
   std::string method;
   bool notification = false;
+  bool deferred = false;  // answered later, through the session
   json reply;
   try {
     if (!request.is_object())
@@ -107,9 +108,13 @@ json Dispatcher::handle_one(const json& request, Session& session) const noexcep
     method = name;
     auto p = request.find("params");
     Params params = CommandTable::validate(*command, p == request.end() ? json() : *p);
+    // A batch's replies go out together, so no call in one is answered later.
+    session.begin_call(id, name, !notification && !in_batch);
     json result = command->handler(params, session);
-    reply = {{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+    if (session.end_call()) deferred = true;
+    else reply = {{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
   } catch (...) {
+    session.end_call();  // a handler that defers must not throw afterwards
     reply = error_reply(id, error_from_exception(std::current_exception(), method));
   }
   if (observer_) {
@@ -118,6 +123,7 @@ json Dispatcher::handle_one(const json& request, Session& session) const noexcep
                                           .count());
     try { observer_(method, reply, us); } catch (...) {}
   }
+  if (deferred) return json();
   // An invalid request is answered even without an id: the client could not have meant
   // it as a notification.
   if (notification && !reply.contains("error")) return json();

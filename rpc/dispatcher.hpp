@@ -28,7 +28,8 @@ class Dispatcher {
   explicit Dispatcher(const CommandTable& table) : table_(table) {}
 
   /// Parses and answers one request or batch. Returns the reply (an object, or an array
-  /// for a batch) or a null json when nothing is to be sent (notifications only).
+  /// for a batch) or a null json when nothing is to be sent now (notifications only, or a
+  /// call whose method answers later through the session: Session::defer).
   /// Never throws: every failure becomes a JSON-RPC error object.
   nlohmann::json handle(std::string_view text, Session& session) const noexcept;
   nlohmann::json handle(const nlohmann::json& request, Session& session) const noexcept;
@@ -39,7 +40,7 @@ class Dispatcher {
   }
 
  private:
-  nlohmann::json handle_one(const nlohmann::json& request, Session& session) const noexcept;
+  nlohmann::json handle_one(const nlohmann::json& request, Session& session, bool in_batch) const noexcept;
 
   const CommandTable& table_;
   std::function<void(const std::string&, const nlohmann::json&, long)> observer_;

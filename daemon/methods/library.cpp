@@ -26,42 +26,74 @@ using rpc::RpcError;
 using rpc::Session;
 using namespace detail;
 
+Daemon::ImportedSong Daemon::import_song_file(const fs::path& src, const fs::path& songs_dir) {
+  // Checked readable first, so nothing is copied or stored for a bad file.
+  const audio::Audio a = audio::read_audio(src.string());
+  ImportedSong song;
+  song.source = src;
+  song.sha256 = audio::sha256_file(src.string());
+  std::string ext = lower(src.extension().string());
+  if (ext.empty()) ext = ".audio";
+  song.copy = songs_dir / (song.sha256 + ext);
+  if (!fs::exists(song.copy)) {
+    try {
+      audio::durable_copy(src.string(), song.copy.string());
+    } catch (const audio::AudioError& e) {
+      throw RpcError(ErrorCode::storage_error, e.what());
+    }
+  }
+  song.seconds = a.seconds();
+  song.sample_rate = a.sample_rate;
+  return song;
+}
+
+json Daemon::record_song(const ImportedSong& s) {
+  store::NewSong ns;
+  ns.listener_id = listener_id_;
+  ns.path = s.copy.string();
+  ns.original_name = s.source.filename().string();
+  ns.sha256 = s.sha256;
+  ns.duration_s = s.seconds;
+  ns.sample_rate = s.sample_rate;
+  const store::SongAdded added = store_->add_song(ns);
+  json song = song_json(*store_->get_song(added.id));
+  song["inserted"] = added.inserted;
+  if (added.inserted) {
+    spdlog::info("song: added song={} from={}", added.id, s.source.string());
+    publish("song.added", song);
+  }
+  return song;
+}
+
 void Daemon::add_library_methods() {
   using P = rpc::Param;
   using T = rpc::JsonType;
   auto& t = table_;
 
   t.add({"songs.add", {P::req("path", T::string)},
-         [this](const Params& p, Session&) -> json {
+         [this](const Params& p, Session& session) -> json {
            const fs::path src = fs::absolute(p.get<std::string>("path"));
-           // Checked readable first, so nothing is copied or stored for a bad file.
-           const audio::Audio a = audio::read_audio(src.string());
-           const std::string sha = audio::sha256_file(src.string());
-           std::string ext = lower(src.extension().string());
-           if (ext.empty()) ext = ".audio";
-           const fs::path dest = config_.paths.data_dir / "songs" / (sha + ext);
-           if (!fs::exists(dest)) {
-             try {
-               audio::durable_copy(src.string(), dest.string());
-             } catch (const audio::AudioError& e) {
-               throw RpcError(ErrorCode::storage_error, e.what());
-             }
+           const fs::path songs = config_.paths.data_dir / "songs";
+           // A long file takes a while to decode, hash and copy: off the io thread when
+           // the transport can take the reply later.
+           if (auto later = session.defer()) {
+             asio::post(files_, [this, src, songs, later = *later] {
+               try {
+                 ImportedSong song = import_song_file(src, songs);
+                 asio::post(io_, [this, song = std::move(song), later] {
+                   try {
+                     later.result(record_song(song));
+                   } catch (...) {
+                     later.error(std::current_exception());
+                   }
+                 });
+               } catch (...) {
+                 asio::post(io_, [later, error = std::current_exception()] { later.error(error); });
+               }
+             });
+             return nullptr;
            }
-           store::NewSong ns;
-           ns.listener_id = listener_id_;
-           ns.path = dest.string();
-           ns.original_name = src.filename().string();
-           ns.sha256 = sha;
-           ns.duration_s = a.seconds();
-           ns.sample_rate = a.sample_rate;
-           const store::SongAdded added = store_->add_song(ns);
-           json song = song_json(*store_->get_song(added.id));
-           song["inserted"] = added.inserted;
-           if (added.inserted) {
-             spdlog::info("song: added song={} from={}", added.id, src.string());
-             publish("song.added", song);
-           }
-           return song;
+           return record_song(import_song_file(src, songs));
          }, "0.1", "Adds one of the listener's own audio files (copied, de-duplicated by content)."});
 
   t.add({"songs.list", {}, [this](const Params&, Session&) -> json {

@@ -178,6 +178,23 @@ TEST_F(DaemonTest, ASongIsCopiedIntoTheDataFolderOnceByContent) {
   EXPECT_TRUE(c.call("songs.list").empty());
 }
 
+TEST_F(DaemonTest, ALongSongBeingAddedDoesNotHoldUpOtherClients) {
+  // An hour of audio: reading, hashing and copying it takes far longer than a ping.
+  const auto song = write_tone(d.dir() / "long.wav", 3600, 220);
+  Client adder = d.client();
+  adder.send_raw(R"({"jsonrpc":"2.0","id":1,"method":"songs.add","params":{"path":")" + song.string() +
+                 "\"}}\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the line is read
+  Client other = d.client();
+  EXPECT_EQ(other.call("ping"), "pong");
+  // The io thread answered while the file was still being worked on: no reply yet.
+  EXPECT_FALSE(adder.read_line(0).has_value());
+  const json added = json::parse(*adder.read_line(120000));
+  EXPECT_EQ(added["id"], 1);
+  EXPECT_TRUE(added["result"]["inserted"].get<bool>()) << added.dump();
+  EXPECT_NEAR(added["result"]["duration"].get<double>(), 3600, 0.1);
+}
+
 TEST_F(DaemonTest, ABatchGetsOneReplyPerRequestAndNoneForNotifications) {
   Client c = d.client();
   c.send_raw(R"([{"jsonrpc":"2.0","id":1,"method":"ping"},)"

@@ -106,3 +106,79 @@ TEST_F(DispatcherTest, ABatchOverTheCapIsRefusedAsAWhole) {
   ASSERT_TRUE(reply.is_object());
   EXPECT_EQ(reply["error"]["code"], -32600);
 }
+
+namespace {
+
+// A method that answers later when it may (as songs.add does), else at once.
+struct LaterTest : ::testing::Test {
+  CommandTable table;
+  std::vector<LaterReply> pending;
+  std::vector<json> sent;
+  LaterTest() {
+    table.add({"slow", {Param::opt("fail", JsonType::boolean)},
+               [this](const Params& p, Session& s) -> json {
+                 if (auto later = s.defer()) {
+                   pending.push_back(*later);
+                   return nullptr;
+                 }
+                 if (p.value("fail", false)) throw std::runtime_error("no such file");
+                 return "now";
+               },
+               "0.1", "Answers later when it may."});
+  }
+  Session sending() {
+    return Session("test", [this](const json& j) { sent.push_back(j); });
+  }
+};
+
+}  // namespace
+
+TEST_F(LaterTest, ARequestIsAnsweredLaterThroughTheSessionWithItsId) {
+  Session s = sending();
+  EXPECT_TRUE(Dispatcher(table).handle(std::string_view(R"({"jsonrpc":"2.0","id":7,"method":"slow"})"), s).is_null());
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_TRUE(sent.empty());
+  pending[0].result("later");
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0], json({{"jsonrpc", "2.0"}, {"id", 7}, {"result", "later"}}));
+  EXPECT_EQ(s.deferred_calls(), 1);
+}
+
+TEST_F(LaterTest, ALaterErrorIsMappedAsTheDispatcherMapsAThrownOne) {
+  Session s = sending();
+  Dispatcher(table).handle(std::string_view(R"({"jsonrpc":"2.0","id":"a","method":"slow"})"), s);
+  ASSERT_EQ(pending.size(), 1u);
+  pending[0].error(std::make_exception_ptr(std::runtime_error("disk on fire")));
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0]["id"], "a");
+  EXPECT_EQ(sent[0]["error"]["code"], -32603);
+  EXPECT_NE(sent[0]["error"]["message"].get<std::string>().find("slow: internal error: disk on fire"),
+            std::string::npos);
+}
+
+TEST_F(LaterTest, BatchesNotificationsAndSessionsThatCannotSendAreAnsweredAtOnce) {
+  Session s = sending();
+  const json batch = Dispatcher(table).handle(
+      std::string_view(R"([{"jsonrpc":"2.0","id":1,"method":"slow"},{"jsonrpc":"2.0","id":2,"method":"slow"}])"), s);
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[0]["result"], "now");
+  EXPECT_TRUE(Dispatcher(table).handle(std::string_view(R"({"jsonrpc":"2.0","method":"slow"})"), s).is_null());
+  Session mute("mute");
+  EXPECT_EQ(Dispatcher(table).handle(std::string_view(R"({"jsonrpc":"2.0","id":3,"method":"slow"})"), mute)["result"],
+            "now");
+  EXPECT_TRUE(pending.empty());
+  EXPECT_TRUE(sent.empty());
+  // The next single request may defer again.
+  Dispatcher(table).handle(std::string_view(R"({"jsonrpc":"2.0","id":4,"method":"slow"})"), s);
+  EXPECT_EQ(pending.size(), 1u);
+}
+
+TEST_F(LaterTest, AReplyForASessionThatHasGoneIsDropped) {
+  {
+    Session s = sending();
+    Dispatcher(table).handle(std::string_view(R"({"jsonrpc":"2.0","id":1,"method":"slow"})"), s);
+  }
+  ASSERT_EQ(pending.size(), 1u);
+  pending[0].result("too late");
+  EXPECT_TRUE(sent.empty());
+}
