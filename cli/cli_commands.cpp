@@ -101,16 +101,19 @@ void print_tracks(const json& tracks) {
     std::cout << "no tracks\n";
     return;
   }
-  std::printf("%6s  %9s  %6s  %5s  %9s  %-16s  %s\n", "id", "iteration", "length", "stars",
-              "predicted", "tags", "file");
+  std::printf("%6s  %9s  %6s  %5s  %9s  %9s  %-16s  %s\n", "id", "iteration", "length", "stars",
+              "predicted", "variation", "tags", "file");
   for (const auto& t : tracks) {
     char predicted[16] = "-";
     if (t.contains("predicted_score") && t["predicted_score"].is_number())
       std::snprintf(predicted, sizeof predicted, "%.2f", t["predicted_score"].get<double>());
-    std::printf("%6lld  %9s  %6s  %5s  %9s  %-16s  %s\n", static_cast<long long>(t["id"].get<std::int64_t>()),
+    // The liked track this one varies, if it is a variation.
+    const std::string variation =
+        t.contains("variation_of") && t["variation_of"].is_number() ? "of " + t["variation_of"].dump() : "-";
+    std::printf("%6lld  %9s  %6s  %5s  %9s  %9s  %-16s  %s\n", static_cast<long long>(t["id"].get<std::int64_t>()),
                 t["iteration_id"].is_null() ? "-" : t["iteration_id"].dump().c_str(),
                 mmss(t.value("duration", 0.0)).c_str(), stars_text(t["stars"]).c_str(), predicted,
-                t.value("tags", "").c_str(), t.value("path", "").c_str());
+                variation.c_str(), t.value("tags", "").c_str(), t.value("path", "").c_str());
   }
 }
 

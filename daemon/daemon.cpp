@@ -533,7 +533,11 @@ json Daemon::track_json(const store::Track& t) {
           // The reward model's prediction for this listener when the track was chosen (0-1).
           {"predicted_score", params.is_object() && params.contains("predicted_score")
                                   ? params["predicted_score"]
-                                  : json(nullptr)}};
+                                  : json(nullptr)},
+          // The liked track it is a variation of (generation.liked_fraction).
+          {"variation_of", params.is_object() && params.contains("variation_of")
+                               ? params["variation_of"]
+                               : json(nullptr)}};
 }
 
 json Daemon::song_json(const store::Song& s) const {

@@ -75,15 +75,13 @@ model::LatentHandle cached_latent(model::Engine& engine, const std::string& path
 
 // The generated tracks among the fine-tune's examples (what the listener liked most), best
 // score first; ties keep the manifest's order.
-std::vector<std::string> liked_tracks(const Manifest& manifest) {
+std::vector<const ManifestItem*> liked_tracks(const Manifest& manifest) {
   std::vector<const ManifestItem*> tracks;
   for (const auto& item : manifest.items)
     if (item.kind == ManifestItem::Kind::track && item.score) tracks.push_back(&item);
   std::stable_sort(tracks.begin(), tracks.end(),
                    [](const ManifestItem* a, const ManifestItem* b) { return *a->score > *b->score; });
-  std::vector<std::string> out;
-  for (const auto* t : tracks) out.push_back(t->path);
-  return out;
+  return tracks;
 }
 
 // Where a generated track's embedding is kept beside it: the preview of its clean latent,
@@ -190,6 +188,7 @@ std::string plan_to_json(const IterationPlan& p) {
               {"parent_adapter", p.parent_adapter},
               {"song_paths", p.song_paths},
               {"liked_paths", p.liked_paths},
+              {"liked_ids", p.liked_ids},
               {"generation",
                {{"tracks_per_iteration", p.generation.tracks_per_iteration},
                 {"seeded_fraction", p.generation.seeded_fraction},
@@ -269,7 +268,12 @@ IterationPlan plan_from_json(const std::string& text) {
                                std::to_string(IterationPlan::kVersion) + ")");
     // Version-2 plans made no variations of liked tracks.
     p.generation.liked_fraction = version >= 3 ? g.at("liked_fraction").get<double>() : 0.0;
-    if (version >= 3) p.liked_paths = j.at("liked_paths").get<std::vector<std::string>>();
+    if (version >= 3) {
+      p.liked_paths = j.at("liked_paths").get<std::vector<std::string>>();
+      p.liked_ids = j.at("liked_ids").get<std::vector<store::Id>>();
+      if (p.liked_ids.size() != p.liked_paths.size())
+        throw std::runtime_error("liked_ids and liked_paths differ in length");
+    }
     if (version >= 2) {
       p.generation.candidates = g.at("candidates").get<int>();
       p.generation.preview_steps = g.at("preview_steps").get<int>();
@@ -333,7 +337,10 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
                                 " on: no songs and no rated or listened track scores above zero");
       store.set_iteration_manifest(it.id, to_json(manifest));
       for (const auto& item : manifest.items) p.fine_tune.examples.push_back({item.path, item.weight});
-      p.liked_paths = liked_tracks(manifest);
+      for (const ManifestItem* t : liked_tracks(manifest)) {
+        p.liked_paths.push_back(t->path);
+        p.liked_ids.push_back(t->id);
+      }
       if (contrastive)
         for (const auto& item : manifest.negatives) p.negatives.push_back(item.path);
       p.dataset_size = static_cast<int>(manifest.items.size());
@@ -504,14 +511,14 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
   // Variations of the tracks the listener liked most, one liked track each, best first.
   int liked = 0;
   std::vector<model::LatentHandle> liked_latents;
-  std::vector<std::string> liked_sources;
+  std::vector<store::Id> liked_sources;
   if (!p.liked_paths.empty() && p.generation.liked_fraction > 0) {
     liked = std::clamp(static_cast<int>(std::lround(n * p.generation.liked_fraction)), 0, n - seeded);
     for (int i = 0; i < liked && i < static_cast<int>(p.liked_paths.size()); ++i) {
       if (cancel) throw model::Cancelled("iteration cancelled while encoding liked tracks");
       try {
         liked_latents.push_back(cached_latent(engine, p.liked_paths[i], p.latent_dir));
-        liked_sources.push_back(p.liked_paths[i]);
+        liked_sources.push_back(p.liked_ids[i]);
       } catch (const std::exception& e) {
         spdlog::warn("loop: iteration {}: no variation of {} ({})", p.number, p.liked_paths[i], e.what());
       }

@@ -51,6 +51,7 @@ struct IterationPlan {
   std::string parent_adapter;        // adapter to generate with when !train ("" = none)
   std::vector<std::string> song_paths;  // the listener's songs, for seeded tracks
   std::vector<std::string> liked_paths;  // the tracks they liked most, best first (variations)
+  std::vector<store::Id> liked_ids;      // their track ids, in the same order
   config::GenerationConfig generation;
   int sampler_steps = 25;
   double guidance = 3.0;

@@ -172,8 +172,12 @@ function renderNowPlaying() {
   // Why this track: the reward model's guess of how much the listener will like it.
   const predicted = $('predicted');
   const score = t && typeof t.predicted_score === 'number' ? t.predicted_score : null;
-  predicted.hidden = score === null;
-  if (score !== null) predicted.textContent = `Picked for you: predicted liking ${Math.round(100 * score)} %`;
+  const variation = t && typeof t.variation_of === 'number';
+  predicted.hidden = score === null && !variation;
+  const why = [];
+  if (variation) why.push('a variation of a track you liked');
+  if (score !== null) why.push(`predicted liking ${Math.round(100 * score)} %`);
+  if (why.length) predicted.textContent = `Picked for you: ${why.join(', ')}`;
 }
 
 // ------------------------------------------------------------------ stars
