@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -24,7 +26,8 @@ using nlohmann::json;
 class LoopIntegration : public ::testing::Test {
  protected:
   void make_daemon(int training_steps, int min_feedback, int checkpoint_every = 2,
-                   const std::string& generation_extra = "", const std::string& training_extra = "") {
+                   const std::string& generation_extra = "", const std::string& training_extra = "",
+                   const std::string& audio_output = "none") {
     const std::string yaml =
         "model:\n  steps: 2\n  device: cpu\n"
         "training:\n  steps: " + std::to_string(training_steps) +
@@ -37,7 +40,7 @@ class LoopIntegration : public ::testing::Test {
         "schedule:\n  min_feedback: " + std::to_string(min_feedback) +
         "\n  after_new_ratings: 0\n"
         "dataset:\n  min_ratings: 2\n";
-    daemon_ = std::make_unique<ScratchDaemon>("none", yaml);
+    daemon_ = std::make_unique<ScratchDaemon>(audio_output, audio_output == "none" ? yaml : "  sample_rate: 16000\n" + yaml);
     daemon_->use_weights(weights_.file("w"));
     write_fixture_weights(weights_.file("w"));
   }
@@ -264,6 +267,35 @@ TEST_F(LoopIntegration, ListenerDeleteDuringGenerationLeavesNoFileOfTheCancelled
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(daemon_->data() / "adapters", ec))
     EXPECT_NE(e.path().filename().string().rfind("iter-1-", 0), 0u) << e.path();
+}
+
+// What the sanitiser builds (scripts/sanitize.sh) look at most: the worker loading the
+// model while SIGHUP replaces the config, and fine-tuning while the player's thread plays.
+TEST_F(LoopIntegration, ASighupDuringTheModelLoadAndAFineTuneBesidePlaybackLeaveEverythingWhole) {
+  if (std::system("test \"$(jack_wait -c 2>/dev/null)\" = running") != 0)
+    GTEST_SKIP() << "no JACK server (scripts/test.sh starts a dummy one)";
+  make_daemon(40, 1, 10, "", "", "portaudio");
+  daemon_->start();
+  for (int i = 0; i < 5 && !iteration_done(0); ++i) {  // iteration 0 loads the model now
+    ::kill(daemon_->pid(), SIGHUP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  wait_for([&] { return iteration_done(0); }, "iteration 0");
+  ASSERT_EQ(iteration(0)["status"], "ready") << daemon_->log_text();
+  const auto first = call("tracks.list");
+  call("rate", {{"track_id", first[0]["id"]}, {"stars", 5}});
+  call("rate", {{"track_id", first[1]["id"]}, {"stars", 2}});
+
+  const json tone = call("tracks.add", {{"path", write_tone(daemon_->dir() / "tone.wav", 600).string()}});
+  call("player.play", {{"track_id", tone["id"]}});
+  const json r = call("iterate");
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  ::kill(daemon_->pid(), SIGHUP);
+  wait_for([&] { return iteration_done(1); }, "iteration 1 beside playback", 240);
+  EXPECT_EQ(iteration(1)["status"], "ready") << daemon_->log_text();
+  const json st = call("status");
+  EXPECT_EQ(st["state"], "playing") << st.dump();
+  EXPECT_EQ(st["track"]["id"], tone["id"]) << st.dump();
 }
 
 TEST_F(LoopIntegration, AFailingJobMarksItsIterationFailedAndLeavesThePreviousOneActive) {
