@@ -508,7 +508,8 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       merged = engine.slerp(latents);
     }
   }
-  // Variations of the tracks the listener liked most, one liked track each, best first.
+  // Variations of the tracks the listener liked most, best first, cycling through them when
+  // there are fewer than slots.
   int liked = 0;
   std::vector<model::LatentHandle> liked_latents;
   std::vector<store::Id> liked_sources;
