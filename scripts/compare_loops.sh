@@ -14,19 +14,20 @@ mkdir -p "$out"
 
 # name -> tuneloopd settings over the study's daemon_config
 declare -A setting=(
-  [today]="training.init=parent training.objective=sft generation.candidates=1 generation.liked_fraction=0"
+  [today]="training.init=parent training.objective=sft generation.candidates=1 model.adapter_strength=1 generation.liked_fraction=0"
   [strength05]="training.init=parent training.objective=sft generation.candidates=1 model.adapter_strength=0.5 generation.liked_fraction=0"
   [strength07]="training.init=parent training.objective=sft generation.candidates=1 model.adapter_strength=0.7 generation.liked_fraction=0"
-  [parent_cand]="training.init=parent training.objective=sft generation.candidates=4 generation.liked_fraction=0"
-  [base]="training.init=base training.objective=sft generation.candidates=1 generation.liked_fraction=0"
-  [base_cand]="training.init=base training.objective=sft generation.candidates=4 generation.liked_fraction=0"
+  [parent_cand]="training.init=parent training.objective=sft generation.candidates=4 model.adapter_strength=1 generation.liked_fraction=0"
+  [base]="training.init=base training.objective=sft generation.candidates=1 model.adapter_strength=1 generation.liked_fraction=0"
+  [base_cand]="training.init=base training.objective=sft generation.candidates=4 model.adapter_strength=1 generation.liked_fraction=0"
   [base_cand05]="training.init=base training.objective=sft generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0"
-  [kto_cand]="training.init=base training.objective=kto generation.candidates=4 generation.liked_fraction=0"
-  [dpo_cand]="training.init=base training.objective=dpo generation.candidates=4 generation.liked_fraction=0"
-  [rwr_cand]="training.init=base training.objective=rwr generation.candidates=4 generation.liked_fraction=0"
   [base_cand05_liked]="training.init=base training.objective=sft generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.25"
+  [kto_cand]="training.init=base training.objective=kto generation.candidates=4 model.adapter_strength=1 generation.liked_fraction=0"
+  [dpo_cand05]="training.init=base training.objective=dpo generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0"
+  [dpo_cand05_liked]="training.init=base training.objective=dpo generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.25"
+  [rwr_cand05]="training.init=base training.objective=rwr generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0"
 )
-names=${SETTINGS:-"today strength05 base_cand base_cand05 base_cand05_liked kto_cand dpo_cand rwr_cand parent_cand base strength07"}
+names=${SETTINGS:-"today strength05 base_cand base_cand05 base_cand05_liked kto_cand dpo_cand05 dpo_cand05_liked rwr_cand05 parent_cand base strength07"}
 
 for seed in $seeds; do
   for name in $names; do

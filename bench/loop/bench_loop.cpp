@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   std::string weights;
   int threads = 0, steps = 0, batch = 0, sampler_steps = 0, tracks = 0;
   double seconds = 0;
+  std::string objective;
   app.add_option("weights", weights, "base-model weights folder (default: model/weights, else a fixture)");
   app.add_option("--threads", threads, "LibTorch threads (default: training.threads)");
   app.add_option("--steps", steps, "fine-tune steps (default: training.steps)");
@@ -107,6 +108,8 @@ int main(int argc, char** argv) {
   app.add_option("--sampler-steps", sampler_steps, "sampler steps per track (default: model.steps)");
   app.add_option("--tracks", tracks, "tracks per iteration (default: generation.tracks_per_iteration)");
   app.add_option("--seconds", seconds, "seconds per track (default: generation.seconds)");
+  app.add_option("--objective", objective, "sft | kto | dpo | rwr (default: training.objective)")
+      ->check(CLI::IsMember({"sft", "kto", "dpo", "rwr"}));
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they come, also in a log file
 
@@ -130,6 +133,8 @@ int main(int argc, char** argv) {
   if (sampler_steps > 0) cfg.model.steps = sampler_steps;
   if (tracks > 0) cfg.generation.tracks_per_iteration = tracks;
   if (seconds > 0) cfg.generation.seconds = seconds;
+  for (auto o : {config::Objective::sft, config::Objective::kto, config::Objective::dpo, config::Objective::rwr})
+    if (objective == config::to_string(o)) cfg.training.objective = o;
   std::printf("model: %s\n", fixture ? "FIXTURE (no weights given, model/weights/ is empty; figures are not the target's)"
                                      : cfg.paths.weights_dir.c_str());
   std::printf("config: %d tracks x %.1f s, %d fine-tune steps (batch %d, rank %d), %d sampler steps, %d threads\n",
