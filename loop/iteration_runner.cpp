@@ -161,6 +161,8 @@ std::string plan_to_json(const IterationPlan& p) {
   json feedback = json::array();
   for (const auto& l : p.feedback)
     feedback.push_back({{"path", l.path}, {"label", l.label}, {"weight", l.weight}, {"rated", l.rated}});
+  json liked = json::array();
+  for (const auto& l : p.liked) liked.push_back({{"id", l.id}, {"path", l.path}});
   return json{{"plan_version", IterationPlan::kVersion},
               {"listener_id", p.listener_id},
               {"iteration_id", p.iteration_id},
@@ -187,8 +189,7 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"calibration_seconds", f.calibration_seconds}}},
               {"parent_adapter", p.parent_adapter},
               {"song_paths", p.song_paths},
-              {"liked_paths", p.liked_paths},
-              {"liked_ids", p.liked_ids},
+              {"liked", liked},
               {"generation",
                {{"tracks_per_iteration", p.generation.tracks_per_iteration},
                 {"seeded_fraction", p.generation.seeded_fraction},
@@ -269,10 +270,8 @@ IterationPlan plan_from_json(const std::string& text) {
     // Version-2 plans made no variations of liked tracks.
     p.generation.liked_fraction = version >= 3 ? g.at("liked_fraction").get<double>() : 0.0;
     if (version >= 3) {
-      p.liked_paths = j.at("liked_paths").get<std::vector<std::string>>();
-      p.liked_ids = j.at("liked_ids").get<std::vector<store::Id>>();
-      if (p.liked_ids.size() != p.liked_paths.size())
-        throw std::runtime_error("liked_ids and liked_paths differ in length");
+      for (const auto& l : j.at("liked"))
+        p.liked.push_back({l.at("id").get<store::Id>(), l.at("path").get<std::string>()});
     }
     if (version >= 2) {
       p.generation.candidates = g.at("candidates").get<int>();
@@ -338,8 +337,7 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
       store.set_iteration_manifest(it.id, to_json(manifest));
       for (const auto& item : manifest.items) p.fine_tune.examples.push_back({item.path, item.weight});
       for (const ManifestItem* t : liked_tracks(manifest)) {
-        p.liked_paths.push_back(t->path);
-        p.liked_ids.push_back(t->id);
+        p.liked.push_back({t->id, t->path});
       }
       if (contrastive)
         for (const auto& item : manifest.negatives) p.negatives.push_back(item.path);
@@ -513,15 +511,15 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
   int liked = 0;
   std::vector<model::LatentHandle> liked_latents;
   std::vector<store::Id> liked_sources;
-  if (!p.liked_paths.empty() && p.generation.liked_fraction > 0) {
+  if (!p.liked.empty() && p.generation.liked_fraction > 0) {
     liked = std::clamp(static_cast<int>(std::lround(n * p.generation.liked_fraction)), 0, n - seeded);
-    for (int i = 0; i < liked && i < static_cast<int>(p.liked_paths.size()); ++i) {
+    for (int i = 0; i < liked && i < static_cast<int>(p.liked.size()); ++i) {
       if (cancel) throw model::Cancelled("iteration cancelled while encoding liked tracks");
       try {
-        liked_latents.push_back(cached_latent(engine, p.liked_paths[i], p.latent_dir));
-        liked_sources.push_back(p.liked_ids[i]);
+        liked_latents.push_back(cached_latent(engine, p.liked[i].path, p.latent_dir));
+        liked_sources.push_back(p.liked[i].id);
       } catch (const std::exception& e) {
-        spdlog::warn("loop: iteration {}: no variation of {} ({})", p.number, p.liked_paths[i], e.what());
+        spdlog::warn("loop: iteration {}: no variation of {} ({})", p.number, p.liked[i].path, e.what());
       }
     }
     if (liked_latents.empty()) liked = 0;

@@ -37,6 +37,12 @@ struct FeedbackLabel {
   bool rated = false;
 };
 
+/// A track the listener liked most, which variations start from.
+struct LikedTrack {
+  store::Id id = 0;
+  std::string path;
+};
+
 /// Everything the worker needs; stored as the job's params_json.
 struct IterationPlan {
   /// Plans without a version (1) predate the objective, the reward model and candidates;
@@ -50,8 +56,7 @@ struct IterationPlan {
   model::FineTuneRequest fine_tune;  // used when train
   std::string parent_adapter;        // adapter to generate with when !train ("" = none)
   std::vector<std::string> song_paths;  // the listener's songs, for seeded tracks
-  std::vector<std::string> liked_paths;  // the tracks they liked most, best first (variations)
-  std::vector<store::Id> liked_ids;      // their track ids, in the same order
+  std::vector<LikedTrack> liked;        // the tracks they liked most, best first (variations)
   config::GenerationConfig generation;
   int sampler_steps = 25;
   double guidance = 3.0;
