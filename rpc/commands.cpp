@@ -3,6 +3,7 @@
 #include "rpc/errors.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 
 namespace tuneloop::rpc {
@@ -33,6 +34,14 @@ const Command* CommandTable::find(const std::string& name) const {
 }
 
 namespace {
+
+// Whether an integer-valued number is a 64-bit signed integer (1e300 and 2^64 - 1 are not:
+// converting them would be undefined or wrap to another id).
+bool fits_int64(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX);
+  if (v.is_number_float()) return v.get<double>() >= -0x1p63 && v.get<double>() < 0x1p63;
+  return true;
+}
 
 bool has_type(const nlohmann::json& v, JsonType type) {
   switch (type) {
@@ -104,6 +113,8 @@ Params CommandTable::validate(const Command& c, const nlohmann::json& params) {
     const auto& v = *it;
     if (!has_type(v, p.type))
       throw bad_param(c, p.name, "must be " + std::string(to_string(p.type)) + ", not " + type_name(v));
+    if (p.type == JsonType::integer && !fits_int64(v))
+      throw bad_param(c, p.name, "is out of range for an integer, not " + v.dump());
     if (p.type == JsonType::integer && v.is_number_float()) *it = static_cast<std::int64_t>(v.get<double>());
     if (v.is_number()) {
       const double x = v.get<double>();

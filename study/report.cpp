@@ -755,11 +755,8 @@ void write_plot_data(const json& s, const fs::path& dir) {
   if (!f) throw ReportError("cannot write " + (dir / "plots.gp").string());
 }
 
-namespace {
-constexpr int kGnuplotTimeoutMs = 60000;
-}  // namespace
-
-std::vector<fs::path> render_plots(const fs::path& dir, const std::string& gnuplot) {
+std::vector<fs::path> render_plots(const fs::path& dir, const std::string& gnuplot,
+                                   std::chrono::milliseconds timeout) {
   const fs::path log = dir / "gnuplot.log";
   const pid_t pid = ::fork();
   if (pid < 0) throw ReportError("cannot start " + gnuplot + ": fork failed");
@@ -774,17 +771,18 @@ std::vector<fs::path> render_plots(const fs::path& dir, const std::string& gnupl
     ::execlp(gnuplot.c_str(), gnuplot.c_str(), "plots.gp", static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  // gnuplot gets a minute: a wedged one must not hold up the daemon's study.export.
   int status = 0;
-  for (int waited_ms = 0;; waited_ms += 20) {
+  for (std::chrono::milliseconds waited{0};; waited += std::chrono::milliseconds(20)) {
     const pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid || (r < 0 && errno != EINTR)) break;
-    if (waited_ms >= kGnuplotTimeoutMs) {
+    if (waited >= timeout) {
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
+      std::ostringstream limit;
+      limit << static_cast<double>(timeout.count()) / 1000.0;
       throw ReportError("'" + gnuplot + " plots.gp' in " + dir.string() + " did not finish within " +
-                        std::to_string(kGnuplotTimeoutMs / 1000) + " s; killed");
+                        limit.str() + " s; killed");
     }
     ::usleep(20000);
   }

@@ -3,6 +3,7 @@
 // report.md and plots (rendered by gnuplot). Pure apart from the file writing and the gnuplot
 // call, so it is tested on synthetic events and re-run on a finished study's files.
 
+#include <chrono>
 #include <filesystem>
 #include <iosfwd>
 #include <limits>
@@ -90,9 +91,11 @@ std::string render_markdown(const nlohmann::json& summary);
 void write_plot_data(const nlohmann::json& summary, const std::filesystem::path& dir);
 
 /// Runs gnuplot on dir/plots.gp; returns the images written (PNG via pngcairo).
-/// Throws ReportError when gnuplot can't be run or fails.
-std::vector<std::filesystem::path> render_plots(const std::filesystem::path& dir,
-                                                const std::string& gnuplot = "gnuplot");
+/// Throws ReportError when gnuplot can't be run or fails, or (killed) when it takes longer
+/// than `timeout`: a wedged one must not hold up the daemon's study.export.
+std::vector<std::filesystem::path> render_plots(
+    const std::filesystem::path& dir, const std::string& gnuplot = "gnuplot",
+    std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 /// Everything: events.csv, iterations.csv (when `iterations` is not empty; a stale one is
 /// removed otherwise), summary.json, report.md, plot data and, if `plots`, the images.

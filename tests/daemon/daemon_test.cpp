@@ -7,8 +7,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstring>
+#include <functional>
 #include <fstream>
 #include <thread>
 #include <cstdio>
@@ -535,4 +539,107 @@ TEST(Cli, TheModelToolsLiveUnderModelAndTheirOldNamesStillRunHidden) {
   const std::string old = run_capture(cli + " generate --help 2>&1", &status);
   EXPECT_EQ(WEXITSTATUS(status), 0) << old;
   EXPECT_NE(old.find("--seed"), std::string::npos) << old;
+}
+
+// Runs `body` in a child process as the unprivileged user nobody (uid/gid 65534); returns its
+// exit code, or -1 when it could not become nobody.
+int as_nobody(const std::function<int()>& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(255);
+    ::_exit(body());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) != 255 ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(DaemonTest, AnotherUsersConnectionIsClosedUnansweredEvenWhenTheSocketIsOpenToAll) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to connect as another user";
+  // Take away the file permissions, the first guard, so the daemon's own check is what is left.
+  fs::permissions(d.dir(), fs::perms::all);
+  fs::permissions(d.socket().parent_path(), fs::perms::all);
+  fs::permissions(d.socket(), fs::perms::all);
+  const std::string socket = d.socket().string();
+  const std::string line = R"({"jsonrpc":"2.0","id":1,"method":"ping"})" "\n";
+  const int code = as_nobody([&socket, &line] {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 2;
+    (void)::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+    char buf[256];
+    return ::recv(fd, buf, sizeof buf, 0) <= 0 ? 0 : 1;  // 0: closed without an answer
+  });
+  ASSERT_NE(code, -1) << "could not become nobody";
+  ASSERT_NE(code, 2) << "nobody could not connect to a socket open to all";
+  EXPECT_EQ(code, 0) << "another user's ping was answered";
+  EXPECT_NE(d.log_text().find("refused a connection from uid 65534"), std::string::npos) << d.log_text();
+  EXPECT_EQ(d.client().call("ping"), "pong");
+}
+
+TEST(Cli, ASocketServedByAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to serve a socket as another user";
+  TempDir tmp("tuneloop-foreign-socket");
+  fs::permissions(tmp.path(), fs::perms::all);
+  const fs::path socket = tmp.path() / "tuneloop.sock";
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t server = ::fork();
+  if (server == 0) {  // nobody listens at the path and says so
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 4) != 0) ::_exit(1);
+    ::chmod(socket.c_str(), 0777);
+    (void)::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  const bool listening = ::read(ready[0], &byte, 1) == 1;
+  ::close(ready[0]);
+  std::string error;
+  if (listening) {
+    try {
+      (void)Client::connect_unix(socket);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  ::kill(server, SIGKILL);
+  ::waitpid(server, nullptr, 0);
+  ASSERT_TRUE(listening) << "the other user's server did not start";
+  EXPECT_NE(error.find("served by uid 65534, not by this user"), std::string::npos) << error;
+}
+
+TEST(Cli, TuneloopUiOpensAPrivateRedirectSoTheTokenIsNeverInACommandLine) {
+  const auto cli = (fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloop").string();
+  TempDir tmp("tuneloop-ui-open");
+  const fs::path data = tmp.path() / "data", bin = tmp.path() / "bin", seen = tmp.path() / "argv";
+  fs::create_directories(data);
+  fs::create_directories(bin);
+  const std::string url = "http://127.0.0.1:8754/?token=sekret-0123456789abcdef";
+  std::ofstream(data / "ui-url") << url << "\n";
+  // A stand-in for the desktop's opener: records the command line it was given.
+  std::ofstream(bin / "xdg-open") << "#!/bin/sh\nprintf '%s\\n' \"$@\" > " << seen.string() << "\n";
+  fs::permissions(bin / "xdg-open", fs::perms::owner_all);
+  int status = 0;
+  const std::string out = run_capture("env DISPLAY=:99 PATH=" + bin.string() + ":/usr/bin:/bin XDG_CONFIG_HOME=" +
+                                          tmp.path().string() + " " + cli + " ui --data-dir " + data.string() + " 2>&1",
+                                      &status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << out;
+  std::ifstream in(seen);
+  std::string argv((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(argv, "file://" + (data / "ui-open.html").string() + "\n");
+  EXPECT_EQ(argv.find("sekret"), std::string::npos) << argv;
+  EXPECT_EQ(fs::status(data / "ui-open.html").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  std::ifstream page(data / "ui-open.html");
+  std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find(url), std::string::npos) << html;
 }

@@ -20,6 +20,8 @@ struct DispatcherTest : ::testing::Test {
                              p.get<std::string>("text"));
                },
                "0.1", "Repeats the text."});
+    table.add({"get", {Param::req("id", JsonType::integer)},
+               [](const Params& p, Session&) { return json(p.get<std::int64_t>("id")); }, "0.1", "Echoes an id."});
     table.add({"fail", {}, [](const Params&, Session&) -> json { throw std::runtime_error("disk on fire"); },
                "0.1", "Always fails."});
     table.add({"paint", {}, [](const Params&, Session&) -> json {
@@ -47,6 +49,18 @@ TEST_F(DispatcherTest, AnOutOfRangeIntegerIsRejectedWithItsBounds) {
   json r = call(R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"a","times":7}})");
   EXPECT_EQ(r["error"]["code"], -32602);
   EXPECT_NE(r["error"]["message"].get<std::string>().find("between"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, AnIntegerBeyondSixtyFourBitsIsRejectedNotWrapped) {
+  EXPECT_EQ(call(R"({"jsonrpc":"2.0","id":1,"method":"get","params":{"id":3.0}})")["result"], 3);
+  EXPECT_EQ(call(R"({"jsonrpc":"2.0","id":1,"method":"get","params":{"id":-9223372036854775808}})")["result"],
+            INT64_MIN);
+  for (const char* big : {"1e300", "-1e19", "9223372036854775808", "18446744073709551615",
+                          "99999999999999999999999999999999999999999"}) {
+    json r = call(std::string(R"({"jsonrpc":"2.0","id":1,"method":"get","params":{"id":)") + big + "}}");
+    EXPECT_EQ(r["error"]["code"], -32602) << big << ": " << r.dump();
+    EXPECT_NE(r.dump().find("out of range"), std::string::npos) << r.dump();
+  }
 }
 
 TEST_F(DispatcherTest, AnUnexpectedExceptionBecomesAnInternalErrorNamingTheMethod) {

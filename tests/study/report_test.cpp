@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -353,4 +358,29 @@ TEST(PilotReport, AMissingPlottingProgramIsAClearError) {
   } catch (const ReportError& e) {
     EXPECT_NE(std::string(e.what()).find("no-such-gnuplot-binary"), std::string::npos);
   }
+}
+
+TEST(PilotReport, AGnuplotThatHangsIsKilledAfterTheTimeoutAndReported) {
+  TempDir dir("pilot-report");
+  write_plot_data(summarise(synthetic(), ReportOptions{}), dir.path());
+  // A plotting program that never finishes and says who it is.
+  const std::filesystem::path fake = dir.path() / "wedged-gnuplot";
+  {
+    std::ofstream f(fake);
+    f << "#!/bin/sh\necho $$ > \"" << (dir.path() / "wedged.pid").string() << "\"\nexec sleep 600\n";
+  }
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  try {
+    render_plots(dir.path(), fake.string(), std::chrono::milliseconds(1500));
+    FAIL() << "a wedged gnuplot was waited for";
+  } catch (const ReportError& e) {
+    EXPECT_NE(std::string(e.what()).find("did not finish within 1.5 s; killed"), std::string::npos)
+        << e.what();
+  }
+  std::ifstream in(dir.path() / "wedged.pid");
+  pid_t pid = 0;
+  ASSERT_TRUE(in >> pid) << "the fake never ran";
+  // Killed and reaped: no such process any more (not even a zombie).
+  EXPECT_NE(::kill(pid, 0), 0);
+  EXPECT_EQ(errno, ESRCH);
 }
