@@ -17,6 +17,7 @@
 #include "loop/preference.hpp"
 #include "loop/reward_model.hpp"
 #include "loop/statistics.hpp"
+#include "loop/variation_sources.hpp"
 
 namespace tuneloop::loop {
 
@@ -336,9 +337,11 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
                                 " on: no songs and no rated or listened track scores above zero");
       store.set_iteration_manifest(it.id, to_json(manifest));
       for (const auto& item : manifest.items) p.fine_tune.examples.push_back({item.path, item.weight});
-      for (const ManifestItem* t : liked_tracks(manifest)) {
-        p.liked.push_back({t->id, t->path});
-      }
+      std::vector<LikedSource> liked;
+      for (const ManifestItem* t : liked_tracks(manifest)) liked.push_back({t->id, t->path, *t->score});
+      std::vector<TrackOrigin> history;
+      for (const auto& t : store.tracks(listener_id)) history.push_back({t.id, variation_of(t.params_json)});
+      for (const auto& l : order_for_variation(std::move(liked), history)) p.liked.push_back({l.id, l.path});
       if (contrastive)
         for (const auto& item : manifest.negatives) p.negatives.push_back(item.path);
       p.dataset_size = static_cast<int>(manifest.items.size());
@@ -506,8 +509,9 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       merged = engine.slerp(latents);
     }
   }
-  // Variations of the tracks the listener liked most, best first, cycling through them when
-  // there are fewer than slots.
+  // Variations of the tracks the listener liked most, in the plan's order (best first, spread
+  // over lineages: loop/variation_sources.hpp), cycling through them when there are fewer
+  // than slots.
   int liked = 0;
   std::vector<model::LatentHandle> liked_latents;
   std::vector<store::Id> liked_sources;

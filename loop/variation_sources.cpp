@@ -1,0 +1,68 @@
+#include "loop/variation_sources.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+namespace tuneloop::loop {
+
+namespace {
+
+// The first track of `id`'s lineage. A cycle (only a corrupted database could make one)
+// ends the walk where it closes.
+std::int64_t root_of(std::int64_t id, const std::unordered_map<std::int64_t, std::int64_t>& parent) {
+  std::set<std::int64_t> seen{id};
+  for (auto it = parent.find(id); it != parent.end(); it = parent.find(id)) {
+    if (!seen.insert(it->second).second) break;
+    id = it->second;
+  }
+  return id;
+}
+
+}  // namespace
+
+std::vector<LikedSource> order_for_variation(std::vector<LikedSource> liked,
+                                            const std::vector<TrackOrigin>& history) {
+  std::unordered_map<std::int64_t, std::int64_t> parent;
+  for (const auto& t : history)
+    if (t.variation_of) parent[t.id] = *t.variation_of;
+  std::map<std::int64_t, int> varied;  // lineage root -> variations made in it
+  for (const auto& t : history)
+    if (t.variation_of) ++varied[root_of(*t.variation_of, parent)];
+
+  std::vector<std::int64_t> roots;
+  roots.reserve(liked.size());
+  for (const auto& l : liked) roots.push_back(root_of(l.id, parent));
+
+  std::vector<LikedSource> out;
+  out.reserve(liked.size());
+  std::vector<bool> taken(liked.size(), false);
+  for (std::size_t k = 0; k < liked.size(); ++k) {
+    std::size_t best = liked.size();
+    for (std::size_t i = 0; i < liked.size(); ++i) {
+      if (taken[i]) continue;
+      if (best == liked.size()) {
+        best = i;
+        continue;
+      }
+      const int vi = varied[roots[i]], vb = varied[roots[best]];
+      if (vi < vb || (vi == vb && liked[i].score > liked[best].score)) best = i;
+    }
+    taken[best] = true;
+    ++varied[roots[best]];
+    out.push_back(liked[best]);
+  }
+  return out;
+}
+
+std::optional<std::int64_t> variation_of(const std::string& params_json) {
+  const auto j = nlohmann::json::parse(params_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  const auto it = j.find("variation_of");
+  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<std::int64_t>();
+}
+
+}  // namespace tuneloop::loop
