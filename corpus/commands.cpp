@@ -90,8 +90,14 @@ void add_corpus_commands(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   corpus->add_option("--rate", options->sample_rate, "sample rate of the clips")
       ->capture_default_str();
-  corpus->add_option("--soundfont", options->soundfont, "General MIDI soundfont")
+  corpus->add_option("--soundfont", options->soundfont, "General MIDI soundfont (classic variety)")
       ->capture_default_str();
+  corpus->add_option("--variety", options->variety,
+                     "classic: one soundfont, clips from each piece's first note (the shipped "
+                     "weights' corpus); rich: three soundfonts, more programs and drum kits, chorus, "
+                     "level offsets, crashes at section starts, clips cut at random points")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"classic", "rich"}));
   corpus->callback([options] {
     try {
       run_corpus(*options);

@@ -149,6 +149,33 @@ PieceSpec choose_piece(std::uint64_t seed, const Style& style) {
   return spec;
 }
 
+void vary_piece(PieceSpec& spec, int soundfonts) {
+  Rng rng(spec.seed ^ 0x72696368636f7270ULL);
+  spec.soundfont = rng.uniform(0, std::max(1, soundfonts) - 1);
+  // General MIDI programs of each family beyond the classic corpus's few.
+  static const std::map<std::string, std::vector<int>> more = {
+      {"piano", {0, 1, 2, 3, 4, 5, 6, 7}},
+      {"strings", {40, 41, 42, 43, 44, 45, 46, 48, 49, 50, 51}},
+      {"guitar", {24, 25, 26, 27, 28, 29, 30}},
+      {"organ", {16, 17, 18, 19, 20, 21}},
+      {"lead", {80, 81, 82, 83, 84, 85, 86, 87}},
+      {"pad", {88, 89, 90, 91, 92, 93, 94, 95}},
+      {"bass", {32, 33, 34, 35, 36, 37, 38, 39}},
+      {"brass", {56, 57, 58, 59, 60, 61, 62, 63}},
+      {"woodwind", {64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75}},
+  };
+  const bool own_bass = spec.bass_program == spec.program;
+  spec.program = rng.pick(more.at(spec.family));
+  if (own_bass) spec.bass_program = spec.program;
+  // GS drum kits: standard, room, power, electronic, TR-808, jazz, brush, orchestra.
+  spec.drum_kit = rng.pick(std::vector<int>{0, 8, 16, 24, 25, 32, 40, 48});
+  spec.chorus = rng.chance(0.5) ? rng.uniform(10, 60) : 0;
+  spec.level_db = (rng.uniform01() * 2 - 1) * 2.5;
+  spec.crash_every_bars = rng.pick(std::vector<int>{2, 4, 4, 8});
+  // Up to four bars in, at any point of a beat.
+  spec.start_seconds = rng.uniform01() * 16.0 * 60.0 / spec.tempo_bpm;
+}
+
 Piece compose(const PieceSpec& spec, double seconds) {
   Rng rng(spec.seed ^ 0x5eedc0de5eedc0deULL);
   Piece piece;
@@ -255,6 +282,9 @@ Piece compose(const PieceSpec& spec, double seconds) {
         w.note(9, 38, beat, 0.5, velocity(5));
     }
     w.note(9, 49, 0, 1.0, velocity(0));
+    if (spec.crash_every_bars > 0)
+      for (double beat = 4.0 * spec.crash_every_bars; beat < total_beats; beat += 4.0 * spec.crash_every_bars)
+        if (rng.chance(0.7)) w.note(9, rng.chance(0.8) ? 49 : 57, beat, 1.0, velocity(0));
   }
 
   piece.events = std::move(w.events);

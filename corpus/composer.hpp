@@ -45,6 +45,12 @@ struct PieceSpec {
   int reverb = 40;               // CC91 send
   std::vector<int> progression;  // scale degrees (0 = tonic) of the chords, one per chord span
   double beats_per_chord = 4;
+  // The "rich" corpus's choices (vary_piece); the defaults are the classic corpus.
+  int soundfont = 0;            // index into the renderer's soundfonts
+  int chorus = 0;               // CC93 send; 0 = the chorus unit off
+  double level_db = 0;          // offset of the loudness target (within the dynamics tag)
+  double start_seconds = -1;    // where the clip is cut from the piece; < 0: at its first note
+  int crash_every_bars = 0;     // a crash cymbal every so many bars too; 0: only the first beat
 
   // One word per tag category, in tag_categories() order.
   std::vector<std::string> tags() const;
@@ -67,6 +73,13 @@ struct Piece {
 
 // Draws the musical choices for a clip within the style constraint.
 PieceSpec choose_piece(std::uint64_t seed, const Style& style);
+
+// The rich corpus: from a stream of its own (so the classic choices above stay as they
+// are), one of `soundfonts` soundfonts, more programs of the same instrument family and
+// more drum kits, a chorus send, a loudness offset of up to ±2.5 dB, crash cymbals at
+// section starts, and a start at a random point of a longer piece (not on a bar), so no
+// clip teaches the model how pieces open.
+void vary_piece(PieceSpec& spec, int soundfonts);
 
 // Writes melody, accompaniment, bass line and drums covering at least `seconds`.
 Piece compose(const PieceSpec& spec, double seconds);

@@ -1,6 +1,7 @@
 #include "corpus/corpus.hpp"
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -11,8 +12,8 @@
 namespace tuneloop::corpus {
 
 nlohmann::json clip_record(const std::string& file, const PieceSpec& spec, double seconds,
-                           int sample_rate) {
-  return {
+                           int sample_rate, const std::vector<std::string>& fonts) {
+  nlohmann::json record = {
       {"file", file},
       {"seed", spec.seed},
       {"seconds", seconds},
@@ -32,12 +33,25 @@ nlohmann::json clip_record(const std::string& file, const PieceSpec& spec, doubl
       {"progression", spec.progression},
       {"tags", spec.tags()},
   };
+  if (!fonts.empty()) {
+    record["soundfont"] = std::filesystem::path(fonts.at(static_cast<std::size_t>(spec.soundfont))).filename().string();
+    record["chorus"] = spec.chorus;
+    record["reverb"] = spec.reverb;
+    record["level_db"] = std::round(spec.level_db * 100) / 100;
+    record["crash_every_bars"] = spec.crash_every_bars;
+    record["start_seconds"] = std::round(spec.start_seconds * 1000) / 1000;
+  }
+  return record;
 }
 
 void generate_corpus(const CorpusOptions& options, const CorpusProgress& progress) {
   if (options.count < 0) throw std::invalid_argument("corpus: --count must not be negative");
   if (!(options.seconds > 0.1 && options.seconds <= 600))
     throw std::invalid_argument("corpus: --seconds must be in (0.1, 600]");
+  if (options.variety != "classic" && options.variety != "rich")
+    throw std::invalid_argument("corpus: --variety must be classic or rich, not '" + options.variety + "'");
+  const bool rich = options.variety == "rich";
+  const std::vector<std::string> fonts = rich ? rich_soundfonts() : std::vector<std::string>{options.soundfont};
   const Style style = parse_style(options.style);
   namespace fs = std::filesystem;
   const fs::path dir(options.out_dir);
@@ -57,16 +71,17 @@ void generate_corpus(const CorpusOptions& options, const CorpusProgress& progres
 
   auto worker = [&] {
     try {
-      Renderer renderer(options.soundfont);
+      Renderer renderer(fonts);
       for (int i = next++; i < count && !failed; i = next++) {
-        const PieceSpec spec =
-            choose_piece(clip_seed(options.seed, static_cast<std::uint64_t>(i)), style);
+        PieceSpec spec = choose_piece(clip_seed(options.seed, static_cast<std::uint64_t>(i)), style);
+        if (rich) vary_piece(spec, static_cast<int>(fonts.size()));
         const audio::Audio clip = render_clip(renderer, spec, options.seconds, options.sample_rate);
         char name[32];
         std::snprintf(name, sizeof name, "clips/%05d.wav", i);
         audio::write_audio((dir / name).string(), clip);
         records[static_cast<std::size_t>(i)] =
-            clip_record(name, spec, options.seconds, options.sample_rate);
+            clip_record(name, spec, options.seconds, options.sample_rate,
+                        rich ? fonts : std::vector<std::string>{});
         std::lock_guard lock(mutex);
         ++done;
         if (progress) progress(done, count);

@@ -18,13 +18,17 @@ struct CorpusOptions {
   std::string style;  // e.g. "slow minor piano"; empty = the whole style space
   int jobs = 2;       // threads, each with its own FluidSynth
   int sample_rate = 16000;
-  std::string soundfont = kDefaultSoundfont;
+  std::string soundfont = kDefaultSoundfont;  // the classic corpus's one soundfont
+  // classic: one soundfont, every clip from a piece's first note (what the shipped weights
+  // were trained on); rich: vary_piece's choices over rich_soundfonts().
+  std::string variety = "classic";
 };
 
 // The index.jsonl record of one clip: file (relative to the corpus folder), seed, the
-// musical choices and its tags.
+// musical choices and its tags; a rich clip's record also names its soundfont (`fonts`
+// lists the renderer's), chorus, level offset, crash spacing and start in the piece.
 nlohmann::json clip_record(const std::string& file, const PieceSpec& spec, double seconds,
-                           int sample_rate);
+                           int sample_rate, const std::vector<std::string>& fonts = {});
 
 // Called after each finished clip with (done, total); from the worker threads, serialised.
 using CorpusProgress = std::function<void(int done, int total)>;

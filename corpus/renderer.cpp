@@ -47,11 +47,12 @@ struct Synth {
 struct Renderer::Impl {
   // Keeps the soundfont's samples in FluidSynth's process-wide cache, so the fresh synth
   // each clip gets loads it in a fraction of the time.
-  std::unique_ptr<Synth> resident;
-  std::string soundfont;
+  std::vector<std::unique_ptr<Synth>> resident;
+  std::vector<std::string> soundfonts;
   int rate = 32000;
 
-  std::unique_ptr<Synth> make_synth() const {
+  std::unique_ptr<Synth> make_synth(std::size_t font, bool chorus) const {
+    const std::string& soundfont = soundfonts.at(font);
     auto s = std::make_unique<Synth>();
     s->settings = new_fluid_settings();
     if (!s->settings) throw RenderError("FluidSynth: cannot create settings");
@@ -60,7 +61,7 @@ struct Renderer::Impl {
     fluid_settings_setint(s->settings, "synth.cpu-cores", 1);
     fluid_settings_setint(s->settings, "synth.threadsafe-api", 0);
     fluid_settings_setint(s->settings, "synth.polyphony", 256);
-    fluid_settings_setint(s->settings, "synth.chorus.active", 0);
+    fluid_settings_setint(s->settings, "synth.chorus.active", chorus ? 1 : 0);
     fluid_settings_setint(s->settings, "synth.reverb.active", 1);
     // No player or audio driver is used, but keep any timing tied to samples rendered.
     fluid_settings_setstr(s->settings, "player.timing-source", "sample");
@@ -68,17 +69,22 @@ struct Renderer::Impl {
     if (!s->synth) throw RenderError("FluidSynth: cannot create a synthesizer");
     if (fluid_synth_sfload(s->synth, soundfont.c_str(), 1) == FLUID_FAILED) {
       throw RenderError("FluidSynth cannot load soundfont '" + soundfont +
-                        "' (install Debian's fluid-soundfont-gm or pass another .sf2)");
+                        "' (bash scripts/setup.sh installs Debian's soundfonts; or pass another .sf2)");
     }
     return s;
   }
 };
 
-Renderer::Renderer(const std::string& soundfont, int synth_rate) : impl_(std::make_unique<Impl>()) {
+Renderer::Renderer(const std::string& soundfont, int synth_rate)
+    : Renderer(std::vector<std::string>{soundfont}, synth_rate) {}
+
+Renderer::Renderer(const std::vector<std::string>& soundfonts, int synth_rate)
+    : impl_(std::make_unique<Impl>()) {
+  if (soundfonts.empty()) throw RenderError("no soundfont given");
   init_fluidsynth_once();
   impl_->rate = synth_rate;
-  impl_->soundfont = soundfont;
-  impl_->resident = impl_->make_synth();
+  impl_->soundfonts = soundfonts;
+  for (std::size_t i = 0; i < soundfonts.size(); ++i) impl_->resident.push_back(impl_->make_synth(i, false));
 }
 
 Renderer::~Renderer() = default;
@@ -86,17 +92,23 @@ Renderer::~Renderer() = default;
 audio::Audio Renderer::render(const Piece& piece, double seconds, int out_rate) {
   // A fresh synth per clip: system_reset leaves state behind (voice filters and the like)
   // that changes the next clip slightly, and clips must not depend on their neighbours.
-  const auto owner = impl_->make_synth();
+  const auto font = static_cast<std::size_t>(piece.spec.soundfont);
+  if (font >= impl_->soundfonts.size())
+    throw RenderError("the piece asks for soundfont " + std::to_string(font) + " of " +
+                      std::to_string(impl_->soundfonts.size()));
+  const auto owner = impl_->make_synth(font, piece.spec.chorus > 0);
   fluid_synth_t* synth = owner->synth;
   const int rate = impl_->rate;
   for (int channel : {0, 1, 2, 9}) {
     fluid_synth_program_change(synth, channel, piece.channel_program[channel]);
     fluid_synth_cc(synth, channel, 7, 100);
     fluid_synth_cc(synth, channel, 91, piece.spec.reverb);
-    fluid_synth_cc(synth, channel, 93, 0);
+    fluid_synth_cc(synth, channel, 93, piece.spec.chorus);
   }
-  // Render a little extra so the window can skip the silence before the first attack.
-  const double lead = 0.5;
+  // Render a little extra so the window can skip the silence before the first attack
+  // (or, cut from inside the piece, everything before its start).
+  const bool cut = piece.spec.start_seconds >= 0;
+  const double lead = cut ? piece.spec.start_seconds + 0.1 : 0.5;
   // FluidSynth renders 64-frame blocks and keeps the unread rest of a block for the next
   // call; writing whole blocks only keeps a clip independent of the previous one.
   constexpr std::size_t kBlock = 64;
@@ -136,7 +148,9 @@ audio::Audio Renderer::render(const Piece& piece, double seconds, int out_rate) 
   }
   const auto frames = static_cast<std::size_t>(std::llround(seconds * rate));
   std::size_t start = 0;
-  if (peak > 0) {
+  if (cut) {
+    start = static_cast<std::size_t>(std::llround(piece.spec.start_seconds * rate));
+  } else if (peak > 0) {
     while (start < total && std::fabs(mixed.samples[start]) < peak * 0.01f) ++start;
     start = start > static_cast<std::size_t>(0.005 * rate)
                 ? start - static_cast<std::size_t>(0.005 * rate)
@@ -152,9 +166,9 @@ audio::Audio Renderer::render(const Piece& piece, double seconds, int out_rate) 
 }
 
 audio::Audio render_clip(Renderer& renderer, const PieceSpec& spec, double seconds, int out_rate) {
-  const Piece piece = compose(spec, seconds + 1.0);
+  const Piece piece = compose(spec, std::max(0.0, spec.start_seconds) + seconds + 1.0);
   audio::Audio clip = renderer.render(piece, seconds, out_rate);
-  audio::normalise_loudness(clip, spec.dynamics == "loud" ? -17.0 : -23.0);
+  audio::normalise_loudness(clip, (spec.dynamics == "loud" ? -17.0 : -23.0) + spec.level_db);
   return clip;
 }
 

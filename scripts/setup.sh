@@ -15,7 +15,7 @@ packages=(
   libgtest-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libcpp-httplib-dev
-  libfluidsynth-dev fluid-soundfont-gm
+  libfluidsynth-dev fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont
   gnuplot-nox
   clang-14 libclang-rt-14-dev
   python3

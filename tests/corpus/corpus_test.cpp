@@ -240,6 +240,63 @@ TEST(Corpus, TheSameSeedGivesByteIdenticalClipsWhateverTheJobs) {
   EXPECT_EQ(sha256_file(dir.file("a/index.jsonl")), sha256_file(dir.file("b/index.jsonl")));
 }
 
+TEST(Composer, TheRichVarietyKeepsEveryTagAndTheClassicChoicesItDoesNotWidenOrAdd) {
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    const PieceSpec classic = choose_piece(clip_seed(3, i), Style{});
+    PieceSpec rich = classic;
+    vary_piece(rich, 3);
+    EXPECT_EQ(rich.tags(), classic.tags()) << i;
+    EXPECT_EQ(rich.tempo_bpm, classic.tempo_bpm);
+    EXPECT_EQ(rich.progression, classic.progression);
+    EXPECT_EQ(rich.bass_program < 0, classic.bass_program < 0) << i;
+    EXPECT_TRUE(rich.soundfont >= 0 && rich.soundfont < 3);
+    EXPECT_LE(std::abs(rich.level_db), 2.5);
+    // Cut from inside the first four bars, so the clip does not open on the piece's start.
+    EXPECT_GE(rich.start_seconds, 0.0);
+    EXPECT_LT(rich.start_seconds, 16.0 * 60.0 / rich.tempo_bpm);
+    EXPECT_GT(rich.crash_every_bars, 0);
+  }
+  // The classic corpus is untouched by the rich one's draws.
+  const PieceSpec classic = choose_piece(clip_seed(3, 0), Style{});
+  EXPECT_EQ(classic.soundfont, 0);
+  EXPECT_EQ(classic.chorus, 0);
+  EXPECT_LT(classic.start_seconds, 0.0);
+  EXPECT_EQ(classic.crash_every_bars, 0);
+}
+
+TEST(Corpus, ARichCorpusIsByteIdenticalWhateverTheJobsAndNamesEachClipsSoundfontAndCut) {
+  TempDir dir;
+  CorpusOptions options;
+  options.count = 6;
+  options.seed = 7;
+  options.seconds = 1.0;
+  options.variety = "rich";
+  options.out_dir = dir.file("a");
+  options.jobs = 2;
+  generate_corpus(options);
+  options.out_dir = dir.file("b");
+  options.jobs = 1;
+  generate_corpus(options);
+  using tuneloop::audio::sha256_file;
+  EXPECT_EQ(sha256_file(dir.file("a/index.jsonl")), sha256_file(dir.file("b/index.jsonl")));
+  std::set<std::string> fonts;
+  const auto records = read_index(dir.path() / "a");
+  ASSERT_EQ(records.size(), 6u);
+  for (const auto& r : records) {
+    const std::string clip = r["file"].get<std::string>();
+    EXPECT_EQ(sha256_file(dir.file("a/" + clip)), sha256_file(dir.file("b/" + clip))) << clip;
+    fonts.insert(r.at("soundfont").get<std::string>());
+    EXPECT_GE(r.at("start_seconds").get<double>(), 0.0) << r.dump();
+    const Audio audio = tuneloop::audio::read_audio(dir.file("a/" + clip));
+    EXPECT_EQ(audio.samples.size(), 16000u);
+    EXPECT_GT(tuneloop::audio::rms_dbfs(audio.samples), -30.0) << r.dump();
+  }
+  EXPECT_GE(fonts.size(), 2u) << "six clips all on one soundfont";
+  options.variety = "lush";
+  options.out_dir = dir.file("c");
+  EXPECT_THROW(generate_corpus(options), std::invalid_argument);
+}
+
 TEST(Corpus, IndexListsEveryClipWithTagsMatchingTheStyle) {
   TempDir dir;
   CorpusOptions options;
