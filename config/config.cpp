@@ -737,18 +737,26 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 // " (did you mean 'x'?)" for a close name, also when a key sits in the wrong section.
 std::string suggestion(const std::string& unknown, const std::vector<std::string>& known) {
   auto leaf = [](std::string_view key) { return key.substr(key.rfind('.') + 1); };
+  // Names further than `limit` edits away are never suggested, and a name whose length
+  // differs by more than that is at least that far: skip them without the quadratic
+  // distance (a long junk key would otherwise cost its length times every name's).
+  const std::size_t limit = std::max<std::size_t>(2, unknown.size() / 4);
   std::size_t best = std::numeric_limits<std::size_t>::max();
   std::string best_name;
   for (const auto& name : known) {
-    std::size_t distance = edit_distance(unknown, name);
+    std::size_t distance;
     if (unknown.find('.') != std::string::npos && leaf(unknown) == leaf(name))
-      distance = std::min<std::size_t>(distance, 1);
+      distance = unknown == name ? 0 : 1;
+    else if ((unknown.size() > name.size() ? unknown.size() - name.size() : name.size() - unknown.size()) > limit)
+      continue;
+    else
+      distance = edit_distance(unknown, name);
     if (distance < best) {
       best = distance;
       best_name = name;
     }
   }
-  if (best_name.empty() || best > std::max<std::size_t>(2, unknown.size() / 4)) return {};
+  if (best_name.empty() || best > limit) return {};
   return " (did you mean '" + best_name + "'?)";
 }
 
