@@ -14,7 +14,7 @@ cxx=${FUZZ_CXX:-clang++-14}
 out=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$out/crashes"
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
-       -fno-sanitize-recover=undefined -I. -w)
+       -fno-sanitize-recover=undefined -DASIO_DISABLE_STD_ALIGNED_ALLOC -I. -w)
 
 sources_of() {
   case "$1" in
