@@ -11,11 +11,16 @@ namespace tuneloop::loop {
 namespace {
 
 // The first track of `id`'s lineage. A cycle (only a corrupted database could make one)
-// ends the walk where it closes.
+// is one lineage, named by its smallest id whichever track the walk starts from.
 std::int64_t root_of(std::int64_t id, const std::unordered_map<std::int64_t, std::int64_t>& parent) {
   std::set<std::int64_t> seen{id};
   for (auto it = parent.find(id); it != parent.end(); it = parent.find(id)) {
-    if (!seen.insert(it->second).second) break;
+    if (!seen.insert(it->second).second) {
+      std::int64_t smallest = it->second;  // walk the cycle once from where it closes
+      for (std::int64_t at = parent.at(it->second); at != it->second; at = parent.at(at))
+        smallest = std::min(smallest, at);
+      return smallest;
+    }
     id = it->second;
   }
   return id;

@@ -36,10 +36,12 @@ const Command* CommandTable::find(const std::string& name) const {
 namespace {
 
 // Whether an integer-valued number is a 64-bit signed integer (1e300 and 2^64 - 1 are not:
-// converting them would be undefined or wrap to another id).
+// converting them would be undefined or wrap to another id). A double of exactly -2^63 is
+// refused too: the parser stores an integer literal as a double only when it does not fit,
+// and -9223372036854775809 rounds to that double.
 bool fits_int64(const nlohmann::json& v) {
   if (v.is_number_unsigned()) return v.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX);
-  if (v.is_number_float()) return v.get<double>() >= -0x1p63 && v.get<double>() < 0x1p63;
+  if (v.is_number_float()) return v.get<double>() > -0x1p63 && v.get<double>() < 0x1p63;
   return true;
 }
 

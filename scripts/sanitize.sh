@@ -28,6 +28,8 @@ cmake --build "$build" -j "${TUNELOOP_JOBS:-$(nproc)}"
 source scripts/jack.sh
 jack_ensure_running
 trap jack_stop_if_ours EXIT
+# Tests that measure memory (the exhaustion test's RSS bound) know not to.
+export TUNELOOP_SANITIZER=$kind
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export TSAN_OPTIONS="suppressions=$PWD/tests/sanitize/tsan.supp:halt_on_error=1:second_deadlock_stack=1"

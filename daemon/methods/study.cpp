@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -133,7 +134,10 @@ class StudyMethods {
     std::set<int> wanted;
     if (p.has("iterations"))
       for (const auto& n : p.json().at("iterations")) {
-        if (!n.is_number_integer() || n.get<long long>() < 0)
+        const bool number = n.is_number_integer() &&
+                            (n.is_number_unsigned() ? n.get<unsigned long long>() <= INT_MAX
+                                                    : n.get<long long>() >= 0 && n.get<long long>() <= INT_MAX);
+        if (!number)
           throw RpcError(ErrorCode::invalid_params,
                          "parameter 'iterations' must list iteration numbers (integers >= 0), got " + n.dump(),
                          {{"param", "iterations"}});

@@ -55,7 +55,9 @@ TEST_F(DispatcherTest, AnIntegerBeyondSixtyFourBitsIsRejectedNotWrapped) {
   EXPECT_EQ(call(R"({"jsonrpc":"2.0","id":1,"method":"get","params":{"id":3.0}})")["result"], 3);
   EXPECT_EQ(call(R"({"jsonrpc":"2.0","id":1,"method":"get","params":{"id":-9223372036854775808}})")["result"],
             INT64_MIN);
-  for (const char* big : {"1e300", "-1e19", "9223372036854775808", "18446744073709551615",
+  EXPECT_EQ(call(R"({"jsonrpc":"2.0","id":1,"method":"get","params":{"id":9223372036854775807}})")["result"],
+            INT64_MAX);
+  for (const char* big : {"1e300", "-1e19", "9223372036854775808", "18446744073709551615", "-9223372036854775809",
                           "99999999999999999999999999999999999999999"}) {
     json r = call(std::string(R"({"jsonrpc":"2.0","id":1,"method":"get","params":{"id":)") + big + "}}");
     EXPECT_EQ(r["error"]["code"], -32602) << big << ": " << r.dump();

@@ -191,12 +191,17 @@ def maximal_batch_memory(binary):
             check(isinstance(replies, list) and len(replies) == MAX_BATCH,
                   f"a batch of {MAX_BATCH} got {type(replies).__name__}")
         grown_mib = (d.rss_kib("VmHWM") - idle_rss) / 1024
-        check(grown_mib < 256, f"a maximal batch grew the daemon's peak RSS by {grown_mib:.0f} MiB")
+        # Under a sanitiser (scripts/sanitize.sh) freed memory sits in quarantine and every
+        # block carries red zones, so RSS says nothing about the daemon's own use.
+        sanitiser = os.environ.get("TUNELOOP_SANITIZER")
+        if not sanitiser:
+            check(grown_mib < 256, f"a maximal batch grew the daemon's peak RSS by {grown_mib:.0f} MiB")
         over = batch + [{"jsonrpc": "2.0", "id": MAX_BATCH, "method": "ping"}]
         s.sendall((json.dumps(over) + "\n").encode())
         reply = read_reply(s, None)
         check(reply.get("error", {}).get("code") == -32600, f"an over-cap batch: {reply}")
-        return f"peak RSS +{grown_mib:.0f} MiB over idle for 5 batches of {MAX_BATCH} `methods`"
+        bound = f" (not bounded under the {sanitiser} sanitiser)" if sanitiser else ""
+        return f"peak RSS +{grown_mib:.0f} MiB over idle for 5 batches of {MAX_BATCH} `methods`{bound}"
     finally:
         d.close()
 

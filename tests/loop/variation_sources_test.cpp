@@ -45,10 +45,11 @@ TEST(VariationSources, OneBatchSpreadsItsSlotsOverLineagesBeforeRepeatingOne) {
   EXPECT_EQ(ids(order_for_variation(liked, history)), (std::vector<std::int64_t>{4, 2, 1}));
 }
 
-TEST(VariationSources, ACycleInTheRecordedOriginsEndsTheWalk) {
-  const std::vector<TrackOrigin> history = {{1, 2}, {2, 1}};
-  const std::vector<LikedSource> liked = {{1, "a", 0.9}, {3, "c", 0.1}};
-  EXPECT_EQ(ids(order_for_variation(liked, history)), (std::vector<std::int64_t>{3, 1}));
+TEST(VariationSources, ACycleInTheRecordedOriginsIsOneLineage) {
+  // 1 and 2 name each other (a corrupted database): one lineage with two variations.
+  const std::vector<TrackOrigin> history = {{1, 2}, {2, 1}, {3, {}}};
+  const std::vector<LikedSource> liked = {{1, "a", 0.9}, {2, "b", 0.8}, {3, "c", 0.1}};
+  EXPECT_EQ(ids(order_for_variation(liked, history)), (std::vector<std::int64_t>{3, 1, 2}));
 }
 
 TEST(VariationSources, VariationOfIsReadFromATracksParameters) {
