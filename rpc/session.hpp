@@ -75,7 +75,7 @@ class Session {
     ++deferred_calls_;
     return LaterReply(send_, call_.id, call_.method);
   }
-  /// How many calls made through this Session object took a LaterReply.
+  /// How many calls on this connection took a LaterReply.
   int deferred_calls() const noexcept { return deferred_calls_; }
 
   /// The dispatcher brackets every call with these; end_call() says whether the call
