@@ -80,9 +80,36 @@ Embedding pool_latent(const torch::Tensor& z) {
   return Embedding(pooled.data_ptr<float>(), pooled.data_ptr<float>() + pooled.numel());
 }
 
+// The sound profile of a log-mel [M, T]: for each of 16 groups of adjacent bands (their mean
+// log energy), its mean over time, its spread over time and its mean absolute change from one
+// frame to the next; the same three of the frame's level (log of its mean energy).
+Embedding pool_mel(const torch::Tensor& log_mel) {
+  auto mel = log_mel.to(torch::kCPU).to(torch::kFloat32).reshape({log_mel.size(-2), log_mel.size(-1)});
+  constexpr int64_t kGroups = 16;
+  const int64_t per = mel.size(0) / kGroups;
+  auto groups = mel.narrow(0, 0, per * kGroups).reshape({kGroups, per, mel.size(1)}).mean(1);  // [G, T]
+  auto level = torch::logsumexp(mel, 0, /*keepdim=*/true) - std::log(static_cast<double>(mel.size(0)));
+  auto rows = torch::cat({groups, level});  // [G+1, T]
+  auto change = (rows.narrow(1, 1, rows.size(1) - 1) - rows.narrow(1, 0, rows.size(1) - 1)).abs().mean(1);
+  auto pooled = torch::cat({rows.mean(1), rows.std(1, /*unbiased=*/false), change}).contiguous();
+  return Embedding(pooled.data_ptr<float>(), pooled.data_ptr<float>() + pooled.numel());
+}
+
 }  // namespace
 
 Embedding Engine::embed(const audio::Audio& a) { return pool_latent(impl_->encode_audio(a)); }
+
+Embedding Engine::profile(const audio::Audio& a, bool through_autoencoder) {
+  torch::NoGradGuard ng;
+  auto& m = *impl_;
+  if (through_autoencoder) {
+    auto z = m.encode_audio(a) * m.denoiser->config.latent_scale;
+    return pool_mel(m.frontend->denormalise(m.ae->decode(z.to(m.device))));
+  }
+  audio::Audio r = a.sample_rate == m.sample_rate() ? a : audio::resample(a, m.sample_rate());
+  auto wave = torch::from_blob(r.samples.data(), {static_cast<int64_t>(r.samples.size())}, torch::kFloat32).clone();
+  return pool_mel(m.frontend->log_mel(wave.to(m.device)));
+}
 
 Embedding Engine::preview(const GenerateParams& p, int preview_steps) {
   if (preview_steps < 1) throw ModelError("preview_steps must be at least 1");

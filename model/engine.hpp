@@ -169,6 +169,9 @@ class Engine {
 
   // The embedding of audio (encoded as encode() does). Throws as encode().
   Embedding embed(const audio::Audio& audio);
+  // A sound profile of audio: pooled statistics of its log-mel, as the front end hears it or
+  // after the autoencoder's way there and back.
+  Embedding profile(const audio::Audio& audio, bool through_autoencoder);
   // The embedding of the clean latent that generate(params) is heading for, predicted
   // after the first preview_steps of its params.steps solver steps: a candidate's preview
   // at a fraction of its cost. Throws as generate(), and ModelError when preview_steps < 1.

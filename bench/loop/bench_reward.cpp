@@ -29,6 +29,8 @@
 #include "loop/feedback_reader.hpp"
 #include "loop/iteration_runner.hpp"
 #include "loop/reward_model.hpp"
+#include "audio/audio.hpp"
+#include "model/engine.hpp"
 
 #include "store/store.hpp"
 
@@ -44,6 +46,7 @@ struct Item {
   int iteration = -1;  // -1: a song
   Embedding embedding;
   Embedding features;  // the answer key's, when events.csv has them
+  std::vector<Embedding> heard;  // representations of the track's audio (--weights)
   loop::FeedbackLabel label;
 };
 
@@ -166,7 +169,29 @@ int main(int argc, char** argv) {
   CLI::App app{"bench_reward: the reward model's accuracy on finished pilot runs, by representation"};
   std::vector<std::string> runs;
   app.add_option("runs", runs, "pilot output folders (each with participants/NAME/data)")->required();
+  std::string weights;
+  app.add_option("--weights", weights,
+                 "also compare representations of each track's audio through these weights");
   CLI11_PARSE(app, argc, argv);
+  std::unique_ptr<model::Engine> engine;
+  if (!weights.empty()) {
+    model::EngineOptions o;
+    o.weights_dir = weights;
+    o.threads = 1;
+    engine = model::Engine::load(o);
+  }
+  // Representations of a track's audio, computed once per track.
+  const std::vector<std::pair<std::string, std::function<Embedding(const audio::Audio&)>>> heard = {
+      {"audio latent 256", [&](const audio::Audio& a) { return engine->embed(a); }},
+      {"mel profile 51 (via AE)", [&](const audio::Audio& a) { return engine->profile(a, true); }},
+      {"mel profile 51 (direct)", [&](const audio::Audio& a) { return engine->profile(a, false); }},
+      {"latent + mel profile (AE)", [&](const audio::Audio& a) {
+         auto e = engine->embed(a);
+         const auto p = engine->profile(a, true);
+         e.insert(e.end(), p.begin(), p.end());
+         return e;
+       }},
+  };
 
   using Rep = std::function<Embedding(const Embedding&)>;
   const std::vector<std::pair<std::string, Rep>> fixed = {
@@ -182,6 +207,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> order;
   for (const auto& f : fixed) order.push_back(f.first);
   for (int k : pca_sizes) order.push_back("pca " + std::to_string(k) + " (all tracks)");
+  if (engine) {
+    for (const auto& h : heard) order.push_back(h.first);
+    order.push_back("audio latent, scored on previews");
+  }
 
   const std::regex iter_re(R"(/iter-(\d+)/)");
   config::Config cfg;
@@ -189,6 +218,10 @@ int main(int argc, char** argv) {
   const std::string ceiling = "audio features 7 (ceiling)";
   order.push_back(ceiling);
   for (const auto& run : runs) {
+    if (!fs::is_directory(fs::path(run) / "participants")) {
+      std::fprintf(stderr, "bench_reward: %s is not a pilot output folder (no participants/)\n", run.c_str());
+      return 2;
+    }
     const auto key = answer_key(fs::path(run) / "events.csv");
     for (const auto& p : fs::directory_iterator(fs::path(run) / "participants")) {
       const fs::path db = p.path() / "data" / "tuneloop.db";
@@ -213,7 +246,12 @@ int main(int argc, char** argv) {
         if (!in || !std::regex_search(l.path, m, iter_re)) continue;
         const auto f = key.find({who, ids[l.path]});
         if (f == key.end()) continue;
-        items.push_back({std::stoi(m[1]), nlohmann::json::parse(in).get<Embedding>(), f->second, l});
+        Item item{std::stoi(m[1]), nlohmann::json::parse(in).get<Embedding>(), f->second, {}, l};
+        if (engine) {
+          const auto a = audio::read_audio(l.path);
+          for (const auto& h : heard) item.heard.push_back(h.second(a));
+        }
+        items.push_back(std::move(item));
       }
       if (items.empty()) continue;
       ++listener_runs;
@@ -231,11 +269,19 @@ int main(int argc, char** argv) {
           auto pca = std::make_shared<Pca>(fit_pca(seen.size() > 2 ? seen : all, size));
           reps.push_back([pca](const Embedding& e) { return pca->project(e); });
         }
+        const std::size_t from_sidecar = reps.size();
+        if (engine)
+          for (std::size_t h = 0; h <= heard.size(); ++h) reps.push_back(nullptr);
         reps.push_back(nullptr);  // the ceiling: the answer key's features
         for (std::size_t r = 0; r < reps.size(); ++r) {
           std::vector<loop::RewardExample> ex;
           std::vector<const Item*> next;
-          const auto input = [&](const Item& i) { return reps[r] ? reps[r](i.embedding) : i.features; };
+          const auto input = [&](const Item& i) {
+            if (reps[r]) return reps[r](i.embedding);
+            if (r + 2 == reps.size() && engine) return i.heard[0];  // learnt from audio
+            if (r + 1 < reps.size()) return i.heard[r - from_sidecar];
+            return i.features;
+          };
           for (const auto& it : items) {
             if (it.iteration < k)
               ex.push_back({input(it), it.label.label, it.label.weight, it.label.rated});
@@ -249,7 +295,11 @@ int main(int argc, char** argv) {
           }
           if (ex.size() < 3 || next.size() < 2) continue;
           const auto model = loop::RewardModel::fit(ex);
-          if (const auto a = pairwise(next, [&](const Item& i) { return model.predict(input(i)); })) {
+          // The audio-latent model scores the next tracks as candidates are scored: on previews.
+          const bool on_previews = engine && r + 2 == reps.size();
+          if (const auto a = pairwise(next, [&](const Item& i) {
+                return model.predict(on_previews ? i.embedding : input(i));
+              })) {
             t.ahead += *a;
             ++t.ahead_n;
           }
