@@ -232,8 +232,9 @@ def stopped_subscriber_then_sigterm(binary):
 
 
 def slowloris_then_sigterm(binary):
-    """16 HTTP connections sending a header line now and then, never finishing: SIGTERM
-    still ends the daemon within 5 s."""
+    """16 HTTP connections sending a header line now and then, never finishing, hold every
+    web worker: the socket still answers a ping within 1 s, and SIGTERM still ends the
+    daemon within 5 s."""
     d = Daemon(binary)
     slow = []
     try:
@@ -248,9 +249,17 @@ def slowloris_then_sigterm(binary):
                     c.sendall(b"X-Slow-%d: 1\r\n" % i)
                 except OSError:
                     pass
+        fresh = d.connect()
+        start = time.monotonic()
+        reply = call(fresh, "ping", timeout=1.0)
+        answered = time.monotonic() - start
+        check(reply.get("result") == "pong" and answered < 1.0,
+              f"ping beside the slowloris connections: {reply} after {answered:.2f} s")
+        fresh.close()
         took = d.terminate_and_time(5)
         check(took <= 5.0, f"exit took {took:.1f} s after SIGTERM")
-        return f"exit {took:.2f} s after SIGTERM with 16 slowloris connections"
+        return (f"ping answered in {answered * 1000:.0f} ms and exit {took:.2f} s after SIGTERM "
+                f"with 16 slowloris connections")
     finally:
         for c in slow:
             c.close()
