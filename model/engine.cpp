@@ -80,14 +80,14 @@ Embedding pool_latent(const torch::Tensor& z) {
   return Embedding(pooled.data_ptr<float>(), pooled.data_ptr<float>() + pooled.numel());
 }
 
-// The sound profile of a log-mel [M, T]: for each of 16 groups of adjacent bands (their mean
-// log energy), its mean over time, its spread over time and its mean absolute change from one
-// frame to the next; the same three of the frame's level (log of its mean energy).
+// The sound profile of a log-mel [M, T]: for each of 16 groups of adjacent bands (fewer when
+// there are fewer bands; a group's value is its bands' mean log energy), its mean over time,
+// its spread over time and its mean absolute change from one frame to the next; the same
+// three of the frame's level (log of its mean energy).
 Embedding pool_mel(const torch::Tensor& log_mel) {
   auto mel = log_mel.to(torch::kCPU).to(torch::kFloat32).reshape({log_mel.size(-2), log_mel.size(-1)});
-  constexpr int64_t kGroups = 16;
-  const int64_t per = mel.size(0) / kGroups;
-  auto groups = mel.narrow(0, 0, per * kGroups).reshape({kGroups, per, mel.size(1)}).mean(1);  // [G, T]
+  const int64_t groups_n = std::min<int64_t>(16, mel.size(0)), per = mel.size(0) / groups_n;
+  auto groups = mel.narrow(0, 0, per * groups_n).reshape({groups_n, per, mel.size(1)}).mean(1);  // [G, T]
   auto level = torch::logsumexp(mel, 0, /*keepdim=*/true) - std::log(static_cast<double>(mel.size(0)));
   auto rows = torch::cat({groups, level});  // [G+1, T]
   auto change = (rows.narrow(1, 1, rows.size(1) - 1) - rows.narrow(1, 0, rows.size(1) - 1)).abs().mean(1);
@@ -107,6 +107,8 @@ Embedding Engine::profile(const audio::Audio& a, bool through_autoencoder) {
     return pool_mel(m.frontend->denormalise(m.ae->decode(z.to(m.device))));
   }
   audio::Audio r = a.sample_rate == m.sample_rate() ? a : audio::resample(a, m.sample_rate());
+  if (r.samples.size() < static_cast<size_t>(m.frontend->config().n_fft * 2))
+    throw ModelError("audio too short for a sound profile (" + std::to_string(r.seconds()) + " s)");
   auto wave = torch::from_blob(r.samples.data(), {static_cast<int64_t>(r.samples.size())}, torch::kFloat32).clone();
   return pool_mel(m.frontend->log_mel(wave.to(m.device)));
 }

@@ -169,8 +169,11 @@ class Engine {
 
   // The embedding of audio (encoded as encode() does). Throws as encode().
   Embedding embed(const audio::Audio& audio);
-  // A sound profile of audio: pooled statistics of its log-mel, as the front end hears it or
-  // after the autoencoder's way there and back.
+  // A sound profile of audio: for 16 groups of adjacent mel bands and the frame level, the
+  // mean over time, the spread and the mean frame-to-frame change of the log-mel (51
+  // numbers), as the front end hears the audio or after the autoencoder's way there and back
+  // (its level brought into the corpus's range, as encode() does). Throws ModelError if the
+  // audio is too short.
   Embedding profile(const audio::Audio& audio, bool through_autoencoder);
   // The embedding of the clean latent that generate(params) is heading for, predicted
   // after the first preview_steps of its params.steps solver steps: a candidate's preview

@@ -177,6 +177,38 @@ TEST_F(EngineTest, EncodingKeepsALevelInsideTheCorpusRangeAndClampsOneOutsideIt)
   EXPECT_LT(difference(too_quiet, quietest), 1e-4f) << "-40 dBFS was not brought to -26";
 }
 
+TEST_F(EngineTest, ASoundProfileHearsABrighterToneInAHigherBandAndALouderOneInItsLevel) {
+  constexpr std::size_t kGroups = 16, kLevel = kGroups;  // means first: 16 band groups, then the level
+  const auto low = song(220.0, 2.0), high = song(2500.0, 2.0);
+  auto louder = low;
+  for (auto& x : louder.samples) x *= 4.0f;  // +12 dB
+  const auto p_low = engine->profile(low, false), p_high = engine->profile(high, false);
+  const auto p_louder = engine->profile(louder, false);
+  ASSERT_EQ(p_low.size(), 3 * (kGroups + 1));
+  for (float v : p_low) EXPECT_TRUE(std::isfinite(v));
+  // Where each tone's energy sits: the brightest group the high tone fills above the low one's.
+  auto centre = [&](const std::vector<float>& p) {
+    double num = 0, den = 0;
+    for (std::size_t g = 0; g < kGroups; ++g) {
+      const double w = std::exp(static_cast<double>(p[g]));
+      num += w * static_cast<double>(g);
+      den += w;
+    }
+    return num / den;
+  };
+  EXPECT_GT(centre(p_high), centre(p_low) + 1.0);
+  // Four times the amplitude: the log-mel magnitude's level rises by ln 4 (1.39).
+  EXPECT_NEAR(p_louder[kLevel] - p_low[kLevel], std::log(4.0), 0.2);
+  const auto through = engine->profile(low, true);
+  ASSERT_EQ(through.size(), p_low.size());
+  for (float v : through) EXPECT_TRUE(std::isfinite(v));
+  audio::Audio tiny;
+  tiny.sample_rate = 16000;
+  tiny.samples.assign(100, 0.1f);
+  EXPECT_THROW(engine->profile(tiny, false), ModelError);
+  EXPECT_THROW(engine->profile(tiny, true), ModelError);
+}
+
 TEST_F(EngineTest, FineTuneLowersTheLossAndWritesAnAdapterThatLoads) {
   std::vector<WeightedExample> examples;
   for (int i = 0; i < 3; ++i) {
