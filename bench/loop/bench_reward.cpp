@@ -4,9 +4,11 @@
 // scored two ways: leave-one-out pairwise accuracy on that feedback, and pairwise accuracy
 // on the rated tracks of iteration k, which it never saw (the candidates' situation).
 // Representations are functions of the embedding the loop stores beside each track (the
-// preview's per-(channel, band) mean and standard deviation over time).
+// preview's per-(channel, band) mean and standard deviation over time); with --weights, also
+// of each rated track's audio read through the model (its latent, its log-mel profile).
 //
 //   bench_reward runs/compare-preroll/base_cand05/seed-*       # pilot output folders
+//   bench_reward --weights model/weights runs/compare-preroll/base_cand05/seed-*
 
 #include <CLI/CLI.hpp>
 
@@ -178,7 +180,12 @@ int main(int argc, char** argv) {
     model::EngineOptions o;
     o.weights_dir = weights;
     o.threads = 1;
-    engine = model::Engine::load(o);
+    try {
+      engine = model::Engine::load(o);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_reward: %s\n", e.what());
+      return 2;
+    }
   }
   // Representations of a track's audio, computed once per track.
   const std::vector<std::pair<std::string, std::function<Embedding(const audio::Audio&)>>> heard = {
