@@ -109,8 +109,7 @@ Embedding Engine::profile(const audio::Audio& a, bool through_autoencoder) {
   audio::Audio r = a.sample_rate == m.sample_rate() ? a : audio::resample(a, m.sample_rate());
   if (r.samples.size() < static_cast<size_t>(m.frontend->config().n_fft * 2))
     throw ModelError("audio too short for a sound profile (" + std::to_string(r.seconds()) + " s)");
-  auto wave = torch::from_blob(r.samples.data(), {static_cast<int64_t>(r.samples.size())}, torch::kFloat32).clone();
-  return pool_mel(m.frontend->log_mel(wave.to(m.device)));
+  return pool_mel(m.frontend->log_mel(m.wave_of(r)));
 }
 
 Embedding Engine::preview(const GenerateParams& p, int preview_steps) {

@@ -145,6 +145,13 @@ struct Engine::Impl {
     return v.unsqueeze(0).to(device);
   }
 
+  // Mono audio already at the model's rate, as a waveform [N] on the device.
+  torch::Tensor wave_of(audio::Audio& a) const {
+    return torch::from_blob(a.samples.data(), {static_cast<int64_t>(a.samples.size())}, torch::kFloat32)
+        .clone()
+        .to(device);
+  }
+
   // Scaled latent [1, C, H, L] of mono audio at the model's rate.
   torch::Tensor encode_audio(audio::Audio a) {
     torch::NoGradGuard ng;
@@ -154,11 +161,7 @@ struct Engine::Impl {
     if (a.samples.size() < static_cast<size_t>(fc.hop * factor() * 2 + fc.n_fft)) {
       throw ModelError("audio too short to encode (" + std::to_string(a.seconds()) + " s)");
     }
-    auto wave = torch::from_blob(a.samples.data(), {static_cast<int64_t>(a.samples.size())},
-                                 torch::kFloat32)
-                    .clone()
-                    .to(device);
-    auto z = encode_log_mel(ae, *frontend, frontend->log_mel(wave), factor());
+    auto z = encode_log_mel(ae, *frontend, frontend->log_mel(wave_of(a)), factor());
     return (z / denoiser->config.latent_scale).unsqueeze(0).to(torch::kCPU);
   }
 };
