@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the default pilot study under several loop settings and seeds, one run at a time,
 # then pools each setting's runs into one report over all listener-runs (tuneloop pilot
-# pool). Long: about 6 minutes a run on 2 idle cores. Results: runs/compare/<setting>/.
+# pool). Long: about 6 minutes a run on 2 idle cores. Results: runs/compare/<setting>/, and
+# runs/compare/<setting>.csv per listener-run (scripts/compare_pairs.py pairs two settings).
 #   bash scripts/compare_loops.sh                      # every setting below, 3 seeds
 #   SETTINGS="today kto" SEEDS="20260601" bash scripts/compare_loops.sh
 set -euo pipefail
@@ -22,12 +23,14 @@ declare -A setting=(
   [base_cand]="training.init=base training.objective=sft generation.candidates=4 model.adapter_strength=1 generation.liked_fraction=0"
   [base_cand05]="training.init=base training.objective=sft generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0"
   [base_cand05_liked]="training.init=base training.objective=sft generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.25"
+  [base_cand05_liked05]="training.init=base training.objective=sft generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.5"
   [kto_cand]="training.init=base training.objective=kto generation.candidates=4 model.adapter_strength=1 generation.liked_fraction=0"
   [dpo_cand05]="training.init=base training.objective=dpo generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0"
   [dpo_cand05_liked]="training.init=base training.objective=dpo generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.25"
+  [kto_cand05_liked]="training.init=base training.objective=kto generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.25"
   [rwr_cand05]="training.init=base training.objective=rwr generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0"
 )
-names=${SETTINGS:-"today strength05 base_cand base_cand05 base_cand05_liked kto_cand dpo_cand05 dpo_cand05_liked rwr_cand05 parent_cand base strength07"}
+names=${SETTINGS:-"today strength05 base_cand base_cand05 base_cand05_liked base_cand05_liked05 kto_cand kto_cand05_liked dpo_cand05 dpo_cand05_liked rwr_cand05 parent_cand base strength07"}
 
 for seed in $seeds; do
   for name in $names; do
@@ -47,5 +50,6 @@ for name in $names; do
   [[ -e "${runs[0]}" ]] || continue
   "$bin/tuneloop" pilot pool "${runs[@]}" --study "$study" --out "$out/$name/pooled" --no-plots \
     > "$out/$name/pooled.md" 2>&1 || true
+  python3 scripts/compare_pairs.py csv "$out/$name" > "$out/$name.csv"  # per listener-run, to keep
 done
 python3 scripts/compare_table.py "$out" > "$out/table.md"
