@@ -496,37 +496,46 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
 
   const auto t1 = std::chrono::steady_clock::now();
   const int n = std::max(0, p.generation.tracks_per_iteration);
-  int seeded = 0;
-  model::LatentHandle merged;
+  // Tracks seeded from the listener's songs, one per source: the SLERP merge of all songs
+  // (with two or more), then the songs one by one, starting at a different song each
+  // iteration. Two tracks from one latent sound nearly the same (docs/loop.md), so slots
+  // beyond the sources are drawn fresh.
+  std::vector<model::LatentHandle> song_sources;
   if (!p.song_paths.empty() && p.generation.seeded_fraction > 0) {
-    seeded = std::clamp(static_cast<int>(std::lround(n * p.generation.seeded_fraction)), 0, n);
-    if (seeded > 0) {
+    const auto want = static_cast<std::size_t>(
+        std::clamp(static_cast<int>(std::lround(n * p.generation.seeded_fraction)), 0, n));
+    if (want > 0) {
       std::vector<model::LatentHandle> latents;
       for (const auto& s : p.song_paths) {
         if (cancel) throw model::Cancelled("iteration cancelled while encoding songs");
         latents.push_back(cached_latent(engine, s, p.latent_dir));
       }
-      merged = engine.slerp(latents);
+      if (latents.size() >= 2) song_sources.push_back(engine.slerp(latents));
+      for (std::size_t k = 0; k < latents.size() && song_sources.size() < want; ++k)
+        song_sources.push_back(latents[(k + static_cast<std::size_t>(std::max(0, p.number))) % latents.size()]);
+      song_sources.resize(std::min(want, song_sources.size()));
     }
   }
+  const int seeded = static_cast<int>(song_sources.size());
   // Variations of the tracks the listener liked most, in the plan's order (best first, spread
-  // over lineages: loop/variation_sources.hpp), cycling through them when there are fewer
-  // than slots.
+  // over lineages: loop/variation_sources.hpp), one each: two variations of one track in a
+  // batch sound nearly the same, so slots beyond the liked tracks are drawn fresh.
   int liked = 0;
   std::vector<model::LatentHandle> liked_latents;
   std::vector<store::Id> liked_sources;
   if (!p.liked.empty() && p.generation.liked_fraction > 0) {
-    liked = std::clamp(static_cast<int>(std::lround(n * p.generation.liked_fraction)), 0, n - seeded);
-    for (int i = 0; i < liked && i < static_cast<int>(p.liked.size()); ++i) {
+    const auto want = static_cast<std::size_t>(
+        std::clamp(static_cast<int>(std::lround(n * p.generation.liked_fraction)), 0, n - seeded));
+    for (std::size_t k = 0; k < p.liked.size() && liked_latents.size() < want; ++k) {
       if (cancel) throw model::Cancelled("iteration cancelled while encoding liked tracks");
       try {
-        liked_latents.push_back(cached_latent(engine, p.liked[i].path, p.latent_dir));
-        liked_sources.push_back(p.liked[i].id);
+        liked_latents.push_back(cached_latent(engine, p.liked[k].path, p.latent_dir));
+        liked_sources.push_back(p.liked[k].id);
       } catch (const std::exception& e) {
-        spdlog::warn("loop: iteration {}: no variation of {} ({})", p.number, p.liked[i].path, e.what());
+        spdlog::warn("loop: iteration {}: no variation of {} ({})", p.number, p.liked[k].path, e.what());
       }
     }
-    if (liked_latents.empty()) liked = 0;
+    liked = static_cast<int>(liked_latents.size());
   }
   std::error_code ec;
   fs::create_directories(p.tracks_dir, ec);
@@ -542,10 +551,10 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     g.adapter = adapter;
     g.adapter_strength = p.adapter_strength;
     if (i < seeded) {
-      g.seed_latent = merged;
+      g.seed_latent = song_sources[i];
       g.strength = p.generation.strength;
     } else if (i < seeded + liked) {
-      g.seed_latent = liked_latents[(i - seeded) % liked_latents.size()];
+      g.seed_latent = liked_latents[i - seeded];
       g.strength = p.generation.strength;
     } else {
       g.tags = p.generation.tags;
@@ -635,7 +644,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     if (!adapter.empty()) params["adapter_strength"] = g.adapter_strength;
     if (is_seeded) params["strength"] = g.strength;
     if (i >= seeded && i < seeded + liked)
-      params["variation_of"] = liked_sources[(i - seeded) % liked_sources.size()];
+      params["variation_of"] = liked_sources[i - seeded];
     if (!g.tags.empty()) params["guidance"] = g.guidance;
     if (out.predicted[i]) params["predicted_score"] = *out.predicted[i];
     if (per_slot > 1) params["candidates"] = per_slot;

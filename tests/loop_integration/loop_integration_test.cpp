@@ -96,7 +96,7 @@ class LoopIntegration : public ::testing::Test {
 };
 
 TEST_F(LoopIntegration, RatingsAndIterateMakeANewIterationWithAdapterManifestAndTracksThatCanBeRolledBack) {
-  make_daemon(4, 3);
+  make_daemon(4, 3, 2, "  liked_fraction: 0.67\n");
   const auto first = start_with_first_batch();
   ASSERT_EQ(first.size(), 3u);
   const json one = rate_and_iterate(first, {5, 1, 1});
@@ -119,7 +119,8 @@ TEST_F(LoopIntegration, RatingsAndIterateMakeANewIterationWithAdapterManifestAnd
   for (const auto& t : tracks) {
     EXPECT_TRUE(fs::exists(t["path"].get<std::string>()));
     EXPECT_NE(t["path"].get<std::string>().find("iter-1"), std::string::npos);
-    // generation.liked_fraction 0.25 of 3 tracks: one variation of the 5-star track.
+    // generation.liked_fraction 0.67 of 3 tracks is two slots, but one liked track gives one
+    // variation (two of one track would sound nearly the same); the other slot is drawn fresh.
     if (t["params"].contains("variation_of")) {
       ++variations;
       EXPECT_EQ(t["params"]["variation_of"], first[0]) << t.dump();
@@ -157,6 +158,39 @@ TEST_F(LoopIntegration, AKtoIterationLearnsFromLikesAndDislikesAndPicksEachTrack
     EXPECT_TRUE(t["predicted_score"].is_number()) << t.dump();
     EXPECT_FALSE(t["params"].contains("variation_of")) << t.dump();  // liked_fraction 0
   }
+}
+
+TEST_F(LoopIntegration, SongsSeedOneTrackEachAndTheirMergeOneTheRestAreDrawnFresh) {
+  // Every slot may be seeded (seeded_fraction 1), but a batch takes one track per source.
+  make_daemon(2, 3, 2, "  tracks_per_iteration: 4\n  seconds: 1.0\n  liked_fraction: 0\n  seeded_fraction: 1\n");
+  const auto first = start_with_first_batch();
+  ASSERT_EQ(first.size(), 4u);
+  TempDir songs{"tuneloop-songs"};
+  call("songs.add", {{"path", write_tone(songs.file("low.wav"), 2.0, 220).string()}});
+  std::vector<std::int64_t> latest;
+  const auto seeded_in = [&](int number) {
+    int seeded = 0;
+    latest.clear();
+    for (const auto& t : call("tracks.list", {{"iteration", iteration(number)["id"]}})) {
+      latest.push_back(t["id"].get<std::int64_t>());
+      seeded += t["params"]["seeded"].get<bool>();
+    }
+    EXPECT_EQ(latest.size(), 4u) << daemon_->log_text();
+    return seeded;
+  };
+  // One song: one track from it, three free.
+  const json one = rate_and_iterate(first, {5, 4, 2, 1});
+  ASSERT_EQ(one["status"], "ready") << one.dump() << daemon_->log_text();
+  EXPECT_EQ(seeded_in(1), 1);
+
+  // Two songs: their merge and each song, three tracks; one free.
+  call("songs.add", {{"path", write_tone(songs.file("high.wav"), 2.0, 880).string()}});
+  for (std::size_t i = 0; i < latest.size(); ++i) call("rate", {{"track_id", latest[i]}, {"stars", 1.0 + i}});
+  const json r = call("iterate");
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  wait_for([&] { return iteration_done(2); }, "iteration 2");
+  ASSERT_EQ(iteration(2)["status"], "ready") << daemon_->log_text();
+  EXPECT_EQ(seeded_in(2), 3);
 }
 
 TEST_F(LoopIntegration, TooLittleFeedbackStartsNoIterationAndSaysHowMuchIsMissing) {
