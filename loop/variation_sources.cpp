@@ -41,13 +41,13 @@ std::vector<LikedSource> order_for_variation(std::vector<LikedSource> liked,
   roots.reserve(liked.size());
   for (const auto& l : liked) roots.push_back(root_of(l.id, parent));
 
+  // Repeatedly the best track of the lineage varied least often; each lineage once.
   std::vector<LikedSource> out;
-  out.reserve(liked.size());
-  std::vector<bool> taken(liked.size(), false);
-  for (std::size_t k = 0; k < liked.size(); ++k) {
+  std::set<std::int64_t> given;
+  for (;;) {
     std::size_t best = liked.size();
     for (std::size_t i = 0; i < liked.size(); ++i) {
-      if (taken[i]) continue;
+      if (given.count(roots[i])) continue;
       if (best == liked.size()) {
         best = i;
         continue;
@@ -55,11 +55,10 @@ std::vector<LikedSource> order_for_variation(std::vector<LikedSource> liked,
       const int vi = varied[roots[i]], vb = varied[roots[best]];
       if (vi < vb || (vi == vb && liked[i].score > liked[best].score)) best = i;
     }
-    taken[best] = true;
-    ++varied[roots[best]];
+    if (best == liked.size()) return out;
+    given.insert(roots[best]);
     out.push_back(liked[best]);
   }
-  return out;
 }
 
 std::optional<std::int64_t> variation_of(const std::string& params_json) {

@@ -1,9 +1,10 @@
 #pragma once
 // Which of the tracks the listener liked most the next batch makes variations of
-// (generation.liked_fraction). Best score first, but spread over lineages: a track made as
-// a variation belongs to the lineage of the track it varies (and so on back), and the
-// lineage varied least often so far comes first, so over many iterations the variations do
-// not keep returning to one early favourite and its descendants.
+// (generation.liked_fraction). A track made as a variation belongs to the lineage of the
+// track it varies (and so on back). A batch varies each lineage at most once, because
+// variations of one lineage sound nearly the same (docs/loop.md), and the lineage varied
+// least often so far comes first, so over many iterations the variations do not keep
+// returning to one early favourite and its descendants; within a lineage, the best score.
 
 #include <cstdint>
 #include <map>
@@ -25,10 +26,10 @@ struct TrackOrigin {
   std::optional<std::int64_t> variation_of;
 };
 
-/// The liked tracks in the order the batch's variation slots take them: repeatedly the
-/// track whose lineage has had the fewest variations (those already made, plus the ones
-/// this order has given it so far), ties broken by the higher score, then by the order
-/// given. `history` is every track of the listener; a track not in it is its own lineage.
+/// One liked track per lineage, in the order the batch's variation slots take them: the
+/// lineages with the fewest variations made so far first, ties broken by the higher score,
+/// then by the order given; each lineage's track is its best-scored one. `history` is every
+/// track of the listener; a track not in it is its own lineage.
 std::vector<LikedSource> order_for_variation(std::vector<LikedSource> liked,
                                             const std::vector<TrackOrigin>& history);
 
