@@ -517,9 +517,9 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     }
   }
   const int seeded = static_cast<int>(song_sources.size());
-  // Variations of the tracks the listener liked most, in the plan's order (best first, spread
-  // over lineages: loop/variation_sources.hpp), one each: two variations of one track in a
-  // batch sound nearly the same, so slots beyond the liked tracks are drawn fresh.
+  // Variations of the tracks the listener liked most, one per track of the plan (one per
+  // lineage, the least varied first: loop/variation_sources.hpp); slots beyond them are
+  // drawn fresh.
   int liked = 0;
   std::vector<model::LatentHandle> liked_latents;
   std::vector<store::Id> liked_sources;
