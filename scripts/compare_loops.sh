@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the default pilot study under several loop settings and seeds, one run at a time,
 # then pools each setting's runs into one report over all listener-runs (tuneloop pilot
-# pool). Long: about 13 minutes a run on 2 idle cores. Results: runs/compare/<setting>/, and
+# pool). Long: about 10 minutes a run on 2 idle cores. Results: runs/compare/<setting>/, and
 # runs/compare/<setting>.csv per listener-run (scripts/compare_pairs.py pairs two settings).
 #   bash scripts/compare_loops.sh                      # every setting below, 3 seeds
 #   SETTINGS="today kto" SEEDS="20260601" bash scripts/compare_loops.sh
