@@ -148,7 +148,7 @@ struct TrainingConfig {
 struct GenerationConfig {
   int tracks_per_iteration = 16;
   double seeded_fraction = 0.5;   // share of tracks seeded from the listener's songs, one per source
-  double liked_fraction = 0.25;   // share of tracks varied from the liked tracks, one per lineage
+  double liked_fraction = 0.5;    // share of tracks varied from the liked tracks, one per lineage
   double strength = 0.6;          // img2img strength for seeded tracks (0 = copy, 1 = free)
   double seconds = 8.0;           // length of each generated track
   std::vector<std::string> tags;  // style tags for free generations; empty = untagged
