@@ -35,19 +35,24 @@ names=${SETTINGS:-"today strength05 base_cand base_cand05 base_cand05_liked base
 for seed in $seeds; do
   for name in $names; do
     dir="$out/$name/seed-$seed"
-    if [[ -f "$dir/summary.json" ]]; then continue; fi
+    # A run writes summary.json after every listener, so only a finished run is skipped; an
+    # interrupted one (no marker) starts again.
+    if [[ -f "$dir/finished" ]]; then continue; fi
+    rm -rf "$dir"
     sets=()
     for s in ${setting[$name]}; do sets+=(--set "$s"); done
     echo "compare: $name seed $seed" >&2
     start=$(date +%s)
     "$bin/tuneloop" pilot run "$study" --daemon "$bin/tuneloopd" --seed "$seed" --no-plots \
-      --out "$dir" "${sets[@]}" > "$out/$name-$seed.log" 2>&1 || echo "compare: $name seed $seed failed" >&2
+      --out "$dir" "${sets[@]}" > "$out/$name-$seed.log" 2>&1 && touch "$dir/finished" ||
+      echo "compare: $name seed $seed failed" >&2
     echo "compare: $name seed $seed took $(( $(date +%s) - start )) s" >&2
   done
 done
 for name in $names; do
-  runs=("$out/$name"/seed-*)
-  [[ -e "${runs[0]}" ]] || continue
+  runs=()
+  for run in "$out/$name"/seed-*; do [[ -f "$run/finished" ]] && runs+=("$run"); done
+  ((${#runs[@]} > 0)) || continue
   "$bin/tuneloop" pilot pool "${runs[@]}" --study "$study" --out "$out/$name/pooled" --no-plots \
     > "$out/$name/pooled.md" 2>&1 || true
   python3 scripts/compare_pairs.py csv "$out/$name" > "$out/$name.csv"  # per listener-run, to keep

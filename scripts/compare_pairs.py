@@ -5,7 +5,7 @@
     compare_pairs.py pair A B
 
 `csv` writes one row per listener-run (seed, listener) of a setting that
-scripts/compare_loops.sh ran (its seed-*/summary.json files): the change of the listener's
+scripts/compare_loops.sh ran (its finished seed-*/summary.json files): the change of the listener's
 mean rating after iterations 1-3 against their iteration 0 and the variety of each
 iteration's batch (mean sound-profile distance, dB). The run folders stay on the machine
 that made them; such a file is small enough to keep, so later settings can be paired with
@@ -37,9 +37,10 @@ def rows_of(source):
                 rows[(r["seed"], r["listener"])] = {
                     k: (float(r[k]) if r[k] not in ("", None) else None) for k in FIELDS[2:]}
         return rows
-    runs = sorted(path.glob("seed-*/summary.json"))
+    # Only finished runs: a run writes summary.json after every listener.
+    runs = sorted(r for r in path.glob("seed-*/summary.json") if (r.parent / "finished").exists())
     if not runs:
-        sys.exit(f"compare_pairs: no seed-*/summary.json under {path}")
+        sys.exit(f"compare_pairs: no finished run (seed-*/summary.json and seed-*/finished) under {path}")
     for run in runs:
         seed = run.parent.name.removeprefix("seed-")
         for name, l in json.loads(run.read_text())["per_listener"].items():

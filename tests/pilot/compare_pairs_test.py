@@ -25,6 +25,11 @@ def write_setting(root, name, delta_of):
         path = root / name / f"seed-{seed}"
         path.mkdir(parents=True)
         (path / "summary.json").write_text(json.dumps({"per_listener": per}))
+        (path / "finished").touch()
+    # A run still going (summary.json written, no marker) is left out.
+    going = root / name / "seed-103"
+    going.mkdir()
+    (going / "summary.json").write_text(json.dumps({"per_listener": {"calm": {"delta_vs_base": {"1": 9.0}}}}))
     return root / name
 
 
@@ -81,6 +86,7 @@ with tempfile.TemporaryDirectory() as tmp:
     other = root / "other"
     (other / "seed-999").mkdir(parents=True)
     (other / "seed-999" / "summary.json").write_text(json.dumps({"per_listener": {"calm": {}}}))
+    (other / "seed-999" / "finished").touch()
     r = subprocess.run([sys.executable, str(script), "pair", str(a), str(other)], capture_output=True, text=True)
     check(r.returncode != 0 and "share no" in r.stderr, "disjoint settings were paired")
 print("compare_pairs: per listener-run file and pairing as expected")
