@@ -670,8 +670,9 @@ const std::vector<Row>& rows() {
     t.push_back(integer(FIELD(generation, tracks_per_iteration), 1, 10000,
                         "tracks generated per iteration"));
     t.push_back(real(FIELD(generation, seeded_fraction), 0.0, 1.0,
-                     "share of tracks seeded from the listener's songs, one per source (their merge, "
-                     "then each song); slots beyond the sources are free"));
+                     "share of tracks seeded from the listener's songs, one per source (their merge "
+                     "when there are two or more, then each song); slots beyond the sources are "
+                     "free"));
     t.push_back(real(FIELD(generation, liked_fraction), 0.0, 1.0,
                      "share of tracks that are variations of the tracks the listener liked most "
                      "(the fine-tune's examples), one per lineage (a liked track and its "
