@@ -125,7 +125,7 @@ struct TrainingConfig {
   // base: every iteration trains a fresh adapter from the base model on all feedback so far;
   // parent: it continues the previous iteration's adapter (narrowing compounds).
   AdapterInit init = AdapterInit::base;
-  Objective objective = Objective::sft;
+  Objective objective = Objective::kto;  // docs/results.md: the default study's winner
   double beta = 0.0;  // kto/dpo/rwr temperature; 0 = calibrated from the listener's data
   int rank = 8;                              // LoRA rank
   double alpha = 8.0;                        // LoRA alpha (scale = alpha / rank)
