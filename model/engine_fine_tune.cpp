@@ -37,6 +37,66 @@ std::pair<double, std::vector<torch::Tensor>> loss_and_gradients(
   return {loss, sum_gradients(grads, params.size())};
 }
 
+// kto's or dpo's loss and its gradients for `params`, the batch's per-example losses computed
+// in slices as loss_and_gradients does: the reference's first (the adapter switched off for
+// all slices at once), then the adapter's, keeping each slice's graph; the objective is taken
+// on the whole batch (kto's reference point is the batch's mean reward), and its gradient
+// with respect to each example's loss is sent back through each slice's graph on the thread
+// that built it. The same loss as one thread's, and gradients that differ only by rounding.
+PreferenceLoss preference_loss_and_gradients(
+    Denoiser& denoiser, const std::string& adapter, const std::vector<torch::Tensor>& params,
+    const torch::Tensor& x0, const DiffusionDraws& draws, ShardWorkers* workers,
+    const std::function<PreferenceLoss(const torch::Tensor& ref, const torch::Tensor& own)>& objective,
+    std::vector<torch::Tensor>& gradients) {
+  const int shards = shard_count(workers);
+  const int64_t batch = x0.size(0);
+  auto bounds = [&](int k) { return std::pair{batch * k / shards, batch * (k + 1) / shards}; };
+  auto part = [&](int64_t begin, int64_t end) {
+    return DiffusionDraws{draws.t.slice(0, begin, end), draws.noise.slice(0, begin, end)};
+  };
+  std::vector<torch::Tensor> ref(shards), own(shards);
+  adapters::set_active_adapter(*denoiser, "");
+  try {
+    run_slices(workers, [&](int k) {
+      torch::NoGradGuard ng;
+      const auto [begin, end] = bounds(k);
+      if (begin == end) return;  // more threads than examples
+      ref[k] = diffusion_loss_per_example(denoiser, x0.slice(0, begin, end), torch::Tensor(),
+                                          part(begin, end));
+    });
+  } catch (...) {
+    adapters::set_active_adapter(*denoiser, adapter);
+    throw;
+  }
+  adapters::set_active_adapter(*denoiser, adapter);
+  run_slices(workers, [&](int k) {
+    const auto [begin, end] = bounds(k);
+    if (begin == end) return;
+    own[k] = diffusion_loss_per_example(denoiser, x0.slice(0, begin, end), torch::Tensor(),
+                                        part(begin, end));
+  });
+  std::vector<torch::Tensor> ref_values, own_values;
+  for (int k = 0; k < shards; ++k) {
+    if (!own[k].defined()) continue;
+    ref_values.push_back(ref[k]);
+    own_values.push_back(own[k].detach());
+  }
+  const auto own_leaf = torch::cat(own_values).requires_grad_(true);
+  PreferenceLoss result = objective(torch::cat(ref_values), own_leaf);
+  const auto per_example = torch::autograd::grad({result.loss}, {own_leaf})[0];
+  std::vector<std::vector<torch::Tensor>> grads(shards, std::vector<torch::Tensor>(params.size()));
+  run_slices(workers, [&](int k) {
+    const auto [begin, end] = bounds(k);
+    if (begin == end) return;
+    grads[k] = torch::autograd::grad({own[k]}, params, {per_example.slice(0, begin, end)},
+                                     /*retain_graph=*/false, /*create_graph=*/false,
+                                     /*allow_unused=*/true);
+  });
+  gradients = sum_gradients(grads, params.size());
+  result.loss = result.loss.detach();
+  return result;
+}
+
 struct Calibration {
   double strength_scale = 1.0;
   double gain_db = 0.0;
@@ -348,14 +408,22 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
         const auto other = crop_batch(disliked, w_disliked, half);
         auto draws = draw_diffusion_noise(r.objective == "dpo" ? liked : torch::cat({liked, other}));
         if (r.low_noise_emphasis != 1.0) draws.t = draws.t.pow(r.low_noise_emphasis);
+        const bool dpo = r.objective == "dpo";
+        const auto label = torch::cat({torch::ones({half}, torch::kBool), torch::zeros({half}, torch::kBool)});
         PreferenceLoss p;
-        if (r.objective == "dpo") {
-          p = dpo_loss(m.denoiser, name, liked, other, draws, beta);
+        std::vector<torch::Tensor> grads;
+        if (workers) {  // the batch in slices over the threads
+          const auto objective = [&](const torch::Tensor& ref, const torch::Tensor& own) {
+            return dpo ? dpo_objective(ref, own, beta) : kto_objective(ref, own, label, beta);
+          };
+          p = preference_loss_and_gradients(m.denoiser, name, params, torch::cat({liked, other}),
+                                            dpo ? paired_draws(draws) : draws, &*workers,
+                                            objective, grads);
         } else {
-          const auto label = torch::cat({torch::ones({half}, torch::kBool), torch::zeros({half}, torch::kBool)});
-          p = kto_loss(m.denoiser, name, torch::cat({liked, other}), label, draws, beta);
+          p = dpo ? dpo_loss(m.denoiser, name, liked, other, draws, beta)
+                  : kto_loss(m.denoiser, name, torch::cat({liked, other}), label, draws, beta);
+          grads = torch::autograd::grad({p.loss}, params, {}, false, false, true);
         }
-        const auto grads = torch::autograd::grad({p.loss}, params, {}, false, false, true);
         for (size_t i = 0; i < params.size(); ++i)
           params[i].mutable_grad() = grads[i].defined() ? grads[i] : torch::zeros_like(params[i]);
         loss = p.loss.item<double>();

@@ -23,10 +23,8 @@ torch::Tensor reference_losses(Denoiser& denoiser, const std::string& adapter,
   return diffusion_loss_per_example(denoiser, x0, torch::Tensor(), draws);
 }
 
-PreferenceLoss kto_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& x0,
-                        const torch::Tensor& desirable, const DiffusionDraws& draws, double beta) {
-  const auto ref = reference_losses(denoiser, adapter, x0, draws);
-  const auto own = diffusion_loss_per_example(denoiser, x0, torch::Tensor(), draws);
+PreferenceLoss kto_objective(const torch::Tensor& ref, const torch::Tensor& own,
+                             const torch::Tensor& desirable, double beta) {
   const auto reward = ref - own;
   // The reference point: how far the adapter has moved from the base on this batch as a
   // whole (Diffusion-KTO's KL estimate), never below 0.
@@ -38,14 +36,16 @@ PreferenceLoss kto_loss(Denoiser& denoiser, const std::string& adapter, const to
   return out;
 }
 
-PreferenceLoss dpo_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& liked,
-                        const torch::Tensor& disliked, const DiffusionDraws& draws, double beta) {
-  const auto x0 = torch::cat({liked, disliked});
-  const DiffusionDraws both{torch::cat({draws.t, draws.t}), torch::cat({draws.noise, draws.noise})};
-  const auto ref = reference_losses(denoiser, adapter, x0, both);
-  const auto own = diffusion_loss_per_example(denoiser, x0, torch::Tensor(), both);
+PreferenceLoss kto_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& x0,
+                        const torch::Tensor& desirable, const DiffusionDraws& draws, double beta) {
+  const auto ref = reference_losses(denoiser, adapter, x0, draws);
+  const auto own = diffusion_loss_per_example(denoiser, x0, torch::Tensor(), draws);
+  return kto_objective(ref, own, desirable, beta);
+}
+
+PreferenceLoss dpo_objective(const torch::Tensor& ref, const torch::Tensor& own, double beta) {
   const auto reward = ref - own;
-  const int64_t n = liked.size(0);
+  const int64_t n = reward.size(0) / 2;
   const auto margin = reward.slice(0, 0, n) - reward.slice(0, n, 2 * n);
   PreferenceLoss out;
   out.loss = -torch::log_sigmoid(beta * margin).mean();
@@ -53,11 +53,23 @@ PreferenceLoss dpo_loss(Denoiser& denoiser, const std::string& adapter, const to
   return out;
 }
 
+DiffusionDraws paired_draws(const DiffusionDraws& draws) {
+  return {torch::cat({draws.t, draws.t}), torch::cat({draws.noise, draws.noise})};
+}
+
+PreferenceLoss dpo_loss(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& liked,
+                        const torch::Tensor& disliked, const DiffusionDraws& draws, double beta) {
+  const auto x0 = torch::cat({liked, disliked});
+  const auto both = paired_draws(draws);
+  const auto ref = reference_losses(denoiser, adapter, x0, both);
+  const auto own = diffusion_loss_per_example(denoiser, x0, torch::Tensor(), both);
+  return dpo_objective(ref, own, beta);
+}
+
 double calibrated_beta(Denoiser& denoiser, const std::string& adapter, const torch::Tensor& liked,
                        const torch::Tensor& disliked, const DiffusionDraws& draws) {
   const auto x0 = torch::cat({liked, disliked});
-  const DiffusionDraws both{torch::cat({draws.t, draws.t}), torch::cat({draws.noise, draws.noise})};
-  const auto ref = reference_losses(denoiser, adapter, x0, both);
+  const auto ref = reference_losses(denoiser, adapter, x0, paired_draws(draws));
   const int64_t n = liked.size(0);
   const auto diff = ref.slice(0, 0, n) - ref.slice(0, n, 2 * n);
   const double sd = n > 1 ? diff.std().item<double>() : 0.0;

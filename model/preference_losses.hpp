@@ -20,6 +20,17 @@ struct PreferenceLoss {
 torch::Tensor reference_losses(Denoiser& denoiser, const std::string& adapter,
                                const torch::Tensor& x0, const DiffusionDraws& draws);
 
+// The objectives on per-example losses [B] of the reference (`ref`, no graph) and of the
+// adapter (`own`): what kto_loss and dpo_loss compute once the losses are known, so a batch
+// whose losses were computed in slices on several threads gets the very same objective.
+// dpo's batch is the liked examples, then the disliked ones, pair by pair.
+PreferenceLoss kto_objective(const torch::Tensor& ref, const torch::Tensor& own,
+                             const torch::Tensor& desirable, double beta);
+PreferenceLoss dpo_objective(const torch::Tensor& ref, const torch::Tensor& own, double beta);
+
+// dpo's draws for a liked-then-disliked batch: each pair shares its noise and time.
+DiffusionDraws paired_draws(const DiffusionDraws& draws);
+
 // Diffusion-KTO on unpaired examples x0 [B, …] labelled by `desirable` [B] (bool): desirable
 // ones score 1 − σ(β(r − z)), undesirable 1 − σ(β(z − r)), with z = max(0, mean(r)) over the
 // batch (detached): Diffusion-KTO's estimate of how far the adapter has drifted from the base.

@@ -306,6 +306,44 @@ TEST_F(EngineTest, AFineTuneSplitAcrossThreadsTrainsAsOneThreadDoesAndRepeatsExa
         << key << " differs between two 2-thread runs";
 }
 
+TEST_F(EngineTest, AKtoOrDpoFineTuneSplitAcrossThreadsTrainsAsOneThreadDoes) {
+  const auto disliked = dir.file("disliked.wav");
+  audio::write_audio(disliked, song(220.0));
+  auto losses_with = [&](const std::string& objective, int threads, int batch) {
+    auto e = Engine::load({dir.file("weights"), "cpu", threads});
+    FineTuneRequest r = one_example(
+        5, batch, objective + std::to_string(threads) + "-" + std::to_string(batch) + ".safetensors");
+    r.objective = objective;
+    r.undesirable = {{disliked, 1.0}};
+    r.calibration_clips = 0;
+    std::vector<double> losses;  // each step's loss, then the final evaluation
+    std::atomic<bool> cancel{false};
+    e->fine_tune(
+        r,
+        [&](const Progress& p) {
+          if (p.phase == "train") losses.push_back(p.loss);
+        },
+        cancel);
+    return losses;
+  };
+  for (const std::string objective : {"kto", "dpo"}) {
+    // Three threads: kto's six examples and dpo's three pairs (six losses) in slices of two,
+    // so a dpo pair's liked and disliked halves land on different threads.
+    const auto one = losses_with(objective, 1, 6), three = losses_with(objective, 3, 6);
+    ASSERT_EQ(one.size(), 5u) << objective;
+    ASSERT_EQ(three.size(), 5u) << objective;
+    for (size_t i = 0; i < one.size(); ++i)
+      EXPECT_NEAR(three[i], one[i], 1e-4 * std::abs(one[i]) + 1e-7) << objective << ", step " << i + 1;
+    EXPECT_NE(one[1], one[4]) << objective << ": the adapter did not move";
+    // A batch of 3 is one liked and one disliked example: a thread has nothing to do.
+    const auto small_one = losses_with(objective, 1, 3), small_three = losses_with(objective, 3, 3);
+    ASSERT_EQ(small_three.size(), small_one.size()) << objective;
+    for (size_t i = 0; i < small_one.size(); ++i)
+      EXPECT_NEAR(small_three[i], small_one[i], 1e-4 * std::abs(small_one[i]) + 1e-7)
+          << objective << ", batch 3, step " << i + 1;
+  }
+}
+
 TEST_F(EngineTest, LowNoiseEmphasisChangesWhatTheFineTuneLearnsAndAnOutOfRangeValueIsRefused) {
   auto factors_with = [&](double emphasis, const std::string& name) {
     FineTuneRequest r = one_example(4, 4, name + ".safetensors");
