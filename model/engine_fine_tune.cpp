@@ -55,8 +55,8 @@ PreferenceLoss preference_loss_and_gradients(
     return DiffusionDraws{draws.t.slice(0, begin, end), draws.noise.slice(0, begin, end)};
   };
   std::vector<torch::Tensor> ref(shards), own(shards);
-  adapters::set_active_adapter(*denoiser, "");
-  try {
+  {
+    const ReferenceScope reference{denoiser, adapter};
     run_slices(workers, [&](int k) {
       torch::NoGradGuard ng;
       const auto [begin, end] = bounds(k);
@@ -64,11 +64,7 @@ PreferenceLoss preference_loss_and_gradients(
       ref[k] = diffusion_loss_per_example(denoiser, x0.slice(0, begin, end), torch::Tensor(),
                                           part(begin, end));
     });
-  } catch (...) {
-    adapters::set_active_adapter(*denoiser, adapter);
-    throw;
   }
-  adapters::set_active_adapter(*denoiser, adapter);
   run_slices(workers, [&](int k) {
     const auto [begin, end] = bounds(k);
     if (begin == end) return;

@@ -6,20 +6,22 @@
 
 namespace tuneloop::model {
 
+ReferenceScope::ReferenceScope(Denoiser& denoiser, const std::string& adapter)
+    : denoiser_(denoiser), adapter_(adapter) {
+  adapters::set_active_adapter(*denoiser_, "");
+}
+
+ReferenceScope::~ReferenceScope() {
+  try {
+    adapters::set_active_adapter(*denoiser_, adapter_);
+  } catch (...) {
+  }
+}
+
 torch::Tensor reference_losses(Denoiser& denoiser, const std::string& adapter,
                                const torch::Tensor& x0, const DiffusionDraws& draws) {
   torch::NoGradGuard ng;
-  adapters::set_active_adapter(*denoiser, "");
-  struct Restore {
-    Denoiser& d;
-    const std::string& name;
-    ~Restore() {
-      try {
-        adapters::set_active_adapter(*d, name);
-      } catch (...) {
-      }
-    }
-  } restore{denoiser, adapter};
+  const ReferenceScope reference{denoiser, adapter};
   return diffusion_loss_per_example(denoiser, x0, torch::Tensor(), draws);
 }
 

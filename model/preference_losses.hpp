@@ -16,6 +16,20 @@ struct PreferenceLoss {
   double accuracy = 0;    // share of examples (kto) or pairs (dpo) the adapter orders right
 };
 
+// The reference model for the scope: switches `adapter` off on construction and back on at
+// the end of the scope, however it ends.
+class ReferenceScope {
+ public:
+  ReferenceScope(Denoiser& denoiser, const std::string& adapter);
+  ~ReferenceScope();
+  ReferenceScope(const ReferenceScope&) = delete;
+  ReferenceScope& operator=(const ReferenceScope&) = delete;
+
+ private:
+  Denoiser& denoiser_;
+  const std::string& adapter_;
+};
+
 // Per-example v-prediction losses of the reference (adapter `adapter` switched off), no grad.
 torch::Tensor reference_losses(Denoiser& denoiser, const std::string& adapter,
                                const torch::Tensor& x0, const DiffusionDraws& draws);

@@ -42,6 +42,19 @@ class EngineTest : public ::testing::Test {
     r.output_path = dir.file(output);
     return r;
   }
+  // Each training step's batch loss of a fine-tune on an engine with `threads` threads.
+  std::vector<double> train_losses(int threads, const FineTuneRequest& r) {
+    auto e = Engine::load({dir.file("weights"), "cpu", threads});
+    std::vector<double> losses;
+    std::atomic<bool> cancel{false};
+    e->fine_tune(
+        r,
+        [&](const Progress& p) {
+          if (p.phase == "train") losses.push_back(p.loss);
+        },
+        cancel);
+    return losses;
+  }
   TempDir dir{"tuneloop-model"};
   std::unique_ptr<Engine> engine;
 };
@@ -271,21 +284,14 @@ TEST_F(EngineTest, FineTuneLowersTheLossAndWritesAnAdapterThatLoads) {
 
 TEST_F(EngineTest, AFineTuneSplitAcrossThreadsTrainsAsOneThreadDoesAndRepeatsExactly) {
   struct Run {
-    std::vector<double> losses;  // each step's batch loss, then the final evaluation
+    std::vector<double> losses;  // each step's batch loss
     std::map<std::string, torch::Tensor> factors;
   };
   auto fine_tune_with = [&](int threads, const std::string& name) {
-    auto e = Engine::load({dir.file("weights"), "cpu", threads});
     FineTuneRequest r = one_example(6, 5, name + ".safetensors");  // 5 splits unevenly in two
     r.calibration_clips = 0;
     Run run;
-    std::atomic<bool> cancel{false};
-    e->fine_tune(
-        r,
-        [&](const Progress& p) {
-          if (p.phase == "train") run.losses.push_back(p.loss);
-        },
-        cancel);
+    run.losses = train_losses(threads, r);
     run.factors = adapters::load_tensors(r.output_path);
     return run;
   };
@@ -310,21 +316,12 @@ TEST_F(EngineTest, AKtoOrDpoFineTuneSplitAcrossThreadsTrainsAsOneThreadDoes) {
   const auto disliked = dir.file("disliked.wav");
   audio::write_audio(disliked, song(220.0));
   auto losses_with = [&](const std::string& objective, int threads, int batch) {
-    auto e = Engine::load({dir.file("weights"), "cpu", threads});
     FineTuneRequest r = one_example(
         5, batch, objective + std::to_string(threads) + "-" + std::to_string(batch) + ".safetensors");
     r.objective = objective;
     r.undesirable = {{disliked, 1.0}};
     r.calibration_clips = 0;
-    std::vector<double> losses;  // each step's loss, then the final evaluation
-    std::atomic<bool> cancel{false};
-    e->fine_tune(
-        r,
-        [&](const Progress& p) {
-          if (p.phase == "train") losses.push_back(p.loss);
-        },
-        cancel);
-    return losses;
+    return train_losses(threads, r);
   };
   for (const std::string objective : {"kto", "dpo"}) {
     // Three threads: kto's six examples and dpo's three pairs (six losses) in slices of two,
