@@ -655,7 +655,7 @@ const std::vector<Row>& rows() {
     t.push_back(real(FIELD(training, learning_rate), 0.0, 1.0, "fine-tune learning rate", true));
     t.push_back(integer(
         FIELD(training, threads), 1, 256,
-        "fine-tune threads, each taking a share of every batch (1 leaves a core to playback)"));
+        "fine-tune workers, each one LibTorch thread on a share of every batch (at the worker's nice level)"));
     t.push_back(integer(FIELD(training, checkpoint_every), 1, kMaxCount,
                         "steps between resumable checkpoints"));
     t.push_back(integer(FIELD(training, seed), 0, std::numeric_limits<std::int64_t>::max(),

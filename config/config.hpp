@@ -135,7 +135,9 @@ struct TrainingConfig {
   int steps = 300;
   int batch_size = 8;
   double learning_rate = 1e-3;
-  int threads = 1;            // LibTorch threads for the fine-tune worker (as above)
+  // Fine-tune workers, each one LibTorch thread on a share of every batch: no OpenMP
+  // barriers, so 2 keep their speed beside playback (docs/benchmarks.md, "Threads").
+  int threads = 2;
   int checkpoint_every = 50;  // steps between resumable checkpoints
   std::int64_t seed = 0;
   int calibration_clips = 40;  // clips generated to set the adapter's output level; 0 = none

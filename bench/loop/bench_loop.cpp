@@ -2,8 +2,8 @@
 // iteration (dataset -> LoRA fine-tune -> N tracks on disk and in the store) with the
 // default config, phase by phase. Target: 16 tracks in <= 120 s on 2 cores.
 //
-//   bench_loop [WEIGHTS_DIR] [--threads N] [--steps N] [--batch N] [--sampler-steps N]
-//              [--tracks N] [--seconds S]
+//   bench_loop [WEIGHTS_DIR] [--threads N] [--training-threads N] [--steps N] [--batch N]
+//              [--sampler-steps N] [--tracks N] [--seconds S]
 //
 // WEIGHTS_DIR: default model/weights (the shipped model) when it has files, else a fixture
 // model (the figures then say so). Options override the config defaults, to find where
@@ -98,11 +98,12 @@ struct PhaseClock {
 int main(int argc, char** argv) {
   CLI::App app{"bench_loop: feedback -> the next batch of tracks ready, phase by phase"};
   std::string weights;
-  int threads = 0, steps = 0, batch = 0, sampler_steps = 0, tracks = 0;
+  int threads = 0, training_threads = 0, steps = 0, batch = 0, sampler_steps = 0, tracks = 0;
   double seconds = 0;
   std::string objective;
   app.add_option("weights", weights, "base-model weights folder (default: model/weights, else a fixture)");
-  app.add_option("--threads", threads, "LibTorch threads (default: training.threads)");
+  app.add_option("--threads", threads, "LibTorch threads for generation and the fine-tune (model.threads and training.threads)");
+  app.add_option("--training-threads", training_threads, "fine-tune workers only (training.threads; default: the config's)");
   app.add_option("--steps", steps, "fine-tune steps (default: training.steps)");
   app.add_option("--batch", batch, "fine-tune batch (default: training.batch_size)");
   app.add_option("--sampler-steps", sampler_steps, "sampler steps per track (default: model.steps)");
@@ -128,6 +129,7 @@ int main(int argc, char** argv) {
     cfg.paths.weights_dir = dir.file("weights");
   }
   if (threads > 0) cfg.training.threads = cfg.model.threads = threads;
+  if (training_threads > 0) cfg.training.threads = training_threads;
   if (steps > 0) cfg.training.steps = steps;
   if (batch > 0) cfg.training.batch_size = batch;
   if (sampler_steps > 0) cfg.model.steps = sampler_steps;
@@ -137,16 +139,18 @@ int main(int argc, char** argv) {
     if (objective == config::to_string(o)) cfg.training.objective = o;
   std::printf("model: %s\n", fixture ? "FIXTURE (no weights given, model/weights/ is empty; figures are not the target's)"
                                      : cfg.paths.weights_dir.c_str());
-  std::printf("config: %d tracks x %.1f s, %d fine-tune steps (batch %d, rank %d), %d sampler steps, %d threads\n",
+  std::printf("config: %d tracks x %.1f s, %d fine-tune steps (batch %d, rank %d), %d sampler steps, "
+              "%d generation thread(s), %d fine-tune worker(s)\n",
               cfg.generation.tracks_per_iteration, cfg.generation.seconds, cfg.training.steps,
-              cfg.training.batch_size, cfg.training.rank, cfg.model.steps, cfg.training.threads);
+              cfg.training.batch_size, cfg.training.rank, cfg.model.steps, cfg.model.threads, cfg.training.threads);
 
   auto store = store::Store::open(dir.file("tuneloop.db"));
   const store::Id listener = store.ensure_listener("bench").id;
   model::EngineOptions eo;
   eo.weights_dir = cfg.paths.weights_dir.string();
   eo.device = "cpu";
-  eo.threads = cfg.training.threads;
+  eo.threads = cfg.model.threads;
+  eo.fine_tune_threads = cfg.training.threads;
   auto t0 = Clock::now();
   auto engine = model::Engine::load(eo);
   std::printf("load: %.2f s\n", since(t0));
@@ -181,7 +185,8 @@ int main(int argc, char** argv) {
               o1.reward_accuracy ? std::to_string(*o1.reward_accuracy).c_str() : "n/a", o1.candidates,
               o1.preview_seconds);
   c1.print();
-  std::printf("feedback -> %zu new tracks ready: %.2f s (target <= 120 s; %d LibTorch thread(s))\n", ids1.size(),
-              total, cfg.training.threads);
+  std::printf("feedback -> %zu new tracks ready: %.2f s (target <= 120 s; %d generation thread(s), "
+              "%d fine-tune worker(s))\n",
+              ids1.size(), total, cfg.model.threads, cfg.training.threads);
   return 0;
 }

@@ -5,13 +5,15 @@
 // ready, calls `ping` and `status` over the Unix socket at a steady rate. Prints latency
 // percentiles per loop phase and the underruns the daemon counted meanwhile.
 //
-//   bench_loop_playback --weights DIR [--threads 1] [--rate 200] [--steps N] [--tracks N]
+//   bench_loop_playback --weights DIR [--threads N] [--training-threads N] [--rate 200]
+//                       [--steps N] [--tracks N]
 //
 // DIR holds autoencoder.safetensors and denoiser.safetensors (model/weights/pending, or a
 // fixture written by build/tests/ui/ui_fixture_weights DIR). Other settings: defaults.
 #include "client/client.hpp"
 #include "client/daemon_process.hpp"
 #include "audio/audio.hpp"
+#include "config/config.hpp"
 
 #include <CLI/CLI.hpp>
 #include <signal.h>
@@ -72,11 +74,14 @@ bool finished(const json& i) { return i.is_object() && (i["status"] == "ready" |
 int main(int argc, char** argv) {
   CLI::App app{"bench_loop_playback: underruns and IPC latency while the loop fine-tunes"};
   std::string weights, daemon_bin = (fs::path(TUNELOOP_BINARY_DIR) / "daemon" / "tuneloopd").string();
-  int threads = 1, steps = 0, tracks = 0;
+  int threads = 0, training_threads = 0, steps = 0, tracks = 0;
   double rate = 200;
   bool keep = false;
   app.add_option("--weights", weights, "base-model weights folder")->required();
-  app.add_option("--threads", threads, "LibTorch threads (training.threads)")->capture_default_str();
+  app.add_option("--threads", threads,
+                 "LibTorch threads for generation and the fine-tune (model.threads and training.threads; "
+                 "default: the config's)");
+  app.add_option("--training-threads", training_threads, "fine-tune workers only (training.threads)");
   app.add_option("--rate", rate, "IPC calls per second during the job")->capture_default_str();
   app.add_option("--steps", steps, "training.steps (default: the config default)");
   app.add_option("--tracks", tracks, "generation.tracks_per_iteration (default: the config default)");
@@ -85,6 +90,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they come, also in a log file
 
+  const tuneloop::config::Config defaults;
+  const int model_threads = threads > 0 ? threads : defaults.model.threads;
+  const int fine_tune_threads =
+      training_threads > 0 ? training_threads : threads > 0 ? threads : defaults.training.threads;
+
   std::string tmpl = (fs::temp_directory_path() / "tuneloop-bench-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) return 1;
   const fs::path dir = tmpl, socket = dir / "tuneloop.sock", log = dir / "daemon.log";
@@ -92,8 +102,8 @@ int main(int argc, char** argv) {
     std::ofstream cfg(dir / "config.yaml");
     cfg << "paths:\n  data_dir: " << (dir / "data").string() << "\n  socket: " << socket.string()
         << "\n  weights_dir: " << fs::absolute(weights).string() << "\nhttp:\n  enabled: false\n"
-        << "audio:\n  output: portaudio\n"
-        << "model:\n  threads: " << threads << "\ntraining:\n  threads: " << threads << "\n";
+        << "audio:\n  output: portaudio\n";
+    cfg << "model:\n  threads: " << model_threads << "\ntraining:\n  threads: " << fine_tune_threads << "\n";
     if (steps > 0) cfg << "  steps: " << steps << "\n";
     cfg << "schedule:\n  min_feedback: 1\n  after_new_ratings: 0\n";
     if (tracks > 0) cfg << "generation:\n  tracks_per_iteration: " << tracks << "\n";
@@ -132,8 +142,10 @@ int main(int argc, char** argv) {
     if (!st["audio"]["available"].get<bool>())
       throw std::runtime_error("no audio device (" + st["audio"]["message"].get<std::string>() +
                                "); start the JACK dummy server: source scripts/jack.sh; jack_ensure_running");
-    std::printf("device: %s\nweights: %s, %d LibTorch thread(s), worker nice %d, %.0f IPC calls/s\n",
-                st["audio"]["device"].get<std::string>().c_str(), weights.c_str(), threads,
+    std::printf("device: %s\nweights: %s, %d generation thread(s), %d fine-tune worker(s), worker nice %d, "
+                "%.0f IPC calls/s\n",
+                st["audio"]["device"].get<std::string>().c_str(), weights.c_str(),
+                model_threads, fine_tune_threads,
                 st["loop"]["worker_nice"].get<int>(), rate);
 
     // Iteration 0 (the first batch, generated at start).

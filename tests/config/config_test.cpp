@@ -131,7 +131,7 @@ TEST_F(ConfigTest, EveryKeyHasItsDocumentedBuiltInDefault) {
   EXPECT_EQ(c.training.steps, 300);
   EXPECT_EQ(c.training.batch_size, 8);
   EXPECT_DOUBLE_EQ(c.training.learning_rate, 1e-3);
-  EXPECT_EQ(c.training.threads, 1);
+  EXPECT_EQ(c.training.threads, 2);
   EXPECT_EQ(c.training.checkpoint_every, 50);
   EXPECT_EQ(c.training.seed, 0);
   EXPECT_EQ(c.training.strength_scales, std::vector<double>{1.0});
