@@ -110,7 +110,8 @@ std::vector<double> sample_times(double t_start, int steps, Schedule schedule) {
 torch::Tensor sample(Denoiser& denoiser, int64_t length, const torch::Tensor& tags,
                      const SampleOptions& o) {
   torch::NoGradGuard no_grad;
-  denoiser->eval();
+  // Only when needed: generate_all samples from several threads at once, in eval mode.
+  if (denoiser->is_training()) denoiser->eval();
   const auto& c = denoiser->config;
   if (length <= 0 || length % c.length_multiple() != 0) {
     throw ModelError("latent length " + std::to_string(length) + " is not a positive multiple of " +

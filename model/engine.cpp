@@ -69,6 +69,14 @@ struct Engine::Denoised {
   int64_t pre_samples = 0;     // audio samples of pre-roll (a whole number of latent frames)
   int64_t frames = 0;          // mel frames of pre-roll and track
   bool neural = false;
+  int griffin_lim_iterations = 32;
+};
+
+struct Engine::Planned {
+  Denoised shape;  // everything but the latent and the adapter
+  SampleOptions options;
+  torch::Tensor tags;  // undefined = untagged
+  int64_t length = 0;  // latent frames to sample
 };
 
 namespace {
@@ -119,25 +127,75 @@ Embedding Engine::preview(const GenerateParams& p, int preview_steps) {
   return pool_latent(heard / impl_->denoiser->config.latent_scale);
 }
 
-audio::Audio Engine::generate(const GenerateParams& p) {
+audio::Audio Engine::generate(const GenerateParams& p) { return finish(denoise(p, 0), true); }
+
+std::vector<audio::Audio> Engine::generate_all(const std::vector<GenerateParams>& params, int threads,
+                                               const std::function<bool(int)>& keep_going) {
+  if (threads < 1) throw ModelError("generate_all: threads must be at least 1");
+  for (const auto& p : params) {
+    if (p.adapter != params.front().adapter || p.adapter_strength != params.front().adapter_strength) {
+      throw ModelError("generate_all: every clip must name the same adapter and adapter_strength");
+    }
+  }
+  std::vector<audio::Audio> out(params.size());
+  if (params.empty()) return out;
+  const int n = static_cast<int>(params.size());
+  const int shards = std::clamp(n, 1, threads);
+  std::vector<Planned> plans;
+  for (const auto& p : params) plans.push_back(plan(p));
+  std::atomic<int> done{0};
+  std::atomic<bool> stop{false};
+  int reported = 0;  // the last count keep_going was given
+  with_adapter(params.front(), [&](const std::string& active) {
+    // Clip i on slice i mod shards; the calling thread (slice 0) reports progress. A slice
+    // that fails stops the others after their current clip.
+    auto slice = [&](int k) {
+      torch::NoGradGuard ng;
+      try {
+        for (int i = k; i < n && !stop.load(); i += shards) {
+          Denoised d = plans[i].shape;
+          d.z = sample(impl_->denoiser, plans[i].length, plans[i].tags, plans[i].options) *
+                impl_->denoiser->config.latent_scale;
+          d.adapter = active;
+          out[i] = finish(d, false);
+          ++done;
+          if (k == 0 && keep_going) {
+            reported = done.load();
+            if (!keep_going(reported)) stop = true;
+          }
+        }
+      } catch (...) {
+        stop = true;
+        throw;
+      }
+    };
+    if (shards == 1) return slice(0);
+    torch::set_num_threads(1);  // each slice on one LibTorch thread, this one too
+    ShardWorkers workers(shards - 1);
+    run_slices(&workers, slice);
+  });
+  if (stop.load()) throw Cancelled("generation cancelled after " + std::to_string(done.load()) + " of " +
+                                   std::to_string(n) + " clips");
+  if (keep_going && reported != n) keep_going(n);
+  return out;
+}
+
+audio::Audio Engine::finish(const Denoised& d, bool timed) {
   auto& m = *impl_;
-  Denoised d = denoise(p, 0);
   torch::NoGradGuard ng;
   const auto& fc = m.frontend->config();
   const int64_t samples = d.pre_samples + d.samples, frames = d.frames;
-  const bool neural = d.neural;
-  auto z = d.z;
   auto t0 = Clock::now();
-  auto mel = m.frontend->denormalise(m.ae->decode(z)).squeeze(0).squeeze(0);  // [mels, T]
-  m.timings.decode = since(t0);
+  auto mel = m.frontend->denormalise(m.ae->decode(d.z)).squeeze(0).squeeze(0);  // [mels, T]
+  if (timed) m.timings.decode = since(t0);
   t0 = Clock::now();
-  auto wave = (neural ? m.vocoder->render(mel, samples)
-                     : m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))),
-                                               samples, p.griffin_lim_iterations))
+  auto wave = (d.neural ? m.vocoder->render(mel, samples)
+                        : m.frontend->to_waveform(mel.narrow(-1, 0, std::min(frames, mel.size(-1))),
+                                                  samples, d.griffin_lim_iterations))
                   .to(torch::kCPU)
                   .narrow(0, d.pre_samples, d.samples)
                   .contiguous();
-  m.timings.vocoder = since(t0);
+  if (timed) m.timings.vocoder = since(t0);
 
   audio::Audio out;
   out.sample_rate = fc.sample_rate;
@@ -154,7 +212,7 @@ audio::Audio Engine::generate(const GenerateParams& p) {
   return out;
 }
 
-Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
+Engine::Planned Engine::plan(const GenerateParams& p) {
   auto& m = *impl_;
   if (!(p.seconds > 0.0) || p.seconds > 600.0) throw ModelError("seconds must be in (0, 600]");
   if (p.griffin_lim_iterations < 0 || p.griffin_lim_iterations > 1000) {
@@ -162,23 +220,26 @@ Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
   }
   check_vocoder(p.vocoder, !m.vocoder.is_empty());
   check_adapter_strength(p.adapter_strength);
-  const bool neural = m.vocoder && p.vocoder != "griffin-lim";
   torch::set_num_threads(m.threads);
   torch::NoGradGuard ng;
   const auto& fc = m.frontend->config();
   if (!(p.pre_roll_seconds >= 0.0) || p.pre_roll_seconds > 30.0) {
     throw ModelError("pre_roll_seconds must be in [0, 30]");
   }
-  const int64_t samples = static_cast<int64_t>(std::llround(p.seconds * fc.sample_rate));
+  Planned plan;
+  Denoised& d = plan.shape;
+  d.neural = m.vocoder && p.vocoder != "griffin-lim";
+  d.griffin_lim_iterations = p.griffin_lim_iterations;
+  d.samples = static_cast<int64_t>(std::llround(p.seconds * fc.sample_rate));
   const int64_t samples_per_latent = static_cast<int64_t>(fc.hop) * m.factor();
-  const auto pre_frames = static_cast<int64_t>(
+  d.pre_frames = static_cast<int64_t>(
       std::ceil(p.pre_roll_seconds * fc.sample_rate / static_cast<double>(samples_per_latent)));
-  const int64_t pre_samples = pre_frames * samples_per_latent;
-  const int64_t frames = m.frontend->frames(pre_samples + samples);
+  d.pre_samples = d.pre_frames * samples_per_latent;
+  d.frames = m.frontend->frames(d.pre_samples + d.samples);
   const int64_t jm = m.latent_multiple();
-  const int64_t length = ((frames + m.factor() - 1) / m.factor() + jm - 1) / jm * jm;
+  plan.length = ((d.frames + m.factor() - 1) / m.factor() + jm - 1) / jm * jm;
 
-  SampleOptions o;
+  SampleOptions& o = plan.options;
   o.steps = p.steps;
   o.guidance = p.guidance;
   o.solver = solver_from_name(p.solver);
@@ -188,11 +249,15 @@ Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
   if (p.seed_latent) {
     if (!p.seed_latent->valid()) throw ModelError("seed latent is empty");
     // The pre-roll mirrors the seed's opening, so the heard track starts where the seed does.
-    const auto body = fit_length(p.seed_latent->data()->latent, length - pre_frames);
-    o.init = torch::cat({fit_length(body, pre_frames).flip(-1), body}, -1).to(m.device);
+    const auto body = fit_length(p.seed_latent->data()->latent, plan.length - d.pre_frames);
+    o.init = torch::cat({fit_length(body, d.pre_frames).flip(-1), body}, -1).to(m.device);
   }
-  auto tags = p.tags.empty() ? torch::Tensor() : m.tags_vector(conditioning_tags(p));
+  plan.tags = p.tags.empty() ? torch::Tensor() : m.tags_vector(conditioning_tags(p));
+  return plan;
+}
 
+void Engine::with_adapter(const GenerateParams& p, const std::function<void(const std::string&)>& run) {
+  auto& m = *impl_;
   const auto previous = adapters::active_adapter(*m.denoiser);
   if (p.adapter) set_adapter(*p.adapter);
   // Strength 0 is the base model: no weight change and no output gain of the adapter's.
@@ -232,18 +297,20 @@ Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
         std::min(p.adapter_strength * adapter_strength_scale(active), kMaxAdapterStrength));
     merged.name = active;
   }
+  run(merged.name);
+}
 
-  o.stop_after = stop_after;
-  const auto t0 = Clock::now();
-  Denoised d;
-  d.z = sample(m.denoiser, length, tags, o) * m.denoiser->config.latent_scale;
-  m.timings.denoise = since(t0);
-  d.adapter = merged.name;
-  d.samples = samples;
-  d.pre_frames = pre_frames;
-  d.pre_samples = pre_samples;
-  d.frames = frames;
-  d.neural = neural;
+Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
+  auto& m = *impl_;
+  Planned plan_ = plan(p);
+  plan_.options.stop_after = stop_after;
+  Denoised d = plan_.shape;
+  with_adapter(p, [&](const std::string& active) {
+    const auto t0 = Clock::now();
+    d.z = sample(m.denoiser, plan_.length, plan_.tags, plan_.options) * m.denoiser->config.latent_scale;
+    m.timings.denoise = since(t0);
+    d.adapter = active;
+  });
   return d;
 }
 

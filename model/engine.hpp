@@ -161,6 +161,14 @@ class Engine {
   // unknown solver or schedule, an unknown or unavailable vocoder, or parameters out of
   // range (seconds in (0, 600], steps 1..1000, strength in [0, 1], adapter_strength in [0, 4]).
   audio::Audio generate(const GenerateParams& params);
+  // generate() for each of params, split over `threads` single-threaded workers (clip i on
+  // worker i mod threads): with model.threads 1, the same audio as generate() one by one.
+  // Every params must name the same adapter and adapter_strength (applied once for all).
+  // keep_going(clips done so far) is called on this thread after each clip it makes, and at
+  // the end if its last count was not all of them; when it returns false the workers stop after their current clip and
+  // generate_all throws Cancelled. Throws as generate(), and ModelError on mixed adapters.
+  std::vector<audio::Audio> generate_all(const std::vector<GenerateParams>& params, int threads,
+                                         const std::function<bool(int)>& keep_going = {});
   // The tags generate() conditions on: params.tags completed as corpus clips carry them (a
   // mode without a key gets one drawn from params.seed, a mode and key their scale word;
   // corpus::conditioning_tags), as far as the weights know those words.
@@ -223,7 +231,14 @@ class Engine {
   Engine();
   struct Impl;
   struct Denoised;  // a sampled latent and what generate() needs to finish it
+  struct Planned;   // a checked request: what to sample and the shape of its audio
+  Planned plan(const GenerateParams& params);
+  // Runs run(the applied adapter's name, "" = none) with params' adapter merged into the
+  // weights at its strength; restores the weights and the active adapter after.
+  void with_adapter(const GenerateParams& params, const std::function<void(const std::string&)>& run);
   Denoised denoise(const GenerateParams& params, int stop_after);
+  // A sampled latent to audio: decode, vocoder, the adapter's gain, fade-in, true-peak limit.
+  audio::Audio finish(const Denoised& denoised, bool timed);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -100,9 +100,10 @@ struct Calibration {
 
 // The adapter's strength calibration (FineTuneRequest::strength_scales) and then its level
 // calibration (calibration_clips) on the clips of the chosen scale.
+// The clips are split over `threads` workers as the fine-tune's batches are.
 Calibration calibrate(Engine& engine, const FineTuneRequest& r, const std::string& name,
                       const std::vector<double>& weights, const std::vector<double>& levels,
-                      const std::vector<audio::AudioFeatures>& example_features,
+                      const std::vector<audio::AudioFeatures>& example_features, int threads,
                       const ProgressFn& progress, const std::atomic<bool>& cancel) {
   if (r.calibration_clips <= 0) return {};
   double target = 0.0, total_weight = 0.0;
@@ -118,11 +119,11 @@ Calibration calibrate(Engine& engine, const FineTuneRequest& r, const std::strin
   std::vector<std::vector<Clip>> clips(r.strength_scales.size());
   std::vector<std::vector<audio::AudioFeatures>> features(r.strength_scales.size());
   const int total = r.calibration_clips * static_cast<int>(r.strength_scales.size());
-  int done = 0;
+  int before = 0;  // clips of the scales already done
   for (size_t s = 0; s < r.strength_scales.size(); ++s) {
-    double generated = 0.0;
+    if (cancel.load()) throw Cancelled("fine-tune cancelled while calibrating its level");
+    std::vector<GenerateParams> params;
     for (int k = 0; k < r.calibration_clips; ++k) {
-      if (cancel.load()) throw Cancelled("fine-tune cancelled while calibrating its level");
       GenerateParams p;
       p.seconds = r.calibration_seconds;
       p.seed = r.seed * 1000003ULL + static_cast<uint64_t>(k);  // the same seeds at every scale
@@ -131,12 +132,22 @@ Calibration calibrate(Engine& engine, const FineTuneRequest& r, const std::strin
       p.adapter_strength =
           std::min(r.calibration_strength * r.strength_scales[s], kMaxAdapterStrength);
       p.adapter = name;
-      const auto audio = engine.generate(p);
-      clips[s].push_back({audio::rms_dbfs(audio.samples), audio::true_peak_dbtp(audio)});
-      if (choose) features[s].push_back(audio::measure(audio));
-      generated += clips[s].back().rms_db / r.calibration_clips;
-      if (progress) progress({"calibrate", ++done, total, generated, 0.0});
+      params.push_back(p);
     }
+    std::vector<audio::Audio> audio;
+    try {
+      audio = engine.generate_all(params, threads, [&](int done) {
+        if (progress) progress({"calibrate", before + done, total, 0.0, 0.0});
+        return !cancel.load();
+      });
+    } catch (const Cancelled&) {
+      throw Cancelled("fine-tune cancelled while calibrating its level");
+    }
+    for (const auto& a : audio) {
+      clips[s].push_back({audio::rms_dbfs(a.samples), audio::true_peak_dbtp(a)});
+      if (choose) features[s].push_back(audio::measure(a));
+    }
+    before += r.calibration_clips;
   }
   Calibration c;
   const size_t chosen =
@@ -446,7 +457,8 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     // A cancel while calibrating keeps the finished training: the resumed job only calibrates.
     Calibration calibration;
     try {
-      calibration = calibrate(*this, r, name, weights, levels, example_features, progress, cancel);
+      calibration =
+          calibrate(*this, r, name, weights, levels, example_features, shards, progress, cancel);
     } catch (const Cancelled&) {
       checkpoint();
       throw;
