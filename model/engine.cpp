@@ -146,6 +146,8 @@ std::vector<audio::Audio> Engine::generate_all(const std::vector<GenerateParams>
   std::atomic<int> done{0};
   std::atomic<bool> stop{false};
   int reported = 0;  // the last count keep_going was given
+  // Eval mode set here, once: sample() on each thread then only reads the training flags.
+  if (impl_->denoiser->is_training()) impl_->denoiser->eval();
   with_adapter(params.front(), [&](const std::string& active) {
     // Clip i on slice i mod shards; the calling thread (slice 0) reports progress. A slice
     // that fails stops the others after their current clip.
@@ -170,11 +172,17 @@ std::vector<audio::Audio> Engine::generate_all(const std::vector<GenerateParams>
       }
     };
     if (shards == 1) return slice(0);
-    torch::set_num_threads(1);  // each slice on one LibTorch thread, this one too
+    // Each slice on one LibTorch thread, this one too; its own count is restored after.
+    struct Threads {
+      int before = torch::get_num_threads();
+      ~Threads() { torch::set_num_threads(before); }
+    } threads_of_this_one;
+    torch::set_num_threads(1);
     ShardWorkers workers(shards - 1);
     run_slices(&workers, slice);
   });
-  if (stop.load()) throw Cancelled("generation cancelled after " + std::to_string(done.load()) + " of " +
+  // A stop asked for after the last clip was made cancels nothing.
+  if (stop.load() && done.load() < n) throw Cancelled("generation cancelled after " + std::to_string(done.load()) + " of " +
                                    std::to_string(n) + " clips");
   if (keep_going && reported != n) keep_going(n);
   return out;

@@ -161,8 +161,10 @@ class Engine {
   // unknown solver or schedule, an unknown or unavailable vocoder, or parameters out of
   // range (seconds in (0, 600], steps 1..1000, strength in [0, 1], adapter_strength in [0, 4]).
   audio::Audio generate(const GenerateParams& params);
-  // generate() for each of params, split over `threads` single-threaded workers (clip i on
-  // worker i mod threads): with model.threads 1, the same audio as generate() one by one.
+  // generate() for each of params, split over `threads` threads (this one and threads - 1
+  // workers; clip i on thread i mod threads), each running one LibTorch thread: with
+  // model.threads 1, the same audio as generate() one by one. With one thread or one clip,
+  // generate() on this thread.
   // Every params must name the same adapter and adapter_strength (applied once for all).
   // keep_going(clips done so far) is called on this thread after each clip it makes, and at
   // the end if its last count was not all of them; when it returns false the workers stop after their current clip and

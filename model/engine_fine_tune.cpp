@@ -231,7 +231,14 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
     throw ModelError("fine-tune: objective " + r.objective + " needs disliked examples, and there are none");
   if (!(r.beta >= 0.0)) throw ModelError("fine-tune: beta must be >= 0");
   const bool choose_strength = r.calibration_clips > 0 && r.strength_scales.size() > 1;
-  torch::set_num_threads(m.fine_tune_threads);
+  // With several threads, each takes a share of the batch on one LibTorch thread: the
+  // denoiser's small convolutions scale poorly across OpenMP threads (1.4x on 2 cores) while
+  // independent shards scale nearly fully. Dropout draws from the shared generator in each
+  // shard, so a fine-tune with dropout keeps one shard (and OpenMP threads) to stay seeded.
+  // With shards, what runs on this thread alone (encoding, beta, the evaluation loss) runs on
+  // one LibTorch thread too, clear of OpenMP's stalls on a busy machine.
+  const int shards = r.dropout > 0.0 ? 1 : std::clamp(m.fine_tune_threads, 1, r.batch);
+  torch::set_num_threads(shards > 1 ? 1 : m.fine_tune_threads);
   torch::manual_seed(r.seed);
 
   // Latents of the examples, by content hash so repeated iterations skip the encoder.
@@ -388,16 +395,8 @@ std::string Engine::fine_tune(const FineTuneRequest& r, const ProgressFn& progre
   report({"evaluate", step, r.steps, eval_loss(), 0.0});
   torch::manual_seed(r.seed + 1000 + step);
 
-  // With several threads, each takes a share of the batch on one LibTorch thread: the
-  // denoiser's small convolutions scale poorly across OpenMP threads (1.4x on 2 cores) while
-  // independent shards scale nearly fully. Dropout draws from the shared generator in each
-  // shard, so a fine-tune with dropout keeps one shard (and OpenMP threads) to stay seeded.
-  const int shards = r.dropout > 0.0 ? 1 : std::clamp(m.fine_tune_threads, 1, r.batch);
   std::optional<ShardWorkers> workers;
-  if (shards > 1) {
-    torch::set_num_threads(1);
-    workers.emplace(shards - 1);
-  }
+  if (shards > 1) workers.emplace(shards - 1);
 
   const int first = step;
   const auto t0 = Clock::now();
