@@ -4,8 +4,8 @@ by where they started.
 
     rating_by_source.py runs/compare/kto_cand05_liked05 [more setting or run folders]
 
-Each argument is a setting folder that scripts/compare_loops.sh wrote (its seed-* runs
-are read) or one finished `tuneloop pilot run` folder. A track is a *variation* when it was
+Each argument is a setting folder that scripts/compare_loops.sh wrote (its finished
+seed-* runs are read) or one finished `tuneloop pilot run` folder. A track is a *variation* when it was
 made from a liked track (`variation_of` in its parameters), *song* when it was seeded from
 the listener's songs, else *fresh* (drawn from noise, with that iteration's adapter). For
 each iteration and source it prints how many evaluation ratings there are, their mean and
@@ -26,7 +26,7 @@ def runs_of(folder):
     folder = pathlib.Path(folder)
     if (folder / "events.csv").exists():
         return [folder]
-    return sorted(p for p in folder.glob("seed-*") if (p / "finished").exists() or (p / "events.csv").exists())
+    return sorted(p for p in folder.glob("seed-*") if (p / "finished").exists())  # a run still going is left out
 
 
 def source_of(params):
