@@ -182,8 +182,10 @@ std::vector<audio::Audio> Engine::generate_all(const std::vector<GenerateParams>
     run_slices(&workers, slice);
   });
   // A stop asked for after the last clip was made cancels nothing.
-  if (stop.load() && done.load() < n) throw Cancelled("generation cancelled after " + std::to_string(done.load()) + " of " +
-                                   std::to_string(n) + " clips");
+  if (stop.load() && done.load() < n) {
+    throw Cancelled("generation cancelled after " + std::to_string(done.load()) + " of " +
+                    std::to_string(n) + " clips");
+  }
   if (keep_going && reported != n) keep_going(n);
   return out;
 }
