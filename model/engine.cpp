@@ -155,11 +155,7 @@ std::vector<audio::Audio> Engine::generate_all(const std::vector<GenerateParams>
       torch::NoGradGuard ng;
       try {
         for (int i = k; i < n && !stop.load(); i += shards) {
-          Denoised d = plans[i].shape;
-          d.z = sample(impl_->denoiser, plans[i].length, plans[i].tags, plans[i].options) *
-                impl_->denoiser->config.latent_scale;
-          d.adapter = active;
-          out[i] = finish(d, false);
+          out[i] = finish(sampled(plans[i], active), false);
           ++done;
           if (k == 0 && keep_going) {
             reported = done.load();
@@ -310,16 +306,22 @@ void Engine::with_adapter(const GenerateParams& p, const std::function<void(cons
   run(merged.name);
 }
 
+Engine::Denoised Engine::sampled(const Planned& planned, const std::string& active) {
+  Denoised d = planned.shape;
+  d.z = sample(impl_->denoiser, planned.length, planned.tags, planned.options) *
+        impl_->denoiser->config.latent_scale;
+  d.adapter = active;
+  return d;
+}
+
 Engine::Denoised Engine::denoise(const GenerateParams& p, int stop_after) {
-  auto& m = *impl_;
-  Planned plan_ = plan(p);
-  plan_.options.stop_after = stop_after;
-  Denoised d = plan_.shape;
+  Planned planned = plan(p);
+  planned.options.stop_after = stop_after;
+  Denoised d;
   with_adapter(p, [&](const std::string& active) {
     const auto t0 = Clock::now();
-    d.z = sample(m.denoiser, plan_.length, plan_.tags, plan_.options) * m.denoiser->config.latent_scale;
-    m.timings.denoise = since(t0);
-    d.adapter = active;
+    d = sampled(planned, active);
+    impl_->timings.denoise = since(t0);
   });
   return d;
 }

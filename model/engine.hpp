@@ -238,6 +238,8 @@ class Engine {
   // Runs run(the applied adapter's name, "" = none) with params' adapter merged into the
   // weights at its strength; restores the weights and the active adapter after.
   void with_adapter(const GenerateParams& params, const std::function<void(const std::string&)>& run);
+  // Samples a planned request's latent; `active` names the adapter with_adapter applied.
+  Denoised sampled(const Planned& planned, const std::string& active);
   Denoised denoise(const GenerateParams& params, int stop_after);
   // A sampled latent to audio: decode, vocoder, the adapter's gain, fade-in, true-peak limit.
   audio::Audio finish(const Denoised& denoised, bool timed);

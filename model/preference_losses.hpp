@@ -27,7 +27,7 @@ class ReferenceScope {
 
  private:
   Denoiser& denoiser_;
-  const std::string& adapter_;
+  std::string adapter_;
 };
 
 // Per-example v-prediction losses of the reference (adapter `adapter` switched off), no grad.

@@ -495,15 +495,6 @@ TEST(ShippedEngineTest, AModeAskedForWithoutAKeyIsGeneratedInTheKeyItsSeedDraws)
   EXPECT_EQ(engine->conditioning_tags(p), p.tags);
 }
 
-// The level calibration measures the examples' level and the adapter's own output and sets
-// the gain between them: two adapters trained (one step, so alike) on the same tone at
-// -18 and -24 dBFS generate several dB apart, each near its examples' level. 16 clips each
-// way: with 8, seed-to-seed level noise alone put the shipped weights 2.7 dB off. With 16
-// both adapters still read about 2 dB loud, and that is the seeds too: the base model's 2-s
-// clips average -21.1 dBFS over seeds 1-16 (these) and -22.7 over the calibration's
-// 1000003-1000018, one of which is a quiet clip (-36 dBFS, with notes in it).
-// On the shipped base model: the fixture's random decoder is near silent (about -94 dBFS),
-// which the calibration leaves alone.
 // The same clips made on two threads: the same gain (to rounding: the fine-tune's own two
 // slices add their gradients in another order than one thread does).
 TEST(ShippedEngineTest, ALevelCalibrationSplitAcrossThreadsSetsTheGainOneThreadSets) {
@@ -539,6 +530,15 @@ TEST(ShippedEngineTest, ALevelCalibrationSplitAcrossThreadsSetsTheGainOneThreadS
   EXPECT_NEAR(two, one, 1e-3);
 }
 
+// The level calibration measures the examples' level and the adapter's own output and sets
+// the gain between them: two adapters trained (one step, so alike) on the same tone at
+// -18 and -24 dBFS generate several dB apart, each near its examples' level. 16 clips each
+// way: with 8, seed-to-seed level noise alone put the shipped weights 2.7 dB off. With 16
+// both adapters still read about 2 dB loud, and that is the seeds too: the base model's 2-s
+// clips average -21.1 dBFS over seeds 1-16 (these) and -22.7 over the calibration's
+// 1000003-1000018, one of which is a quiet clip (-36 dBFS, with notes in it).
+// On the shipped base model: the fixture's random decoder is near silent (about -94 dBFS),
+// which the calibration leaves alone.
 TEST(ShippedEngineTest, ALevelCalibratedAdapterGeneratesAtItsExamplesLevel) {
   const auto shipped = std::filesystem::path(TUNELOOP_SOURCE_DIR) / "model" / "weights";
   ASSERT_TRUE(std::filesystem::exists(shipped / "denoiser.safetensors")) << "no shipped base model in " << shipped;
