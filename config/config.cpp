@@ -692,6 +692,10 @@ const std::vector<Row>& rows() {
                      "weight of a candidate's distance from the batch against its reward"));
     t.push_back(real(FIELD(generation, explore), 0.0, 10.0,
                      "width of the reward model's Thompson draws: 0 = its mean, 1 = its posterior"));
+    t.push_back(boolean(FIELD(generation, learn_tags),
+                        "after the first batch, free tracks draw their style tags (one word or none "
+                        "per category) by a Thompson draw from the scores of the tracks drawn "
+                        "with each word; false = generation.tags for every free track"));
     return t;
   }();
   return table;

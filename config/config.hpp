@@ -158,6 +158,7 @@ struct GenerationConfig {
   int preview_steps = 6;       // sampler steps after which a candidate is scored
   double diversity = 1.0;      // weight of the distance bonus in the selection
   double explore = 1.0;        // Thompson sampling width: 0 = the reward model's mean
+  bool learn_tags = false;     // free tracks draw their tags from what the listener liked
   bool operator==(const GenerationConfig&) const = default;
 };
 

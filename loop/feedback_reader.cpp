@@ -1,11 +1,28 @@
 #include "loop/feedback_reader.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <unordered_map>
 
 namespace tuneloop::loop {
 
 namespace {
+
+// The tags of a track whose tags the loop drew (its params say "tags_drawn"), split at
+// commas; nullopt for any other track, or params that are not a JSON object.
+std::optional<std::vector<std::string>> drawn_tags(const store::Track& track) {
+  const auto params = nlohmann::json::parse(track.params_json, nullptr, /*allow_exceptions=*/false);
+  if (!params.is_object() || !params.value("tags_drawn", false)) return std::nullopt;
+  std::vector<std::string> words;
+  std::string::size_type start = 0;
+  while (start <= track.tags.size()) {
+    const auto comma = std::min(track.tags.find(',', start), track.tags.size());
+    if (comma > start) words.push_back(track.tags.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return words;
+}
 
 void require_listener(store::Store& store, store::Id listener_id) {
   if (!store.get_listener(listener_id))
@@ -31,6 +48,7 @@ DatasetInputs read_dataset_inputs(store::Store& store, store::Id listener_id) {
     TrackInput input;
     input.track_id = track.id;
     input.path = track.path;
+    input.drawn_tags = drawn_tags(track);
     inputs.tracks.push_back(std::move(input));
   }
   for (const auto& rating : store.ratings(listener_id)) {

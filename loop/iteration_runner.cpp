@@ -11,12 +11,14 @@
 #include <stdexcept>
 
 #include "audio/audio.hpp"
+#include "corpus/tags.hpp"
 #include "loop/candidate_selection.hpp"
 #include "loop/dataset_builder.hpp"
 #include "loop/feedback_reader.hpp"
 #include "loop/preference.hpp"
 #include "loop/reward_model.hpp"
 #include "loop/statistics.hpp"
+#include "loop/tag_preferences.hpp"
 #include "loop/variation_sources.hpp"
 
 namespace tuneloop::loop {
@@ -148,10 +150,11 @@ std::vector<FeedbackLabel> feedback_labels(const DatasetInputs& inputs, const co
   for (std::size_t i = 0; i < inputs.tracks.size(); ++i) {
     const PreferenceScore& s = scores[i];
     if (!s.has_feedback) continue;
-    out.push_back({inputs.tracks[i].path, s.score, s.rated ? 1.0 : kListenOnlyWeight, s.rated});
+    out.push_back({inputs.tracks[i].path, s.score, s.rated ? 1.0 : kListenOnlyWeight, s.rated,
+                   inputs.tracks[i].drawn_tags});
   }
   if (config.dataset.include_songs)
-    for (const auto& song : inputs.songs) out.push_back({song.path, 1.0, kSongWeight, false});
+    for (const auto& song : inputs.songs) out.push_back({song.path, 1.0, kSongWeight, false, std::nullopt});
   return out;
 }
 
@@ -160,8 +163,11 @@ std::string plan_to_json(const IterationPlan& p) {
   for (const auto& e : p.fine_tune.examples) examples.push_back({{"path", e.audio_path}, {"weight", e.weight}});
   const auto& f = p.fine_tune;
   json feedback = json::array();
-  for (const auto& l : p.feedback)
-    feedback.push_back({{"path", l.path}, {"label", l.label}, {"weight", l.weight}, {"rated", l.rated}});
+  for (const auto& l : p.feedback) {
+    json item{{"path", l.path}, {"label", l.label}, {"weight", l.weight}, {"rated", l.rated}};
+    if (l.drawn_tags) item["drawn_tags"] = *l.drawn_tags;
+    feedback.push_back(std::move(item));
+  }
   json liked = json::array();
   for (const auto& l : p.liked) liked.push_back({{"id", l.id}, {"path", l.path}});
   return json{{"plan_version", IterationPlan::kVersion},
@@ -201,7 +207,8 @@ std::string plan_to_json(const IterationPlan& p) {
                 {"candidates", p.generation.candidates},
                 {"preview_steps", p.generation.preview_steps},
                 {"diversity", p.generation.diversity},
-                {"explore", p.generation.explore}}},
+                {"explore", p.generation.explore},
+                {"learn_tags", p.generation.learn_tags}}},
               {"objective", config::to_string(p.objective)},
               {"beta", p.beta},
               {"feedback", feedback},
@@ -256,6 +263,7 @@ IterationPlan plan_from_json(const std::string& text) {
     p.generation.strength = g.at("strength").get<double>();
     p.generation.seconds = g.at("seconds").get<double>();
     p.generation.tags = g.at("tags").get<std::vector<std::string>>();
+    p.generation.learn_tags = g.value("learn_tags", false);  // absent from older plans
     p.sampler_steps = j.at("sampler_steps").get<int>();
     p.guidance = j.at("guidance").get<double>();
     p.vocoder = j.value("vocoder", std::string("auto"));
@@ -284,9 +292,12 @@ IterationPlan plan_from_json(const std::string& text) {
                      config::Objective::rwr})
         if (objective == config::to_string(o)) p.objective = o;
       p.beta = j.at("beta").get<double>();
-      for (const auto& l : j.at("feedback"))
+      for (const auto& l : j.at("feedback")) {
         p.feedback.push_back({l.at("path").get<std::string>(), l.at("label").get<double>(),
-                              l.at("weight").get<double>(), l.at("rated").get<bool>()});
+                              l.at("weight").get<double>(), l.at("rated").get<bool>(), std::nullopt});
+        if (l.contains("drawn_tags"))
+          p.feedback.back().drawn_tags = l.at("drawn_tags").get<std::vector<std::string>>();
+      }
       p.negatives = j.at("negatives").get<std::vector<std::string>>();
       p.reward_model_path = j.at("reward_model_path").get<std::string>();
       p.seed = j.at("seed").get<std::uint64_t>();
@@ -389,6 +400,32 @@ namespace {
 
 // Loads an adapter file unless the engine already holds it (by its name: the plan's, else
 // the file's stem). Returns the name. Throws model::ModelError for a file that does not load.
+// The categories free tracks may draw a word of: the corpus's, as far as the weights know
+// their words, without the key and scale (a drawn mode gets its key from the track's seed)
+// and without the categories `fixed` (generation.tags) already names (a scale word names
+// the mode).
+std::vector<TagChoices> drawable_tags(const model::Engine& engine, const std::vector<std::string>& fixed) {
+  const auto vocabulary = engine.tag_vocabulary();
+  const auto has = [](const std::vector<std::string>& words, const std::string& w) {
+    return std::find(words.begin(), words.end(), w) != words.end();
+  };
+  std::vector<TagChoices> out;
+  const auto& categories = corpus::tag_categories();
+  for (std::size_t c = 0; c < categories.size(); ++c) {
+    if (c == corpus::kKeyCategory || c == corpus::kScaleCategory) continue;
+    TagChoices choice{categories[c].name, {}};
+    bool named = false;
+    if (c == corpus::kModeCategory)
+      for (const auto& w : categories[corpus::kScaleCategory].words) named = named || has(fixed, w);
+    for (const auto& w : categories[c].words) {
+      named = named || has(fixed, w);
+      if (has(vocabulary, w)) choice.words.push_back(w);
+    }
+    if (!named && !choice.words.empty()) out.push_back(std::move(choice));
+  }
+  return out;
+}
+
 std::string load_named_adapter(model::Engine& engine, const std::string& path, const std::string& name) {
   const std::string wanted = name.empty() ? fs::path(path).stem().string() : name;
   const auto loaded = engine.adapters();
@@ -540,6 +577,17 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
   std::error_code ec;
   fs::create_directories(p.tracks_dir, ec);
   if (ec) throw std::runtime_error("cannot create " + p.tracks_dir + ": " + ec.message());
+  // Free tracks draw their tags from what the listener thought of earlier drawn tags.
+  std::optional<TagPreferences> tag_preferences;
+  if (p.train && p.generation.learn_tags) {
+    std::vector<TagExample> examples;
+    for (const auto& l : p.feedback)
+      if (l.drawn_tags) examples.push_back({*l.drawn_tags, l.label, l.weight});
+    tag_preferences = TagPreferences::fit(drawable_tags(engine, p.generation.tags), examples);
+    spdlog::info("loop: iteration {} draws tags from {} tracks drawn with tags; best so far: {}",
+                 p.number, examples.size(), tag_preferences->summary());
+  }
+  std::vector<bool> tags_drawn(n, false);
   std::vector<model::GenerateParams> slots(n);
   for (int i = 0; i < n; ++i) {
     model::GenerateParams& g = slots[i];
@@ -558,6 +606,12 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       g.strength = p.generation.strength;
     } else {
       g.tags = p.generation.tags;
+      if (tag_preferences) {
+        for (auto& w : tag_preferences->draw(track_seed(p.seed, p.iteration_id, -1000001 - i),
+                                             p.generation.explore))
+          g.tags.push_back(std::move(w));
+        tags_drawn[i] = true;
+      }
     }
   }
   out.predicted.assign(n, std::nullopt);
@@ -646,6 +700,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     if (i >= seeded && i < seeded + liked)
       params["variation_of"] = liked_sources[i - seeded];
     if (!g.tags.empty()) params["guidance"] = g.guidance;
+    if (tags_drawn[i]) params["tags_drawn"] = true;
     if (out.predicted[i]) params["predicted_score"] = *out.predicted[i];
     if (per_slot > 1) params["candidates"] = per_slot;
     t.params_json = params.dump();

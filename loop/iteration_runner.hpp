@@ -35,6 +35,8 @@ struct FeedbackLabel {
   double label = 0;   // preference score in [0, 1]; songs 1
   double weight = 1;  // rated 1, listen-only kListenOnlyWeight, songs kSongWeight
   bool rated = false;
+  // Its tags when the loop drew them (generation.learn_tags): what the tag preferences learn from.
+  std::optional<std::vector<std::string>> drawn_tags;
 };
 
 /// A track the listener liked most, which variations start from.

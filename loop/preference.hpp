@@ -23,13 +23,16 @@ struct PlayInput {
   UnixMs ended_at = 0;
 };
 
-/// Everything the score needs about one generated track.
+/// Everything the score needs about one generated track (and the tags the loop drew it
+/// with, which the score does not read).
 struct TrackInput {
   std::int64_t track_id = 0;
   std::string path;
   std::optional<double> stars;  // latest rating (1..5 in half stars); empty = unrated
   UnixMs rated_at = 0;          // when the latest rating was given
   std::vector<PlayInput> plays;
+  // Its tags when the loop drew them (generation.learn_tags); empty for every other track.
+  std::optional<std::vector<std::string>> drawn_tags;
 };
 
 /// The listener's own rating range (min and max over their current ratings).

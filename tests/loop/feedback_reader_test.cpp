@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 namespace {
@@ -147,6 +148,31 @@ TEST_F(FeedbackReaderTest, ScheduleStateCountsFeedbackSinceTheLatestIteration) {
   idle.job_running = false;
   EXPECT_EQ(loop::decide(idle, schedule, loop::Request::manual).reason,
             "waiting: 2 of 3 feedback events needed");
+}
+
+TEST_F(FeedbackReaderTest, TracksWhoseTagsTheLoopDrewCarryThem) {
+  const auto ana = db_->create_listener("ana").id;
+  const auto add = [&](const std::string& params, const std::string& tags) {
+    store::NewTrack t;
+    t.listener_id = ana;
+    t.path = "tracks/" + tags + ".wav";
+    t.params_json = params;
+    t.tags = tags;
+    return db_->add_track(t);
+  };
+  const auto drawn = add(R"({"tags_drawn":true})", "slow,piano");
+  const auto drawn_none = add(R"({"tags_drawn":true})", "");
+  const auto fixed = add(R"({"seeded":false})", "fast");
+  const auto broken = add("not json", "dense");
+  const auto inputs = loop::read_dataset_inputs(*db_, ana);
+  std::map<std::int64_t, std::optional<std::vector<std::string>>> by_id;
+  for (const auto& t : inputs.tracks) by_id[t.track_id] = t.drawn_tags;
+  ASSERT_TRUE(by_id.at(drawn).has_value());
+  EXPECT_EQ(*by_id.at(drawn), (std::vector<std::string>{"slow", "piano"}));
+  ASSERT_TRUE(by_id.at(drawn_none).has_value());  // drawn, and no word came up
+  EXPECT_TRUE(by_id.at(drawn_none)->empty());
+  EXPECT_FALSE(by_id.at(fixed).has_value());  // generation.tags, not drawn
+  EXPECT_FALSE(by_id.at(broken).has_value());
 }
 
 TEST_F(FeedbackReaderTest, UnknownListenerIsReportedAsNotFound) {

@@ -1,5 +1,6 @@
 // rate -> iterate -> a new iteration (adapter, manifest, tracks) -> rollback; too little
 // feedback; SIGKILL mid-fine-tune -> resume; a corrupt parent adapter -> failed iteration.
+#include "corpus/tags.hpp"
 #include "tests/daemon/scratch_daemon.hpp"
 #include "tests/model/fixtures.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -158,6 +159,41 @@ TEST_F(LoopIntegration, AKtoIterationLearnsFromLikesAndDislikesAndPicksEachTrack
     EXPECT_TRUE(t["predicted_score"].is_number()) << t.dump();
     EXPECT_FALSE(t["params"].contains("variation_of")) << t.dump();  // liked_fraction 0
   }
+}
+
+TEST_F(LoopIntegration, WithLearnTagsFreeTracksDrawTheirTagsAndTheNextIterationLearnsFromThem) {
+  make_daemon(2, 3, 2, "  tracks_per_iteration: 4\n  seconds: 1.0\n  liked_fraction: 0\n  learn_tags: true\n");
+  const auto first = start_with_first_batch();
+  ASSERT_EQ(first.size(), 4u);
+  for (const auto& t : call("tracks.list"))  // the first batch is the base model's, untagged
+    EXPECT_FALSE(t["params"].contains("tags_drawn")) << t.dump();
+  const json one = rate_and_iterate(first, {5, 4, 2, 1});
+  ASSERT_EQ(one["status"], "ready") << one.dump() << daemon_->log_text();
+  std::vector<std::int64_t> drawn;
+  int words = 0;
+  for (const auto& t : call("tracks.list", {{"iteration", one["id"]}})) {
+    EXPECT_TRUE(t["params"].value("tags_drawn", false)) << t.dump();
+    drawn.push_back(t["id"].get<std::int64_t>());
+    std::stringstream tags(t["tags"].get<std::string>());
+    for (std::string w; std::getline(tags, w, ',');) {
+      ++words;
+      EXPECT_GE(corpus::tag_index(w), 0) << w;
+      EXPECT_EQ(w.rfind("key-", 0), std::string::npos) << "keys come from the seed, not the draw";
+    }
+  }
+  ASSERT_EQ(drawn.size(), 4u);
+  EXPECT_GT(words, 0);  // 4 tracks x 8 categories, each "no word" with probability 1/3 or less
+  EXPECT_NE(daemon_->log_text().find("iteration 1 draws tags from 0 tracks"), std::string::npos);
+  for (std::size_t i = 0; i < drawn.size(); ++i)
+    call("rate", {{"track_id", drawn[i]}, {"stars", i % 2 ? 1.0 : 5.0}});
+  const json r = call("iterate");
+  ASSERT_TRUE(r["started"].get<bool>()) << r.dump();
+  wait_for([&] { return iteration_done(2); }, "iteration 2");
+  EXPECT_EQ(iteration(2)["status"], "ready") << daemon_->log_text();
+  // The four rated tracks of iteration 1 carried their drawn tags through the plan.
+  EXPECT_NE(daemon_->log_text().find("iteration 2 draws tags from 4 tracks drawn with tags"),
+            std::string::npos)
+      << daemon_->log_text();
 }
 
 TEST_F(LoopIntegration, SongsSeedOneTrackEachAndTheirMergeOneTheRestAreDrawnFresh) {
