@@ -584,8 +584,9 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     for (const auto& l : p.feedback)
       if (l.drawn_tags) examples.push_back({*l.drawn_tags, l.label, l.weight});
     tag_preferences = TagPreferences::fit(drawable_tags(engine, p.generation.tags), examples);
+    out.tag_preferences = tag_preferences->summary();
     spdlog::info("loop: iteration {} draws tags from {} tracks drawn with tags; best so far: {}",
-                 p.number, examples.size(), tag_preferences->summary());
+                 p.number, examples.size(), out.tag_preferences);
   }
   std::vector<bool> tags_drawn(n, false);
   std::vector<model::GenerateParams> slots(n);
@@ -734,6 +735,7 @@ std::vector<store::Id> finish_iteration(store::Store& store, const IterationPlan
                  {"reward_accuracy", o.reward_accuracy ? json(*o.reward_accuracy) : json(nullptr)},
                  {"reward_model", o.reward_model_path},
                  {"candidates", o.candidates},
+                 {"tag_preferences", o.tag_preferences.empty() ? json(nullptr) : json(o.tag_preferences)},
                  {"reward_seconds", o.reward_seconds},
                  {"preview_seconds", o.preview_seconds},
                  {"tracks", o.tracks.size()},

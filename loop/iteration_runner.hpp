@@ -102,6 +102,7 @@ struct IterationOutcome {
   double preview_seconds = 0;
   std::vector<std::optional<double>> predicted;  // per track: the reward model's mean score
   std::optional<double> final_loss;
+  std::string tag_preferences;  // per category the best arm so far; "" without learn_tags
   std::vector<GeneratedTrack> tracks;
   double train_seconds = 0;
   double generate_seconds = 0;

@@ -184,6 +184,8 @@ TEST_F(LoopIntegration, WithLearnTagsFreeTracksDrawTheirTagsAndTheNextIterationL
   ASSERT_EQ(drawn.size(), 4u);
   EXPECT_GT(words, 0);  // 4 tracks x 8 categories, each "no word" with probability 1/3 or less
   EXPECT_NE(daemon_->log_text().find("iteration 1 draws tags from 0 tracks"), std::string::npos);
+  EXPECT_NE(one["metrics"]["tag_preferences"].get<std::string>().find("tempo "), std::string::npos)
+      << one["metrics"].dump();
   for (std::size_t i = 0; i < drawn.size(); ++i)
     call("rate", {{"track_id", drawn[i]}, {"stars", i % 2 ? 1.0 : 5.0}});
   const json r = call("iterate");
