@@ -398,8 +398,6 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
 
 namespace {
 
-// Loads an adapter file unless the engine already holds it (by its name: the plan's, else
-// the file's stem). Returns the name. Throws model::ModelError for a file that does not load.
 // The categories free tracks may draw a word of: the corpus's, as far as the weights know
 // their words, without the key and scale (a drawn mode gets its key from the track's seed)
 // and without the categories `fixed` (generation.tags) already names (a scale word names
@@ -426,6 +424,8 @@ std::vector<TagChoices> drawable_tags(const model::Engine& engine, const std::ve
   return out;
 }
 
+// Loads an adapter file unless the engine already holds it (by its name: the plan's, else
+// the file's stem). Returns the name. Throws model::ModelError for a file that does not load.
 std::string load_named_adapter(model::Engine& engine, const std::string& path, const std::string& name) {
   const std::string wanted = name.empty() ? fs::path(path).stem().string() : name;
   const auto loaded = engine.adapters();
