@@ -677,6 +677,9 @@ const std::vector<Row>& rows() {
                      "share of tracks that are variations of the tracks the listener liked most "
                      "(the fine-tune's examples), one per lineage (a liked track and its "
                      "variations); 0 = none"));
+    t.push_back(real(FIELD(generation, crossover_fraction), 0.0, 1.0,
+                     "share of tracks started from the SLERP merge of two liked tracks of "
+                     "different lineages, each pair once a batch, after the variations; 0 = none"));
     t.push_back(real(FIELD(generation, strength), 0.0, 1.0,
                      "how far seeded tracks stray from their song or liked track: 0 = copy, 1 = ignore it"));
     t.push_back(real(FIELD(generation, seconds), 1.0, 600.0, "length of each track in seconds"));

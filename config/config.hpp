@@ -159,6 +159,7 @@ struct GenerationConfig {
   double diversity = 1.0;      // weight of the distance bonus in the selection
   double explore = 1.0;        // Thompson sampling width: 0 = the reward model's mean
   bool learn_tags = false;     // free tracks draw their tags from what the listener liked
+  double crossover_fraction = 0;  // share of tracks started from the merge of two liked tracks
   bool operator==(const GenerationConfig&) const = default;
 };
 

@@ -201,6 +201,7 @@ std::string plan_to_json(const IterationPlan& p) {
                {{"tracks_per_iteration", p.generation.tracks_per_iteration},
                 {"seeded_fraction", p.generation.seeded_fraction},
                 {"liked_fraction", p.generation.liked_fraction},
+                {"crossover_fraction", p.generation.crossover_fraction},
                 {"strength", p.generation.strength},
                 {"seconds", p.generation.seconds},
                 {"tags", p.generation.tags},
@@ -264,6 +265,7 @@ IterationPlan plan_from_json(const std::string& text) {
     p.generation.seconds = g.at("seconds").get<double>();
     p.generation.tags = g.at("tags").get<std::vector<std::string>>();
     p.generation.learn_tags = g.value("learn_tags", false);  // absent from older plans
+    p.generation.crossover_fraction = g.value("crossover_fraction", 0.0);
     p.sampler_steps = j.at("sampler_steps").get<int>();
     p.guidance = j.at("guidance").get<double>();
     p.vocoder = j.value("vocoder", std::string("auto"));
@@ -574,6 +576,27 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     }
     liked = static_cast<int>(liked_latents.size());
   }
+  // Crossovers: the SLERP merge of two liked tracks of different lineages (the variation
+  // sources, in their order, pairs (1,2), (1,3), (2,3), (1,4), …), each pair once.
+  std::vector<model::LatentHandle> crossover_latents;
+  std::vector<std::pair<store::Id, store::Id>> crossover_parents;
+  if (p.liked.size() >= 2 && p.generation.crossover_fraction > 0) {
+    const auto want = static_cast<std::size_t>(std::clamp(
+        static_cast<int>(std::lround(n * p.generation.crossover_fraction)), 0, n - seeded - liked));
+    for (std::size_t b = 1; b < p.liked.size() && crossover_latents.size() < want; ++b)
+      for (std::size_t a = 0; a < b && crossover_latents.size() < want; ++a) {
+        if (cancel) throw model::Cancelled("iteration cancelled while merging liked tracks");
+        try {
+          crossover_latents.push_back(engine.slerp({cached_latent(engine, p.liked[a].path, p.latent_dir),
+                                                    cached_latent(engine, p.liked[b].path, p.latent_dir)}));
+          crossover_parents.emplace_back(p.liked[a].id, p.liked[b].id);
+        } catch (const std::exception& e) {
+          spdlog::warn("loop: iteration {}: no crossover of {} and {} ({})", p.number,
+                       p.liked[a].path, p.liked[b].path, e.what());
+        }
+      }
+  }
+  const int crossed = static_cast<int>(crossover_latents.size());
   std::error_code ec;
   fs::create_directories(p.tracks_dir, ec);
   if (ec) throw std::runtime_error("cannot create " + p.tracks_dir + ": " + ec.message());
@@ -604,6 +627,9 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       g.strength = p.generation.strength;
     } else if (i < seeded + liked) {
       g.seed_latent = liked_latents[i - seeded];
+      g.strength = p.generation.strength;
+    } else if (i < seeded + liked + crossed) {
+      g.seed_latent = crossover_latents[i - seeded - liked];
       g.strength = p.generation.strength;
     } else {
       g.tags = p.generation.tags;
@@ -684,7 +710,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       progress(ip);
     }
     const model::GenerateParams& g = slots[i];
-    const bool is_seeded = i < seeded + liked;
+    const bool is_seeded = i < seeded + liked + crossed;
     const audio::Audio a = engine.generate(g);
     GeneratedTrack t;
     t.path = (fs::path(p.tracks_dir) / ("track-" + std::to_string(i + 1) + ".wav")).string();
@@ -700,6 +726,10 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     if (is_seeded) params["strength"] = g.strength;
     if (i >= seeded && i < seeded + liked)
       params["variation_of"] = liked_sources[i - seeded];
+    if (i >= seeded + liked && i < seeded + liked + crossed) {
+      const auto& [a, b] = crossover_parents[i - seeded - liked];
+      params["crossover_of"] = json::array({a, b});
+    }
     if (!g.tags.empty()) params["guidance"] = g.guidance;
     if (tags_drawn[i]) params["tags_drawn"] = true;
     if (out.predicted[i]) params["predicted_score"] = *out.predicted[i];

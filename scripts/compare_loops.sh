@@ -36,10 +36,11 @@ declare -A setting=(
   [kto_parent_cand05_liked05]="training.init=parent training.objective=kto generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.5"
   [kto_cand05_liked05_p50]="training.init=base training.objective=kto generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.5 dataset.percentile=50 dataset.negative_percentile=50"
   [kto_cand05_liked05_tags]="training.init=base training.objective=kto generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.5 generation.learn_tags=true"
+  [kto_cand05_liked05_cross025]="training.init=base training.objective=kto generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.5 generation.crossover_fraction=0.25"
   [kto_cand05_liked]="training.init=base training.objective=kto generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0.25"
   [rwr_cand05]="training.init=base training.objective=rwr generation.candidates=4 model.adapter_strength=0.5 generation.liked_fraction=0"
 )
-names=${SETTINGS:-"today strength05 base_cand base_cand05 base_cand05_liked base_cand05_liked05 base_cand05_liked05_img05 base05_liked05 kto05_liked05 kto_cand kto_cand05_liked kto_cand05_liked05 kto_cand07_liked05 kto_cand035_liked05 kto_parent_cand05_liked05 kto_cand05_liked05_p50 kto_cand05_liked05_tags dpo_cand05 dpo_cand05_liked rwr_cand05 parent_cand base strength07"}
+names=${SETTINGS:-"today strength05 base_cand base_cand05 base_cand05_liked base_cand05_liked05 base_cand05_liked05_img05 base05_liked05 kto05_liked05 kto_cand kto_cand05_liked kto_cand05_liked05 kto_cand07_liked05 kto_cand035_liked05 kto_parent_cand05_liked05 kto_cand05_liked05_p50 kto_cand05_liked05_tags kto_cand05_liked05_cross025 dpo_cand05 dpo_cand05_liked rwr_cand05 parent_cand base strength07"}
 
 for seed in $seeds; do
   for name in $names; do

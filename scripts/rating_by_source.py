@@ -6,7 +6,8 @@ by where they started.
 
 Each argument is a setting folder that scripts/compare_loops.sh wrote (its finished
 seed-* runs are read) or one finished `tuneloop pilot run` folder. A track is a *variation* when it was
-made from a liked track (`variation_of` in its parameters), *song* when it was seeded from
+made from a liked track (`variation_of` in its parameters), *crossover* when it started
+from the merge of two liked tracks (`crossover_of`), *song* when it was seeded from
 the listener's songs, else *fresh* (drawn from noise, with that iteration's adapter). For
 each iteration and source it prints how many evaluation ratings there are, their mean and
 that mean minus the mean of iteration 0's ratings (all listener-runs pooled, each rating
@@ -32,6 +33,8 @@ def runs_of(folder):
 def source_of(params):
     if params.get("variation_of"):
         return "variation"
+    if params.get("crossover_of"):
+        return "crossover"
     return "song" if params.get("seeded") else "fresh"
 
 
