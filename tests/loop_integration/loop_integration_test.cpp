@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -196,6 +197,37 @@ TEST_F(LoopIntegration, WithLearnTagsFreeTracksDrawTheirTagsAndTheNextIterationL
   EXPECT_NE(daemon_->log_text().find("iteration 2 draws tags from 4 tracks drawn with tags"),
             std::string::npos)
       << daemon_->log_text();
+}
+
+TEST_F(LoopIntegration, ACrossoverStartsFromTheMergeOfTwoLikedTracksOfDifferentLineages) {
+  make_daemon(2, 3, 2,
+              "  tracks_per_iteration: 4\n  seconds: 1.0\n  liked_fraction: 0.5\n  crossover_fraction: 0.5\n");
+  const auto first = start_with_first_batch();
+  ASSERT_EQ(first.size(), 4u);
+  const json one = rate_and_iterate(first, {5, 5, 1, 1});
+  ASSERT_EQ(one["status"], "ready") << one.dump() << daemon_->log_text();
+  int variations = 0, crossovers = 0, fresh = 0;
+  for (const auto& t : call("tracks.list", {{"iteration", one["id"]}})) {
+    const json& params = t["params"];
+    if (params.contains("variation_of")) {
+      ++variations;
+    } else if (params.contains("crossover_of")) {
+      // Two liked lineages make one pair: crossover_fraction 0.5 asks for two slots, one is drawn fresh.
+      ++crossovers;
+      auto parents = params["crossover_of"].get<std::vector<std::int64_t>>();
+      std::sort(parents.begin(), parents.end());
+      EXPECT_EQ(parents, (std::vector<std::int64_t>{std::min(first[0], first[1]), std::max(first[0], first[1])}))
+          << t.dump();
+      EXPECT_TRUE(params["seeded"].get<bool>()) << t.dump();
+      EXPECT_EQ(t["tags"], "") << t.dump();
+    } else {
+      ++fresh;
+      EXPECT_FALSE(params["seeded"].get<bool>()) << t.dump();
+    }
+  }
+  EXPECT_EQ(variations, 2);
+  EXPECT_EQ(crossovers, 1);
+  EXPECT_EQ(fresh, 1);
 }
 
 TEST_F(LoopIntegration, SongsSeedOneTrackEachAndTheirMergeOneTheRestAreDrawnFresh) {
