@@ -10,10 +10,13 @@ namespace tuneloop::loop {
 namespace {
 
 // The tags of a track whose tags the loop drew (its params say "tags_drawn"), split at
-// commas; nullopt for any other track, or params that are not a JSON object.
+// commas; nullopt for any other track, or params that are not a JSON object with
+// "tags_drawn": true.
 std::optional<std::vector<std::string>> drawn_tags(const store::Track& track) {
   const auto params = nlohmann::json::parse(track.params_json, nullptr, /*allow_exceptions=*/false);
-  if (!params.is_object() || !params.value("tags_drawn", false)) return std::nullopt;
+  if (!params.is_object()) return std::nullopt;
+  const auto drawn = params.find("tags_drawn");
+  if (drawn == params.end() || !drawn->is_boolean() || !drawn->get<bool>()) return std::nullopt;
   std::vector<std::string> words;
   std::string::size_type start = 0;
   while (start <= track.tags.size()) {

@@ -164,6 +164,7 @@ TEST_F(FeedbackReaderTest, TracksWhoseTagsTheLoopDrewCarryThem) {
   const auto drawn_none = add(R"({"tags_drawn":true})", "");
   const auto fixed = add(R"({"seeded":false})", "fast");
   const auto broken = add("not json", "dense");
+  const auto odd = add(R"({"tags_drawn":"yes"})", "loud");
   const auto inputs = loop::read_dataset_inputs(*db_, ana);
   std::map<std::int64_t, std::optional<std::vector<std::string>>> by_id;
   for (const auto& t : inputs.tracks) by_id[t.track_id] = t.drawn_tags;
@@ -173,6 +174,7 @@ TEST_F(FeedbackReaderTest, TracksWhoseTagsTheLoopDrewCarryThem) {
   EXPECT_TRUE(by_id.at(drawn_none)->empty());
   EXPECT_FALSE(by_id.at(fixed).has_value());  // generation.tags, not drawn
   EXPECT_FALSE(by_id.at(broken).has_value());
+  EXPECT_FALSE(by_id.at(odd).has_value());  // not a boolean: not read as drawn, and no throw
 }
 
 TEST_F(FeedbackReaderTest, UnknownListenerIsReportedAsNotFound) {
