@@ -9,20 +9,17 @@ namespace tuneloop::loop {
 
 namespace {
 
-// The tags of a track whose tags the loop drew (its params say "tags_drawn"), split at
-// commas; nullopt for any other track, or params that are not a JSON object with
-// "tags_drawn": true.
+// The words the loop drew for a track (its params' "tags_drawn", without the tags the
+// config fixed); nullopt for any other track, or params where that is not a list of words.
 std::optional<std::vector<std::string>> drawn_tags(const store::Track& track) {
   const auto params = nlohmann::json::parse(track.params_json, nullptr, /*allow_exceptions=*/false);
   if (!params.is_object()) return std::nullopt;
   const auto drawn = params.find("tags_drawn");
-  if (drawn == params.end() || !drawn->is_boolean() || !drawn->get<bool>()) return std::nullopt;
+  if (drawn == params.end() || !drawn->is_array()) return std::nullopt;
   std::vector<std::string> words;
-  std::string::size_type start = 0;
-  while (start <= track.tags.size()) {
-    const auto comma = std::min(track.tags.find(',', start), track.tags.size());
-    if (comma > start) words.push_back(track.tags.substr(start, comma - start));
-    start = comma + 1;
+  for (const auto& w : *drawn) {
+    if (!w.is_string()) return std::nullopt;
+    words.push_back(w.get<std::string>());
   }
   return words;
 }

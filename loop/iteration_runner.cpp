@@ -401,7 +401,8 @@ IterationPlan prepare_iteration(store::Store& store, const config::Config& confi
 namespace {
 
 // The categories free tracks may draw a word of: the corpus's, as far as the weights know
-// their words, without the key and scale (a drawn mode gets its key from the track's seed)
+// their words, without the key and scale (a drawn mode gets its key from generation.tags,
+// else from the track's seed)
 // and without the categories `fixed` (generation.tags) already names (a scale word names
 // the mode).
 std::vector<TagChoices> drawable_tags(const model::Engine& engine, const std::vector<std::string>& fixed) {
@@ -606,12 +607,18 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     std::vector<TagExample> examples;
     for (const auto& l : p.feedback)
       if (l.drawn_tags) examples.push_back({*l.drawn_tags, l.label, l.weight});
-    tag_preferences = TagPreferences::fit(drawable_tags(engine, p.generation.tags), examples);
-    out.tag_preferences = tag_preferences->summary();
-    spdlog::info("loop: iteration {} draws tags from {} tracks drawn with tags; best so far: {}",
-                 p.number, examples.size(), out.tag_preferences);
+    const auto choices = drawable_tags(engine, p.generation.tags);
+    if (choices.empty()) {
+      spdlog::warn("loop: iteration {}: generation.learn_tags, but no tag category is left to draw "
+                   "(the weights know no tags, or generation.tags fixes every category)", p.number);
+    } else {
+      tag_preferences = TagPreferences::fit(choices, examples);
+      out.tag_preferences = tag_preferences->summary();
+      spdlog::info("loop: iteration {} draws tags from {} tracks drawn with tags; best so far: {}",
+                   p.number, examples.size(), out.tag_preferences);
+    }
   }
-  std::vector<bool> tags_drawn(n, false);
+  std::vector<std::optional<std::vector<std::string>>> drawn(n);  // per slot: the words it drew
   std::vector<model::GenerateParams> slots(n);
   for (int i = 0; i < n; ++i) {
     model::GenerateParams& g = slots[i];
@@ -634,10 +641,9 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     } else {
       g.tags = p.generation.tags;
       if (tag_preferences) {
-        for (auto& w : tag_preferences->draw(track_seed(p.seed, p.iteration_id, -1000001 - i),
-                                             p.generation.explore))
-          g.tags.push_back(std::move(w));
-        tags_drawn[i] = true;
+        drawn[i] = tag_preferences->draw(track_seed(p.seed, p.iteration_id, -1000001 - i),
+                                         p.generation.explore);
+        g.tags.insert(g.tags.end(), drawn[i]->begin(), drawn[i]->end());
       }
     }
   }
@@ -727,11 +733,11 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     if (i >= seeded && i < seeded + liked)
       params["variation_of"] = liked_sources[i - seeded];
     if (i >= seeded + liked && i < seeded + liked + crossed) {
-      const auto& [a, b] = crossover_parents[i - seeded - liked];
-      params["crossover_of"] = json::array({a, b});
+      const auto& [first, second] = crossover_parents[i - seeded - liked];
+      params["crossover_of"] = json::array({first, second});
     }
     if (!g.tags.empty()) params["guidance"] = g.guidance;
-    if (tags_drawn[i]) params["tags_drawn"] = true;
+    if (drawn[i]) params["tags_drawn"] = *drawn[i];
     if (out.predicted[i]) params["predicted_score"] = *out.predicted[i];
     if (per_slot > 1) params["candidates"] = per_slot;
     t.params_json = params.dump();

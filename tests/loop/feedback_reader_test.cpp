@@ -160,11 +160,13 @@ TEST_F(FeedbackReaderTest, TracksWhoseTagsTheLoopDrewCarryThem) {
     t.tags = tags;
     return db_->add_track(t);
   };
-  const auto drawn = add(R"({"tags_drawn":true})", "slow,piano");
-  const auto drawn_none = add(R"({"tags_drawn":true})", "");
+  // "minor" was fixed by generation.tags: among the track's tags, not among the drawn words.
+  const auto drawn = add(R"({"tags_drawn":["slow","piano"]})", "minor,slow,piano");
+  const auto drawn_none = add(R"({"tags_drawn":[]})", "");
   const auto fixed = add(R"({"seeded":false})", "fast");
   const auto broken = add("not json", "dense");
   const auto odd = add(R"({"tags_drawn":"yes"})", "loud");
+  const auto mixed = add(R"({"tags_drawn":["low",3]})", "low");
   const auto inputs = loop::read_dataset_inputs(*db_, ana);
   std::map<std::int64_t, std::optional<std::vector<std::string>>> by_id;
   for (const auto& t : inputs.tracks) by_id[t.track_id] = t.drawn_tags;
@@ -174,7 +176,8 @@ TEST_F(FeedbackReaderTest, TracksWhoseTagsTheLoopDrewCarryThem) {
   EXPECT_TRUE(by_id.at(drawn_none)->empty());
   EXPECT_FALSE(by_id.at(fixed).has_value());  // generation.tags, not drawn
   EXPECT_FALSE(by_id.at(broken).has_value());
-  EXPECT_FALSE(by_id.at(odd).has_value());  // not a boolean: not read as drawn, and no throw
+  EXPECT_FALSE(by_id.at(odd).has_value());  // not a list of words: not read as drawn, and no throw
+  EXPECT_FALSE(by_id.at(mixed).has_value());
 }
 
 TEST_F(FeedbackReaderTest, UnknownListenerIsReportedAsNotFound) {

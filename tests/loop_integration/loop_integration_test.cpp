@@ -1,6 +1,7 @@
 // rate -> iterate -> a new iteration (adapter, manifest, tracks) -> rollback; too little
 // feedback; SIGKILL mid-fine-tune -> resume; a corrupt parent adapter -> failed iteration.
 #include "corpus/tags.hpp"
+#include "loop/iteration_runner.hpp"
 #include "tests/daemon/scratch_daemon.hpp"
 #include "tests/model/fixtures.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -173,14 +174,17 @@ TEST_F(LoopIntegration, WithLearnTagsFreeTracksDrawTheirTagsAndTheNextIterationL
   std::vector<std::int64_t> drawn;
   int words = 0;
   for (const auto& t : call("tracks.list", {{"iteration", one["id"]}})) {
-    EXPECT_TRUE(t["params"].value("tags_drawn", false)) << t.dump();
+    ASSERT_TRUE(t["params"].contains("tags_drawn")) << t.dump();
     drawn.push_back(t["id"].get<std::int64_t>());
-    std::stringstream tags(t["tags"].get<std::string>());
-    for (std::string w; std::getline(tags, w, ',');) {
+    std::string joined;
+    for (const auto& w : t["params"]["tags_drawn"]) {
       ++words;
-      EXPECT_GE(corpus::tag_index(w), 0) << w;
-      EXPECT_EQ(w.rfind("key-", 0), std::string::npos) << "keys come from the seed, not the draw";
+      EXPECT_GE(corpus::tag_index(w.get<std::string>()), 0) << w;
+      EXPECT_EQ(w.get<std::string>().rfind("key-", 0), std::string::npos) << "keys come from the seed, not the draw";
+      if (!joined.empty()) joined += ',';
+      joined += w.get<std::string>();
     }
+    EXPECT_EQ(t["tags"], joined) << t.dump();  // no tags fixed by the config: the tags are the drawn words
   }
   ASSERT_EQ(drawn.size(), 4u);
   EXPECT_GT(words, 0);  // 4 tracks x 8 categories, each "no word" with probability 1/3 or less
@@ -228,6 +232,25 @@ TEST_F(LoopIntegration, ACrossoverStartsFromTheMergeOfTwoLikedTracksOfDifferentL
   EXPECT_EQ(variations, 2);
   EXPECT_EQ(crossovers, 1);
   EXPECT_EQ(fresh, 1);
+}
+
+TEST(IterationPlanJson, AResumedPlanKeepsLearnTagsCrossoversAndTheDrawnTagsOfItsFeedback) {
+  loop::IterationPlan p;
+  p.number = 2;
+  p.generation.learn_tags = true;
+  p.generation.crossover_fraction = 0.25;
+  p.feedback.push_back({"a.wav", 0.8, 1.0, true, std::vector<std::string>{"slow", "piano"}});
+  p.feedback.push_back({"b.wav", 0.2, 0.3, false, std::vector<std::string>{}});
+  p.feedback.push_back({"c.wav", 0.5, 1.0, true, std::nullopt});
+  const loop::IterationPlan back = loop::plan_from_json(loop::plan_to_json(p));
+  EXPECT_TRUE(back.generation.learn_tags);
+  EXPECT_DOUBLE_EQ(back.generation.crossover_fraction, 0.25);
+  ASSERT_EQ(back.feedback.size(), 3u);
+  EXPECT_EQ(back.feedback[0].drawn_tags, (std::optional<std::vector<std::string>>{{"slow", "piano"}}));
+  ASSERT_TRUE(back.feedback[1].drawn_tags.has_value());  // drawn, no word came up
+  EXPECT_TRUE(back.feedback[1].drawn_tags->empty());
+  EXPECT_FALSE(back.feedback[2].drawn_tags.has_value());
+  EXPECT_DOUBLE_EQ(back.feedback[1].weight, 0.3);
 }
 
 TEST_F(LoopIntegration, SongsSeedOneTrackEachAndTheirMergeOneTheRestAreDrawnFresh) {
