@@ -402,9 +402,8 @@ namespace {
 
 // The categories free tracks may draw a word of: the corpus's, as far as the weights know
 // their words, without the key and scale (a drawn mode gets its key from generation.tags,
-// else from the track's seed)
-// and without the categories `fixed` (generation.tags) already names (a scale word names
-// the mode).
+// else from the track's seed) and without the categories `fixed` (generation.tags) already
+// names (a scale word names the mode).
 std::vector<TagChoices> drawable_tags(const model::Engine& engine, const std::vector<std::string>& fixed) {
   const auto vocabulary = engine.tag_vocabulary();
   const auto has = [](const std::vector<std::string>& words, const std::string& w) {
@@ -560,6 +559,12 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
   // Variations of the tracks the listener liked most, one per track of the plan (one per
   // lineage, the least varied first: loop/variation_sources.hpp); slots beyond them are
   // drawn fresh.
+  // Each liked track's latent, read once for its variation and its crossovers.
+  std::vector<std::optional<model::LatentHandle>> liked_read(p.liked.size());
+  const auto liked_latent = [&](std::size_t k) -> const model::LatentHandle& {
+    if (!liked_read[k]) liked_read[k] = cached_latent(engine, p.liked[k].path, p.latent_dir);
+    return *liked_read[k];
+  };
   int liked = 0;
   std::vector<model::LatentHandle> liked_latents;
   std::vector<store::Id> liked_sources;
@@ -569,7 +574,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
     for (std::size_t k = 0; k < p.liked.size() && liked_latents.size() < want; ++k) {
       if (cancel) throw model::Cancelled("iteration cancelled while encoding liked tracks");
       try {
-        liked_latents.push_back(cached_latent(engine, p.liked[k].path, p.latent_dir));
+        liked_latents.push_back(liked_latent(k));
         liked_sources.push_back(p.liked[k].id);
       } catch (const std::exception& e) {
         spdlog::warn("loop: iteration {}: no variation of {} ({})", p.number, p.liked[k].path, e.what());
@@ -588,8 +593,7 @@ IterationOutcome run_iteration(model::Engine& engine, const IterationPlan& p,
       for (std::size_t a = 0; a < b && crossover_latents.size() < want; ++a) {
         if (cancel) throw model::Cancelled("iteration cancelled while merging liked tracks");
         try {
-          crossover_latents.push_back(engine.slerp({cached_latent(engine, p.liked[a].path, p.latent_dir),
-                                                    cached_latent(engine, p.liked[b].path, p.latent_dir)}));
+          crossover_latents.push_back(engine.slerp({liked_latent(a), liked_latent(b)}));
           crossover_parents.emplace_back(p.liked[a].id, p.liked[b].id);
         } catch (const std::exception& e) {
           spdlog::warn("loop: iteration {}: no crossover of {} and {} ({})", p.number,
