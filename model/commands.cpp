@@ -131,6 +131,12 @@ void add_model_commands(CLI::App& app) {
   ae_cmd->add_option("--crop-frames", ae->crop_frames, "mel frames per example")->capture_default_str();
   ae_cmd->add_option("--mels", ae->config.frontend.mels, "mel bins")->capture_default_str();
   ae_cmd
+      ->add_option("--rate", ae->rate,
+                   "sample rate of the front end (default: the --init file's, or 16000). The "
+                   "window, hop and top band scale with it, so a frame lasts as long; with --init "
+                   "at another rate and --latent-anchor, the latents stay near the init's")
+      ->check(CLI::Range(8000, 96000));
+  ae_cmd
       ->add_option("--channels", ae->config.channels,
                    "channels per level (2 levels: 4x fewer frames and rows in the latent)")
       ->capture_default_str()

@@ -1,5 +1,7 @@
 #include "model/hparams.hpp"
 
+#include <numeric>
+
 #include <nlohmann/json.hpp>
 
 namespace tuneloop::model {
@@ -59,6 +61,34 @@ void check_channels(const std::vector<int>& ch, const std::string& where) {
 }
 
 }  // namespace
+
+FrontEndConfig at_rate(const FrontEndConfig& c, int rate, const std::string& where) {
+  if (rate <= 0) throw ModelError(where + ": the sample rate must be positive");
+  const auto scaled = [&](int v, const char* name) {
+    const int64_t product = static_cast<int64_t>(v) * rate;
+    if (product % c.sample_rate != 0) {
+      throw ModelError(where + ": at " + std::to_string(rate) + " Hz the " + name + " (" +
+                       std::to_string(v) + " at " + std::to_string(c.sample_rate) +
+                       " Hz) is not a whole number of samples; choose a rate that is a multiple of " +
+                       std::to_string(c.sample_rate / std::gcd(c.sample_rate, c.hop)) + " Hz");
+    }
+    return static_cast<int>(product / c.sample_rate);
+  };
+  FrontEndConfig out = c;
+  out.n_fft = scaled(c.n_fft, "window");
+  out.hop = scaled(c.hop, "hop");
+  out.sample_rate = rate;
+  out.fmin = c.fmin * rate / c.sample_rate;
+  out.fmax = c.fmax * rate / c.sample_rate;
+  return out;
+}
+
+bool same_frames(const FrontEndConfig& a, const FrontEndConfig& b) {
+  const auto same_ratio = [&](int x, int y) {
+    return static_cast<int64_t>(x) * b.sample_rate == static_cast<int64_t>(y) * a.sample_rate;
+  };
+  return same_ratio(a.n_fft, b.n_fft) && same_ratio(a.hop, b.hop) && a.fmin * b.sample_rate == b.fmin * a.sample_rate;
+}
 
 void check_autoencoder_shape(const AutoencoderConfig& c, const std::string& where) {
   if (c.band_fold != 1 && c.band_fold != 2 && c.band_fold != 4) {

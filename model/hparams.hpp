@@ -50,6 +50,16 @@ struct DenoiserConfig {
   bool operator==(const DenoiserConfig&) const = default;
 };
 
+// The front end `c` at another sample rate with the same frames: n_fft and hop scaled by
+// rate / c.sample_rate (both must come out whole), so a frame and its window last as long,
+// every STFT bin keeps its frequency, and there are more of them; fmax scales with the rate
+// (the bands end at the same fraction of Nyquist). The mel normalisation is kept (measure it
+// again on the new bands). Throws ModelError naming `where` if n_fft or hop is not whole.
+FrontEndConfig at_rate(const FrontEndConfig& c, int rate, const std::string& where);
+// Whether `a` is `b` at another rate (at_rate), or `b` itself, apart from its mel bands
+// (count, fmax) and their normalisation: the two see the same frames and bins.
+bool same_frames(const FrontEndConfig& a, const FrontEndConfig& b);
+
 std::string to_json(const FrontEndConfig& c);
 std::string to_json(const AutoencoderConfig& c);
 std::string to_json(const DenoiserConfig& c);

@@ -122,10 +122,15 @@ torch::Tensor band_mean_rise(const torch::Tensor& log_mel) {
 struct AutoencoderLoss {
   double latent_penalty = 0.0, flux_weight = 0.0, latent_anchor = 0.0;
   Autoencoder* anchor = nullptr;  // the init, frozen (with latent_anchor > 0)
+  // An anchor at another sample rate reads its own mel, stacked under the model's in each
+  // example ([B, 1, bands + its bands, T]); 0: the anchor reads the model's.
+  int64_t bands = 0;
 };
 
-double ae_loss_value(Autoencoder& ae, const torch::Tensor& x, const AutoencoderLoss& w,
+double ae_loss_value(Autoencoder& ae, const torch::Tensor& input, const AutoencoderLoss& w,
                      torch::Tensor* out) {
+  const auto x = w.bands > 0 ? input.narrow(2, 0, w.bands) : input;
+  const auto anchor_x = w.bands > 0 ? input.narrow(2, w.bands, input.size(2) - w.bands) : input;
   auto z = ae->encode(x);
   const auto y = ae->decode(z);
   auto loss = torch::l1_loss(y, x) + w.latent_penalty * z.pow(2).mean();
@@ -135,7 +140,7 @@ double ae_loss_value(Autoencoder& ae, const torch::Tensor& x, const AutoencoderL
     torch::Tensor z0;
     {
       torch::NoGradGuard ng;
-      z0 = (*w.anchor)->encode(x);
+      z0 = (*w.anchor)->encode(anchor_x);
     }
     loss = loss + w.latent_anchor * (z - z0).pow(2).mean() / z0.pow(2).mean().clamp_min(1e-12);
   }
@@ -181,6 +186,10 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
                                             ckpt_path)
       : init ? (*init)->config
              : o.config;
+  if (!ckpt && o.rate > 0 && o.rate != config.frontend.sample_rate) {
+    config.frontend = at_rate(config.frontend, o.rate, "train-autoencoder");
+  }
+  const bool rerated = init && config.frontend.sample_rate != (*init)->config.frontend.sample_rate;
   check_autoencoder_shape(config, "train-autoencoder");
   // Resumed runs keep what their first sitting chose.
   const bool decoder_only = ckpt ? ckpt->metadata.count("decoder_only") > 0 : o.decoder_only;
@@ -196,17 +205,13 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
   clips.resize(clips.size() - static_cast<size_t>(o.held_out));
   MelFrontEnd raw_frontend(config.frontend);
   auto mels = corpus_log_mels(clips, raw_frontend, o.quiet);
-  if (!ckpt && !init) {
+  if (!ckpt && (!init || rerated)) {
     auto all = torch::cat(mels, 1);
     config.frontend.mel_offset = all.mean().item<double>();
     config.frontend.mel_scale = std::max(1e-3, all.std().item<double>());
   }
   MelFrontEnd frontend(config.frontend);
   for (auto& m : mels) m = frontend.normalise(m).unsqueeze(0);  // [1, mels, T]
-
-  const int64_t multiple = config.factor() * 4;
-  const int64_t crop = std::min<int64_t>(o.crop_frames, shortest(mels)) / multiple * multiple;
-  if (crop < multiple) throw ModelError(o.corpus + ": clips are too short to train on");
 
   Autoencoder ae(config);
   if (init) load_state(*ae, adapters::base_state_dict(**init), o.init);
@@ -225,8 +230,24 @@ TrainResult train_autoencoder(const AutoencoderTrainOptions& o) {
     for (auto& p : (*anchor)->parameters()) p.set_requires_grad(false);
     (*anchor)->eval();
   }
+  int64_t own_bands = 0;
+  if (anchor && (*anchor)->config.frontend.sample_rate != config.frontend.sample_rate) {
+    // Each clip read again at the anchor's rate, stacked under its own mel so that one crop
+    // takes the same frames of both (at_rate keeps the frames; resampling may round one off).
+    const MelFrontEnd anchor_frontend((*anchor)->config.frontend);
+    auto theirs = corpus_log_mels(clips, anchor_frontend, o.quiet);
+    own_bands = config.frontend.mels;
+    for (size_t i = 0; i < mels.size(); ++i) {
+      const auto other = anchor_frontend.normalise(theirs[i]).unsqueeze(0);
+      const int64_t frames = std::min(mels[i].size(-1), other.size(-1));
+      mels[i] = torch::cat({mels[i].narrow(-1, 0, frames), other.narrow(-1, 0, frames)}, 1);
+    }
+  }
   const AutoencoderLoss weights{o.latent_penalty, o.flux_weight, anchored ? o.latent_anchor : 0.0,
-                                anchor ? &*anchor : nullptr};
+                                anchor ? &*anchor : nullptr, own_bands};
+  const int64_t multiple = config.factor() * 4;
+  const int64_t crop = std::min<int64_t>(o.crop_frames, shortest(mels)) / multiple * multiple;
+  if (crop < multiple) throw ModelError(o.corpus + ": clips are too short to train on");
   std::vector<torch::Tensor> trained;
   for (const auto& item : ae->named_parameters()) {
     const bool train = !decoder_only || is_decoder_parameter(item.key());

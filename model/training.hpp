@@ -56,6 +56,11 @@ struct AutoencoderTrainOptions : TrainerOptions {
   // (anchored_to), and train-denoiser --init accepts the init's denoisers with it, to adapt
   // them to the moved latents. 0 = none.
   double latent_anchor = 0.0;
+  // Sample rate of the front end (0: the init's, or config's). With init at another rate the
+  // front end is the init's at this rate (at_rate: the same frames, wider bands) and its mel
+  // normalisation is measured again; an anchor then reads each clip at its own rate, so the
+  // new autoencoder's latents stay near the init's for the same music.
+  int rate = 0;
 };
 
 struct DenoiserTrainOptions : TrainerOptions {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "adapters/tensor_file.hpp"
+#include "audio/audio.hpp"
 #include "model/model_files.hpp"
 
 namespace tuneloop::model {
@@ -264,19 +265,56 @@ bool differ_only_in_bands(FrontEndConfig a, const FrontEndConfig& b) {
   return a == b;
 }
 
+// A head tensor (rows: groups of one output per STFT bin — magnitude, phase offset, …) of a
+// vocoder at `ratio` times the source's rate, with the same frames: bin k is the same
+// frequency in both (at_rate), so each group's first src_bins rows carry over, and the
+// magnitudes grow by the ratio (a window of ratio × the samples). The bins above the source's
+// band keep their start but for their magnitude, which starts near silence (e^-8).
+void copy_head_bins(const std::string& name, const torch::Tensor& src, int64_t src_bins,
+                    torch::Tensor& dst, int64_t dst_bins, double ratio) {
+  const int64_t groups = std::min(src.size(0) / src_bins, dst.size(0) / dst_bins);
+  const bool bias = ends_with(name, ".bias");
+  const bool wide = name.rfind("head_wide.", 0) == 0;
+  for (int64_t g = 0; g < groups; ++g) {
+    auto out = dst.narrow(0, g * dst_bins, dst_bins);
+    out.narrow(0, 0, src_bins).copy_(src.narrow(0, g * src_bins, src_bins));
+    if (g != 0) continue;
+    if (bias && !wide) out.narrow(0, 0, src_bins).add_(std::log(ratio));
+    auto above = out.narrow(0, src_bins, dst_bins - src_bins);
+    if (wide || !bias) above.zero_();
+    else above.fill_(-8.0);
+  }
+}
+
+// A waveform [N] at `from` Hz brought to `to` Hz.
+torch::Tensor at_sample_rate(const torch::Tensor& wave, int from, int to) {
+  if (from == to) return wave;
+  audio::Audio a;
+  a.sample_rate = from;
+  const auto w = wave.contiguous().to(torch::kFloat32);
+  a.samples.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  auto r = audio::resample(a, to);
+  return torch::from_blob(r.samples.data(), {static_cast<int64_t>(r.samples.size())}, torch::kFloat32)
+      .clone();
+}
+
 }  // namespace
 
 BandMap fit_band_map(const FrontEndConfig& src, const FrontEndConfig& dst,
                      const std::vector<torch::Tensor>& waves, const std::string& where) {
-  if (!differ_only_in_bands(src, dst)) {
-    throw ModelError(where + ": its front end differs from the vocoder's in more than its bands");
+  if (!differ_only_in_bands(src, dst) && !same_frames(src, dst)) {
+    throw ModelError(where + ": its front end differs from the vocoder's in more than its bands "
+                     "and sample rate (a frame and its window must last as long)");
   }
   torch::NoGradGuard ng;
   const MelFrontEnd from(src), to(dst);
   std::vector<torch::Tensor> xs, ys;
   for (const auto& w : waves) {
-    xs.push_back(to.normalise(to.log_mel(w)).transpose(0, 1));    // [T, dst mels]
-    ys.push_back(from.normalise(from.log_mel(w)).transpose(0, 1));  // [T, src mels]
+    auto x = to.normalise(to.log_mel(w));                                         // [dst mels, T]
+    auto y = from.normalise(from.log_mel(at_sample_rate(w, dst.sample_rate, src.sample_rate)));
+    const int64_t frames = std::min(x.size(1), y.size(1));  // resampling may round a frame off
+    xs.push_back(x.narrow(1, 0, frames).transpose(0, 1));   // [T, dst mels]
+    ys.push_back(y.narrow(1, 0, frames).transpose(0, 1));   // [T, src mels]
   }
   if (xs.empty()) throw ModelError(where + ": no audio to fit the band map on");
   auto x = torch::cat(xs).to(torch::kFloat64);
@@ -302,19 +340,26 @@ void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& wher
   const auto& a = dst->config;
   const auto& b = src->config;
   const int factor = b.dim > 0 ? a.dim / b.dim : 0;
-  const bool remap = a.frontend.mels != b.frontend.mels;
-  if (remap && (bands == nullptr || !differ_only_in_bands(a.frontend, b.frontend) ||
+  const bool rerate = a.frontend.sample_rate != b.frontend.sample_rate;
+  const bool remap = a.frontend.mels != b.frontend.mels || rerate;
+  const bool fits = differ_only_in_bands(a.frontend, b.frontend) || (rerate && same_frames(a.frontend, b.frontend));
+  if (remap && (bands == nullptr || !fits ||
                 bands->weight.sizes() != torch::IntArrayRef{b.frontend.mels, a.frontend.mels})) {
-    throw ModelError(where + ": it reads " + std::to_string(b.frontend.mels) +
-                     " mel bands, the vocoder being trained " + std::to_string(a.frontend.mels) +
-                     (bands == nullptr ? " (and no band map was fitted)" : " (the band map does not fit)"));
+    throw ModelError(where + ": it reads " + std::to_string(b.frontend.mels) + " mel bands at " +
+                     std::to_string(b.frontend.sample_rate) + " Hz, the vocoder being trained " +
+                     std::to_string(a.frontend.mels) + " at " + std::to_string(a.frontend.sample_rate) +
+                     " Hz" + (bands == nullptr ? " (and no band map was fitted)" : " (the band map does not fit)"));
   }
-  if (!differ_only_in_bands(a.frontend, b.frontend) || factor < 1 || a.dim != factor * b.dim ||
+  if (!fits || factor < 1 || a.dim != factor * b.dim ||
       a.intermediate != factor * b.intermediate || a.layers != b.layers || a.kernel != b.kernel ||
       (b.head_hidden != 0 && a.head_hidden != b.head_hidden)) {
     throw ModelError(where + ": its sizes or front end differ from the vocoder being trained");
   }
   torch::NoGradGuard ng;
+  const int64_t src_bins = src->frontend.bins(), dst_bins = dst->frontend.bins();
+  if (dst_bins < src_bins) {
+    throw ModelError(where + ": a vocoder can start from one at its own or a lower sample rate, not a higher one");
+  }
   auto from = src->named_parameters();
   for (auto& p : dst->named_parameters()) {
     const auto* found = from.find(p.key());
@@ -327,14 +372,18 @@ void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& wher
       mapped = *found + torch::einsum("oik,i->o", {from["embed.weight"], bands->bias});
     }
     const auto source = factor > 1 ? widen_trunk_tensor(p.key(), mapped, factor) : mapped;
-    const auto* s = &source;
-    if (s->sizes() == p.value().sizes()) {
-      p.value().copy_(*s);
-    } else if ((p.key().rfind("head.", 0) == 0 || p.key().rfind("head_wide.", 0) == 0) &&
-               s->size(0) <= p.value().size(0)) {
+    const bool head = p.key().rfind("head.", 0) == 0 || p.key().rfind("head_wide.", 0) == 0;
+    if (source.sizes() == p.value().sizes() && !rerate) {
+      p.value().copy_(source);
+    } else if (head && rerate) {
+      copy_head_bins(p.key(), source, src_bins, p.value(), dst_bins,
+                     static_cast<double>(a.frontend.sample_rate) / b.frontend.sample_rate);
+    } else if (head && source.size(0) <= p.value().size(0)) {
       // The head's rows only grow from phase to phase (direct → integrated → locked →
       // hybrid append theirs), so the source's rows carry over and the rest keep their start.
-      p.value().narrow(0, 0, s->size(0)).copy_(*s);
+      p.value().narrow(0, 0, source.size(0)).copy_(source);
+    } else if (source.sizes() == p.value().sizes()) {
+      p.value().copy_(source);
     } else {
       throw ModelError(where + ": tensor '" + p.key() + "' does not fit the vocoder being trained");
     }

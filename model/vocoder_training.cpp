@@ -209,11 +209,16 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
     if (ae) {
       auto bands_aside = config.frontend;
       bands_aside.mels = ae->config.frontend.mels;
-      if (!same_features(bands_aside, ae->config.frontend) ||
+      // An autoencoder at a higher rate with the same frames (at_rate): the vocoder takes its
+      // front end, and starts as the file's bins below the file's Nyquist (init_vocoder_from).
+      const bool rerate = ae->config.frontend.sample_rate != config.frontend.sample_rate &&
+                          same_frames(ae->config.frontend, config.frontend);
+      if ((!rerate && !same_features(bands_aside, ae->config.frontend)) ||
           (o.init_mels > 0 && o.init_mels != ae->config.frontend.mels)) {
         throw ModelError(o.init + ": its front end differs from the autoencoder's in " +
-                         o.autoencoder);
+                         o.autoencoder + " in more than its bands and sample rate");
       }
+      if (rerate) config.frontend = ae->config.frontend;
       config.frontend.mels = ae->config.frontend.mels;  // mapped below if they differ
     }
   } else if (o.init_mels > 0) {
@@ -254,14 +259,15 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
   std::string band_note;
   if (init_from) {
     std::optional<BandMap> bands;
-    if (const int from = init_from->config.frontend.mels; from != config.frontend.mels) {
+    const auto& file = init_from->config.frontend;
+    if (const int from = file.mels; from != config.frontend.mels || file.sample_rate != config.frontend.sample_rate) {
       // A few hundred clips hold ~10⁵ frames, plenty for a map of a few hundred numbers.
       const std::vector<torch::Tensor> some(waves.begin(),
                                             waves.begin() + std::min<size_t>(waves.size(), 300));
       bands = fit_band_map(init_from->config.frontend, config.frontend, some, o.init);
       char buf[160];
-      std::snprintf(buf, sizeof buf, ", %d bands read through a map to the file's %d (RMS error %.3f)",
-                    config.frontend.mels, from, bands->residual);
+      std::snprintf(buf, sizeof buf, ", %d bands at %d Hz read through a map to the file's %d at %d Hz (RMS error %.3f)",
+                    config.frontend.mels, config.frontend.sample_rate, from, file.sample_rate, bands->residual);
       band_note = buf;
     }
     init_vocoder_from(voc, init_from, o.init, bands ? &*bands : nullptr);

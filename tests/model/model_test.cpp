@@ -8,6 +8,7 @@
 
 #include "adapters/lora.hpp"
 #include "adapters/tensor_file.hpp"
+#include "audio/audio.hpp"
 #include "fixtures.hpp"
 #include "model/diffusion.hpp"
 #include "model/frontend.hpp"
@@ -646,6 +647,63 @@ TEST(Training, AnAnchoredRunMovesTheLatentsLessAndTheInitsDenoisersCanBeTrainedO
   e.levels = 1;
   e.threads = 1;
   EXPECT_THROW(evaluate_denoiser(e), ModelError);
+}
+
+TEST(Training, AnAutoencoderAtAHigherRateAnchoredToItsInitKeepsTheFramesAndTheLatents) {
+  TempDir dir("tuneloop-model");
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6);
+  tuneloop::testing::write_fixture_weights(dir.file("weights"));
+  const auto init_file = dir.file("weights/autoencoder.safetensors");
+  auto ao = tiny_autoencoder_training(dir.file("corpus"), dir.file("anchored"), 30);
+  ao.lr = 3e-3;
+  ao.init = init_file;
+  ao.rate = 24000;
+  ao.latent_anchor = 10.0;
+  const auto anchored_file = train_autoencoder(ao).weights;
+  ao.latent_anchor = 0.0;
+  ao.out = dir.file("free");
+  const auto free_file = train_autoencoder(ao).weights;
+
+  auto init = load_autoencoder(init_file);
+  auto anchored = load_autoencoder(anchored_file);
+  auto free = load_autoencoder(free_file);
+  const auto& fe = anchored->config.frontend;
+  EXPECT_EQ(fe.sample_rate, 24000);
+  EXPECT_EQ(fe.n_fft, 1536);
+  EXPECT_EQ(fe.hop, 384);
+  EXPECT_EQ(fe.fmax, 12000.0);
+  EXPECT_EQ(fe.mels, init->config.frontend.mels);
+  EXPECT_NE(fe.mel_offset, init->config.frontend.mel_offset);  // measured on the new bands
+  EXPECT_EQ(anchored->anchored_to, latent_identity(init));
+  {
+    // One clip read at each rate: the anchored latents stay nearer the init's.
+    torch::NoGradGuard no_grad;
+    const auto clip = dir.file("corpus/clips/1.wav");
+    const auto mel_of = [&](const FrontEndConfig& c) {
+      const MelFrontEnd f(c);
+      auto a = audio::read_audio(clip, c.sample_rate);
+      auto w = torch::from_blob(a.samples.data(), {static_cast<int64_t>(a.samples.size())}, torch::kFloat32);
+      return f.normalise(f.log_mel(w)).narrow(-1, 0, 32).view({1, 1, c.mels, 32});
+    };
+    const auto z = init->encode(mel_of(init->config.frontend));
+    const double moved_anchored = (anchored->encode(mel_of(fe)) - z).pow(2).mean().item<double>();
+    const double moved_free = (free->encode(mel_of(free->config.frontend)) - z).pow(2).mean().item<double>();
+    EXPECT_LT(moved_anchored, 0.5 * moved_free);
+  }
+  // The init's denoiser is trained on with it.
+  auto on = tiny_denoiser_training(dir.file("corpus"), dir.file("dn"), anchored_file, 1);
+  on.init = dir.file("weights/denoiser.safetensors");
+  EXPECT_NO_THROW(train_denoiser(on));
+
+  // A rate whose hop is not a whole number of samples is refused, saying which rates work.
+  ao.rate = 22050;
+  ao.out = dir.file("refused");
+  try {
+    train_autoencoder(ao);
+    ADD_FAILURE() << "22050 Hz accepted";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("a multiple of 125 Hz"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Training, EvaluateDenoiserScoresATrainedDenoiserBelowItsStartWithTheSameDrawsEachTime) {

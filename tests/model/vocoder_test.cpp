@@ -549,6 +549,78 @@ TEST(Vocoder, TrainingFromAFileWithOtherBandsFitsTheMapOnTheCorpus) {
   EXPECT_NE(error_of([&] { train_vocoder(o); }).find("init_mels needs init"), std::string::npos);
 }
 
+TEST(Vocoder, AVocoderAtAHigherRateStartsAsItsSourceBelowTheSourcesNyquistAndSilentAbove) {
+  torch::manual_seed(23);
+  Vocoder low(fixture_with_phase("direct"));  // 16 kHz, window 1024, hop 256
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : low->parameters()) p.normal_(0.0, 0.3);
+  }
+  auto high_config = low->config;
+  high_config.frontend = at_rate(low->config.frontend, 24000, "test");
+  ASSERT_EQ(high_config.frontend.n_fft, 1536);
+  ASSERT_EQ(high_config.frontend.hop, 384);
+  ASSERT_EQ(high_config.frontend.fmax, 12000.0);
+  // Tones below 4 kHz, at the higher rate; the map is fitted from them read at each rate.
+  const auto map = fit_band_map(low->config.frontend, high_config.frontend,
+                                tone_mixtures(20, 24000, 24000), "low.safetensors");
+  ASSERT_EQ(map.weight.sizes(), (torch::IntArrayRef{16, 16}));
+  EXPECT_LT(map.residual, 0.25);
+
+  Vocoder high(high_config);
+  init_vocoder_from(high, low, "low.safetensors", &map);
+  ASSERT_EQ(high->frontend.bins(), 769);
+  {
+    // Bin k is the same frequency at both rates: below 8 kHz the new vocoder predicts the
+    // source's spectrum of the mapped bands, 1.5 times as large (its window holds 1.5 times
+    // the samples); above, near silence.
+    torch::NoGradGuard ng;
+    const MelFrontEnd high_fe(high_config.frontend), low_fe(low->config.frontend);
+    const auto high_mel = high_fe.log_mel(tone_mixtures(1, 24000, 24000)[0]).unsqueeze(0);
+    auto mapped = torch::einsum("ij,bjt->bit", {map.weight, high_fe.normalise(high_mel)}) +
+                  map.bias.view({1, -1, 1});
+    const auto a = high->spectrum(high_mel);
+    const auto b = low->spectrum(low_fe.denormalise(mapped));
+    const int64_t frames = a.size(-1), edge = 12;
+    ASSERT_GT(frames, 3 * edge);
+    const auto below = a.narrow(1, 0, 513).narrow(-1, edge, frames - 2 * edge);
+    const auto source = 1.5 * b.narrow(-1, edge, frames - 2 * edge);
+    EXPECT_LT((below - source).abs().max().item<double>(), 1e-3 * source.abs().max().item<double>());
+    const auto above = a.narrow(1, 513, 769 - 513).abs();
+    EXPECT_LT(above.max().item<double>(), 1e-3 * source.abs().max().item<double>());
+  }
+
+  // Refused: a lower rate, a map-less start, and front ends whose frames differ.
+  Vocoder back(low->config);
+  EXPECT_NE(error_of([&] { init_vocoder_from(back, high, "high.safetensors", &map); }).find("not a higher one"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { init_vocoder_from(high, low, "low.safetensors"); })
+                .find("reads 16 mel bands at 16000 Hz, the vocoder being trained 16 at 24000 Hz"),
+            std::string::npos);
+  auto other = high_config.frontend;
+  other.hop = 256;
+  EXPECT_NE(error_of([&] {
+              fit_band_map(low->config.frontend, other, tone_mixtures(1, 24000, 24000), "low.safetensors");
+            }).find("a frame and its window must last as long"),
+            std::string::npos);
+}
+
+TEST(Vocoder, TrainingWithAnAutoencoderAtAHigherRateStartsFromAFileAtTheLowerOne) {
+  TempDir dir("tuneloop-model");
+  tuneloop::testing::write_tiny_corpus(dir.file("corpus"), 6, 1.5);
+  torch::manual_seed(24);
+  save_vocoder(Vocoder(fixture_with_phase("hybrid")), dir.file("low.safetensors"));
+  auto ae_config = fixture_autoencoder_config();
+  ae_config.frontend = at_rate(ae_config.frontend, 32000, "test");
+  save_autoencoder(Autoencoder(ae_config), dir.file("ae32.safetensors"));
+  auto o = short_run_from(dir, "low.safetensors", "high", 2);
+  o.autoencoder = dir.file("ae32.safetensors");
+  auto high = load_vocoder(train_vocoder(o).weights);
+  EXPECT_EQ(high->config.frontend, ae_config.frontend);
+  EXPECT_EQ(high->frontend.bins(), 1025);
+  EXPECT_EQ(high->config.phase, "hybrid");
+}
+
 TEST(Vocoder, AVocoderStartedFromAnotherKeepsItsMagnitudesAndRefusesOtherSizes) {
   torch::manual_seed(8);
   Vocoder direct(fixture_with_phase("direct"));
