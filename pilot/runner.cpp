@@ -322,8 +322,9 @@ class ParticipantRun {
       if (fs::path(ti.path).is_relative()) ti.path = (data_dir_ / ti.path).string();
       auto cached = features_.find(ti.path);
       if (cached == features_.end()) {
-        // Measured from the audio file itself: the listener hears what the model made.
-        const audio::Audio a = audio::read_audio(ti.path);
+        // Measured from the audio file itself: the listener hears what the model made, on
+        // a fixed band whatever the model's rate.
+        const audio::Audio a = audio::read_audio(ti.path, study::kListenerRate);
         cached = features_.emplace(ti.path, std::make_pair(audio::measure(a), a.seconds())).first;
         sounds_[ti.path] = audio::sound_profile(a);
       }
