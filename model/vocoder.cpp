@@ -302,7 +302,7 @@ torch::Tensor at_sample_rate(const torch::Tensor& wave, int from, int to) {
 
 BandMap fit_band_map(const FrontEndConfig& src, const FrontEndConfig& dst,
                      const std::vector<torch::Tensor>& waves, const std::string& where) {
-  if (!differ_only_in_bands(src, dst) && !same_frames(src, dst)) {
+  if (!differ_only_in_bands(src, dst) && !(src.sample_rate != dst.sample_rate && same_frames(src, dst))) {
     throw ModelError(where + ": its front end differs from the vocoder's in more than its bands "
                      "and sample rate (a frame and its window must last as long)");
   }

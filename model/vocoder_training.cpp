@@ -215,8 +215,8 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
                           same_frames(ae->config.frontend, config.frontend);
       if ((!rerate && !same_features(bands_aside, ae->config.frontend)) ||
           (o.init_mels > 0 && o.init_mels != ae->config.frontend.mels)) {
-        throw ModelError(o.init + ": its front end differs from the autoencoder's in " +
-                         o.autoencoder + " in more than its bands and sample rate");
+        throw ModelError(o.init + ": its front end differs from the autoencoder's (" + o.autoencoder +
+                         ") in more than its bands and sample rate");
       }
       if (rerate) config.frontend = ae->config.frontend;
       config.frontend.mels = ae->config.frontend.mels;  // mapped below if they differ

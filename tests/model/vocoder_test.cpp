@@ -505,7 +505,7 @@ TEST(Vocoder, AVocoderReadingMoreBandsStartsAsItsSourceFedTheMappedBands) {
 
   // Refused: other bands without a map, or a front end that differs in more than its bands.
   EXPECT_NE(error_of([&] { init_vocoder_from(fine, coarse, "coarse.safetensors"); })
-                .find("coarse.safetensors: it reads 16 mel bands, the vocoder being trained 32"),
+                .find("coarse.safetensors: it reads 16 mel bands at 16000 Hz, the vocoder being trained 32 at 16000 Hz"),
             std::string::npos);
   auto other = fine_config.frontend;
   other.fmax = 4000.0;
