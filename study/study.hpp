@@ -71,12 +71,12 @@ struct PilotStudy {
   int parallel = 1;
 };
 
-/// Default standard deviations of the audio features (an 8 s generated clip), used where a
-/// study gives no feature_scale.
-// Simulated listeners hear every track at this rate (the pilot resamples before measuring),
-// so a model with a wider band does not move their tastes or the feature scale below.
+/// Simulated listeners hear every track at this rate (the pilot resamples before measuring),
+/// so a model with a wider band does not move their tastes or the feature scale below.
 inline constexpr int kListenerRate = 16000;
 
+/// Default standard deviations of the audio features (an 8 s generated clip), used where a
+/// study gives no feature_scale.
 const std::map<std::string, double>& default_feature_scale();
 
 /// Reads and validates a study file. Throws StudyError naming the file, line and key.
