@@ -284,8 +284,10 @@ class StudyMethods {
       e.stars = *i.stars;
       if (i.seconds_heard) e.seconds_heard = *i.seconds_heard;
       try {
-        // Features let the report measure each iteration's diversity, as for simulated studies.
-        e.features = audio::as_vector(audio::measure(audio::read_audio(i.blinded_path)));
+        // Features let the report measure each iteration's diversity, as for simulated studies
+        // (and at their rate, so a wider model does not move the figures).
+        e.features = audio::as_vector(
+            audio::measure(audio::read_audio(i.blinded_path, study::kListenerRate)));
       } catch (const std::exception& ex) {
         spdlog::warn("study: cannot measure {}: {}", i.blinded_path, ex.what());
       }

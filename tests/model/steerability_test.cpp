@@ -142,19 +142,21 @@ TEST_P(Steerability, AFineTuneOnFortyClipsMovesUntaggedGenerationsTowardTheirCha
   const int draw = draw_env ? std::atoi(draw_env) : 1;
   ASSERT_GE(draw, 1) << "TUNELOOP_STEER_SEED must be a whole number >= 1";
 
+  // One LibTorch thread: ctest runs tests side by side, and OpenMP threads that compete for a
+  // core run several times slower than one.
+  // TUNELOOP_STEER_WEIGHTS names another weights folder to measure (a candidate base model).
+  const char* weights = std::getenv("TUNELOOP_STEER_WEIGHTS");
+  auto engine = Engine::load({weights ? weights : "", "cpu", 1});
+
+  // The target clips at the model's own rate, so they hold the band its generations do.
   corpus::CorpusOptions co;
+  co.sample_rate = engine->sample_rate();
   co.count = kTargetClips;
   co.seed = static_cast<uint64_t>(6 + draw);
   co.style = c.style;
   co.out_dir = dir.file("target");
   co.seconds = 4.2;
   corpus::generate_corpus(co);
-
-  // One LibTorch thread: ctest runs tests side by side, and OpenMP threads that compete for a
-  // core run several times slower than one.
-  // TUNELOOP_STEER_WEIGHTS names another weights folder to measure (a candidate base model).
-  const char* weights = std::getenv("TUNELOOP_STEER_WEIGHTS");
-  auto engine = Engine::load({weights ? weights : "", "cpu", 1});
   Measured m;
   FineTuneRequest ft;
   for (int i = 0; i < kTargetClips; ++i) {
