@@ -90,6 +90,10 @@ bool same_frames(const FrontEndConfig& a, const FrontEndConfig& b) {
   return same_ratio(a.n_fft, b.n_fft) && same_ratio(a.hop, b.hop) && a.fmin * b.sample_rate == b.fmin * a.sample_rate;
 }
 
+bool at_another_rate(const FrontEndConfig& a, const FrontEndConfig& b) {
+  return a.sample_rate != b.sample_rate && same_frames(a, b);
+}
+
 void check_autoencoder_shape(const AutoencoderConfig& c, const std::string& where) {
   if (c.band_fold != 1 && c.band_fold != 2 && c.band_fold != 4) {
     throw ModelError(where + ": 'band_fold' must be 1, 2 or 4 (got " + std::to_string(c.band_fold) + ")");

@@ -59,6 +59,8 @@ FrontEndConfig at_rate(const FrontEndConfig& c, int rate, const std::string& whe
 // Whether `a` is `b` at another rate (at_rate), or `b` itself, apart from its mel bands
 // (count, fmax) and their normalisation: the two see the same frames and bins.
 bool same_frames(const FrontEndConfig& a, const FrontEndConfig& b);
+// Whether `a` is `b` at another rate with the same frames (same_frames, rates differ).
+bool at_another_rate(const FrontEndConfig& a, const FrontEndConfig& b);
 
 std::string to_json(const FrontEndConfig& c);
 std::string to_json(const AutoencoderConfig& c);

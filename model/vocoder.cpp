@@ -302,7 +302,7 @@ torch::Tensor at_sample_rate(const torch::Tensor& wave, int from, int to) {
 
 BandMap fit_band_map(const FrontEndConfig& src, const FrontEndConfig& dst,
                      const std::vector<torch::Tensor>& waves, const std::string& where) {
-  if (!differ_only_in_bands(src, dst) && !(src.sample_rate != dst.sample_rate && same_frames(src, dst))) {
+  if (!differ_only_in_bands(src, dst) && !at_another_rate(src, dst)) {
     throw ModelError(where + ": its front end differs from the vocoder's in more than its bands "
                      "and sample rate (a frame and its window must last as long)");
   }
@@ -342,7 +342,7 @@ void init_vocoder_from(Vocoder& dst, const Vocoder& src, const std::string& wher
   const int factor = b.dim > 0 ? a.dim / b.dim : 0;
   const bool rerate = a.frontend.sample_rate != b.frontend.sample_rate;
   const bool remap = a.frontend.mels != b.frontend.mels || rerate;
-  const bool fits = differ_only_in_bands(a.frontend, b.frontend) || (rerate && same_frames(a.frontend, b.frontend));
+  const bool fits = differ_only_in_bands(a.frontend, b.frontend) || at_another_rate(a.frontend, b.frontend);
   if (remap && (bands == nullptr || !fits ||
                 bands->weight.sizes() != torch::IntArrayRef{b.frontend.mels, a.frontend.mels})) {
     throw ModelError(where + ": it reads " + std::to_string(b.frontend.mels) + " mel bands at " +

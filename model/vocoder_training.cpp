@@ -211,8 +211,7 @@ TrainResult train_vocoder(const VocoderTrainOptions& o) {
       bands_aside.mels = ae->config.frontend.mels;
       // An autoencoder at a higher rate with the same frames (at_rate): the vocoder takes its
       // front end, and starts as the file's bins below the file's Nyquist (init_vocoder_from).
-      const bool rerate = ae->config.frontend.sample_rate != config.frontend.sample_rate &&
-                          same_frames(ae->config.frontend, config.frontend);
+      const bool rerate = at_another_rate(ae->config.frontend, config.frontend);
       if ((!rerate && !same_features(bands_aside, ae->config.frontend)) ||
           (o.init_mels > 0 && o.init_mels != ae->config.frontend.mels)) {
         throw ModelError(o.init + ": its front end differs from the autoencoder's (" + o.autoencoder +
